@@ -1,0 +1,31 @@
+/* cf_strerror: the name of every code the library returns. */
+#include <string.h>
+
+#include <cfutures.h>
+
+const char *cf_strerror(int err)
+{
+    switch (err) {
+    case CF_OK: return "success";
+    case CF_ECANCELLED: return "future cancelled";
+    case CF_ETASK: return "task failed";
+    case CF_EWORKER: return "worker process died";
+    case CF_ESHUTDOWN: return "executor shut down";
+    case CF_EBROKEN: return "executor broken";
+    case CF_EFULL: return "full";
+    case CF_EEMPTY: return "empty";
+    case CF_EPROTO: return "malformed record";
+    case CF_ENOTASK: return "no such task";
+    case CF_ETYPE: return "value has another type";
+    case CF_EFORMAT: return "bad format string";
+    case CF_ELOCKORDER: return "lock order violation";
+    default: break;
+    }
+    if (err < 0 && err > -4096) {
+        /* strerrordesc_np is MT-safe and returns static text, unlike strerror. */
+        const char *s = strerrordesc_np(-err);
+        if (s)
+            return s;
+    }
+    return "unknown error";
+}

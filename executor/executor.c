@@ -1,0 +1,165 @@
+/* The generic executor layer: argument checks, task ids, record packing,
+ * and dispatch to the backend's operations. Called from any user thread.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "executor/executor.h"
+#include "executor/future_internal.h"
+#include "ipc/clock.h"
+#include "serialize/record.h"
+
+/* Task ids are unique in the process, across executors: a stale or stray
+ * result can never complete the wrong future. */
+static _Atomic uint64_t next_task_id = 1;
+
+bool cf__executor_cancel(cf_future *f)
+{
+    cf_executor *ex = f->owner;
+    return ex ? ex->ops->cancel(ex, f) : cf__future_mark_cancelled(f);
+}
+
+void cf__executor_refresh_running(cf_future *f)
+{
+    cf_executor *ex = f->owner;
+    if (ex && ex->ops->refresh_running)
+        ex->ops->refresh_running(ex, f);
+}
+
+int cf_executor_workers(const cf_executor *ex)
+{
+    return ex ? ex->ops->workers(ex) : -EINVAL;
+}
+
+int cf_executor_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
+{
+    return ex ? ex->ops->shutdown(ex, wait, cancel_futures) : -EINVAL;
+}
+
+void cf_executor_release(cf_executor *ex)
+{
+    if (ex) {
+        ex->ops->shutdown(ex, true, false);
+        ex->ops->destroy(ex);
+    }
+}
+
+int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task, double timeout,
+                               cf__pack_fn pack_payload, void *arg, cf_future **out)
+{
+    if (!ex || !task || !out)
+        return -EINVAL;
+    size_t name_len = strlen(task);
+    if (name_len == 0 || name_len > CF__TASK_NAME_MAX)
+        return -EINVAL;
+    cf_future *f;
+    int rc = cf_future_create(&f);
+    if (rc < 0)
+        return rc;
+    f->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    if (!(f->task = strdup(task))) {
+        cf_future_release(f);
+        return -ENOMEM;
+    }
+
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    /* Every ring record starts with the task id in 8 raw bytes, so a worker
+     * can note which tasks it took without parsing msgpack under the ring
+     * lock (workers/worker.c). */
+    rc = msgpack_sbuffer_write(&sb, (const char *)&f->id, sizeof(f->id)) == 0 ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = chunk ? cf__record_chunk_begin(&pk, f->id, task, name_len)
+                   : cf__record_task_begin(&pk, f->id, task, name_len);
+    if (rc == 0)
+        rc = pack_payload(&pk, arg);
+    if (rc < 0) {
+        msgpack_sbuffer_destroy(&sb);
+        cf_future_release(f);
+        return rc;
+    }
+    /* The backend takes the buffer; it keeps it until the future completes
+     * so that a task lost with its worker can be queued again. */
+    f->owner = ex;
+    rc = ex->ops->submit(ex, f, (unsigned char *)sb.data, sb.size,
+                         cf__deadline_after(timeout));
+    if (rc < 0) {
+        f->owner = NULL;
+        cf_future_release(f);
+        return rc == -EAGAIN ? CF_EFULL : rc;
+    }
+    *out = f;
+    return 0;
+}
+
+struct format_args {
+    const char *fmt;
+    va_list *ap;
+};
+
+static int pack_format(msgpack_packer *pk, void *arg)
+{
+    struct format_args *fa = arg;
+    va_list ap;
+    va_copy(ap, *fa->ap);
+    int rc = cf_pack_argsv(pk, fa->fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+struct raw_args {
+    const void *bytes;
+    size_t len;
+};
+
+static int pack_raw(msgpack_packer *pk, void *arg)
+{
+    struct raw_args *ra = arg;
+    /* Already one checked msgpack object: append the bytes as they are. */
+    return pk->callback(pk->data, ra->bytes, ra->len) == 0 ? 0 : -ENOMEM;
+}
+
+int cf_submit(cf_executor *ex, cf_task_fn fn, cf_future **out, const char *fmt, ...)
+{
+    if (!ex || !fn || !out || !fmt)
+        return -EINVAL;
+    const char *name = cf_task_name(fn);
+    if (!name)
+        return CF_ENOTASK;
+    va_list ap;
+    va_start(ap, fmt);
+    struct format_args fa = {fmt, &ap};
+    int rc = cf__executor_submit_packed(ex, false, name, CF_FOREVER, pack_format, &fa, out);
+    va_end(ap);
+    return rc;
+}
+
+int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future **out,
+                    const char *fmt, ...)
+{
+    if (!ex || !task || !out || !fmt)
+        return -EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    struct format_args fa = {fmt, &ap};
+    int rc = cf__executor_submit_packed(ex, false, task, timeout, pack_format, &fa, out);
+    va_end(ap);
+    return rc;
+}
+
+int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,
+                  const void *args, size_t len)
+{
+    if (!ex || !task || !out || (!args && len))
+        return -EINVAL;
+    /* Another process will parse these bytes: refuse them here, where the
+     * caller can still see why, rather than in a worker. */
+    if (cf__msgpack_check_one(args, len) != 0)
+        return CF_EPROTO;
+    struct raw_args ra = {args, len};
+    return cf__executor_submit_packed(ex, false, task, timeout, pack_raw, &ra, out);
+}

@@ -1,0 +1,45 @@
+/* The executor interface: one future type, a small table of backend
+ * operations (the process pool now; a thread pool and MPI later).
+ *
+ * The generic layer (executor.c) validates arguments, assigns task ids,
+ * packs the task record and hands it to the backend, which takes
+ * ownership of the record bytes.
+ */
+#ifndef CF_EXECUTOR_EXECUTOR_H
+#define CF_EXECUTOR_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cfutures.h>
+
+struct cf__executor_ops {
+    /* Queues the record (TASK or CHUNK) for f; takes `record` (malloc'd) on
+     * success and on failure alike. Waits for room until deadline_ns. */
+    int (*submit)(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
+                  uint64_t deadline_ns);
+    /* Cancels f if no worker took it: true when cancelled (and notified). */
+    bool (*cancel)(cf_executor *ex, cf_future *f);
+    /* Marks f running if a worker took it. */
+    void (*refresh_running)(cf_executor *ex, cf_future *f);
+    int (*shutdown)(cf_executor *ex, bool wait, bool cancel_futures);
+    void (*destroy)(cf_executor *ex);
+    int (*workers)(const cf_executor *ex);
+};
+
+struct cf_executor {
+    const struct cf__executor_ops *ops;
+};
+
+/* Dispatch helpers used by future.c. */
+bool cf__executor_cancel(cf_future *f);
+void cf__executor_refresh_running(cf_future *f);
+
+/* Packs and submits a record for a fresh future. `pack_payload` packs the
+ * args object (TASK) or the items array (CHUNK). Used by cf_submit* and
+ * cf_map. */
+typedef int (*cf__pack_fn)(msgpack_packer *pk, void *arg);
+int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task, double timeout,
+                               cf__pack_fn pack_payload, void *arg, cf_future **out);
+
+#endif

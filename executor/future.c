@@ -1,0 +1,374 @@
+/* cf_future: one result that some executor will deliver.
+ *
+ * Any thread may wait on, query, cancel or add callbacks to a future; the
+ * executor's completing thread (the process pool's collector) finishes it.
+ * `mu` guards the state; completion broadcasts `cv`, reports to linked
+ * waiters (cf_wait, cf_as_completed) and then runs the done-callbacks with
+ * no lock held, in the order they were added. Lock order: executor lock,
+ * future mu, waiter mu.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "executor/executor.h"
+#include "executor/future_internal.h"
+#include "executor/waiter.h"
+#include "ipc/clock.h"
+#include "serialize/record.h"
+
+int cf_future_create(cf_future **out)
+{
+    if (!out)
+        return -EINVAL;
+    cf_future *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&f->mu, NULL);
+    atomic_init(&f->refs, 1);
+    f->state = CF__PENDING;
+    f->callbacks_tail = &f->callbacks;
+    f->result_side.fd = -1;
+    f->task_side.fd = -1;
+    *out = f;
+    return 0;
+}
+
+cf_future *cf_future_retain(cf_future *f)
+{
+    if (f)
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+void cf_future_release(cf_future *f)
+{
+    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (struct cf__callback *c = f->callbacks, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    if (f->zone)
+        msgpack_zone_free(f->zone);
+    cf__side_close(&f->result_side);
+    cf__side_close(&f->task_side);
+    free(f->result_buf);
+    free(f->message);
+    free(f->record);
+    free(f->task);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+int cf__future_state(cf_future *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int s = f->state;
+    pthread_mutex_unlock(&f->mu);
+    return s;
+}
+
+bool cf_future_done(const cf_future *f)
+{
+    if (!f)
+        return false;
+    int s = cf__future_state((cf_future *)f);
+    return s == CF__CANCELLED || s == CF__FINISHED;
+}
+
+bool cf_future_cancelled(const cf_future *f)
+{
+    return f && cf__future_state((cf_future *)f) == CF__CANCELLED;
+}
+
+bool cf_future_running(const cf_future *f)
+{
+    if (!f)
+        return false;
+    cf_future *mf = (cf_future *)f;
+    /* A process pool learns lazily that a worker took the task. */
+    if (cf__future_state(mf) == CF__PENDING && mf->owner)
+        cf__executor_refresh_running(mf);
+    return cf__future_state(mf) == CF__RUNNING;
+}
+
+/* Runs and unlinks nothing: callbacks stay until release so that a
+ * callback added later is not confused with these. Called once per future. */
+static void run_callbacks(cf_future *f, struct cf__callback *first)
+{
+    for (struct cf__callback *c = first; c; c = c->next) {
+        int rc = c->fn(f, c->arg);
+        if (rc != 0)
+            fprintf(stderr, "cfutures: done-callback %p failed: %s (%d)\n",
+                    (void *)(uintptr_t)c->fn, cf_strerror(rc), rc);
+    }
+}
+
+/* With f->mu held: wake everyone who waits; returns the callbacks to run. */
+static struct cf__callback *complete_locked(cf_future *f, int state)
+{
+    f->state = state;
+    f->owner = NULL;
+    bool failed = state == CF__FINISHED && f->error != 0;
+    for (struct cf__waiter_link *l = f->waiters; l; l = l->next)
+        cf__waiter_notify(l, failed);
+    pthread_cond_broadcast(&f->cv);
+    return f->callbacks;
+}
+
+static int finish(cf_future *f, int error, const char *message, unsigned char *buf,
+                  size_t len, struct cf__side *side, size_t side_off)
+{
+    char *msg = NULL;
+    if (error && message && !(msg = strdup(message)))
+        return -ENOMEM;
+    pthread_mutex_lock(&f->mu);
+    if (f->state == CF__CANCELLED || f->state == CF__FINISHED) {
+        pthread_mutex_unlock(&f->mu);
+        free(msg);
+        return -EINVAL;
+    }
+    f->error = error;
+    f->message = msg;
+    f->result_buf = buf;
+    f->result_len = len;
+    if (side) {
+        f->result_side = *side;
+        f->result_off = side_off;
+        side->fd = -1;
+        side->map = NULL;
+    }
+    struct cf__callback *cbs = complete_locked(f, CF__FINISHED);
+    pthread_mutex_unlock(&f->mu);
+    run_callbacks(f, cbs);
+    return 0;
+}
+
+int cf__future_finish(cf_future *f, int error, const char *message, const void *result,
+                      size_t len)
+{
+    unsigned char *buf = NULL;
+    if (!error && len) {
+        if (!(buf = malloc(len)))
+            return finish(f, -ENOMEM, "out of memory storing the result", NULL, 0, NULL, 0);
+        memcpy(buf, result, len);
+    }
+    int rc = finish(f, error, message, buf, error ? 0 : len, NULL, 0);
+    if (rc < 0)
+        free(buf);
+    return rc;
+}
+
+int cf__future_finish_side(cf_future *f, struct cf__side *side, size_t off, size_t len)
+{
+    /* The result bytes stay in the receiver's read-only mapping: no copy.
+     * result_buf then aliases the mapping and must not be freed. */
+    return finish(f, 0, NULL, NULL, len, side, off);
+}
+
+bool cf__future_mark_cancelled(cf_future *f)
+{
+    pthread_mutex_lock(&f->mu);
+    if (f->state != CF__PENDING) {
+        bool already = f->state == CF__CANCELLED;
+        pthread_mutex_unlock(&f->mu);
+        return already;
+    }
+    f->error = CF_ECANCELLED;
+    struct cf__callback *cbs = complete_locked(f, CF__CANCELLED);
+    pthread_mutex_unlock(&f->mu);
+    run_callbacks(f, cbs);
+    return true;
+}
+
+bool cf__future_mark_running(cf_future *f)
+{
+    pthread_mutex_lock(&f->mu);
+    bool ok = f->state == CF__PENDING;
+    if (ok)
+        f->state = CF__RUNNING;
+    pthread_mutex_unlock(&f->mu);
+    return ok;
+}
+
+bool cf_future_cancel(cf_future *f)
+{
+    if (!f)
+        return false;
+    int s = cf__future_state(f);
+    if (s == CF__CANCELLED)
+        return true;
+    if (s != CF__PENDING)
+        return false;
+    if (f->owner)
+        return cf__executor_cancel(f);
+    return cf__future_mark_cancelled(f);
+}
+
+/* Waits for completion with f->mu held. Returns 0 or -ETIMEDOUT. */
+static int wait_done_locked(cf_future *f, double timeout)
+{
+    uint64_t deadline = cf__deadline_after(timeout);
+    struct timespec ts = cf__deadline_timespec(deadline);
+    while (f->state != CF__FINISHED && f->state != CF__CANCELLED) {
+        if (deadline == CF__NO_DEADLINE) {
+            pthread_cond_wait(&f->cv, &f->mu);
+        } else if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) == ETIMEDOUT &&
+                   f->state != CF__FINISHED && f->state != CF__CANCELLED) {
+            return -ETIMEDOUT;
+        }
+    }
+    return 0;
+}
+
+static const unsigned char *result_bytes(const cf_future *f)
+{
+    if (f->result_side.map)
+        return (const unsigned char *)f->result_side.map + f->result_off;
+    return f->result_buf;
+}
+
+/* With f->mu held and the future finished successfully: unpack once. */
+static int unpack_result_locked(cf_future *f)
+{
+    if (f->zone)
+        return 0;
+    if (!(f->zone = msgpack_zone_new(256)))
+        return -ENOMEM;
+    size_t off = 0;
+    msgpack_unpack_return ur = msgpack_unpack((const char *)result_bytes(f), f->result_len,
+                                              &off, f->zone, &f->result);
+    if (ur != MSGPACK_UNPACK_SUCCESS || off != f->result_len) {
+        f->result.type = MSGPACK_OBJECT_NIL;
+        return CF_EPROTO;
+    }
+    return 0;
+}
+
+int cf_future_result(cf_future *f, double timeout, const msgpack_object **result)
+{
+    if (!f)
+        return -EINVAL;
+    pthread_mutex_lock(&f->mu);
+    int rc = wait_done_locked(f, timeout);
+    if (rc == 0)
+        rc = f->state == CF__CANCELLED ? CF_ECANCELLED : f->error;
+    if (rc == 0 && result) {
+        rc = f->result_len ? unpack_result_locked(f) : CF_EPROTO;
+        *result = rc == 0 ? &f->result : NULL;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+int cf_future_result_i64(cf_future *f, double timeout, int64_t *out)
+{
+    const msgpack_object *o;
+    int rc = out ? cf_future_result(f, timeout, &o) : -EINVAL;
+    return rc ? rc : cf_obj_i64(o, out);
+}
+
+int cf_future_result_f64(cf_future *f, double timeout, double *out)
+{
+    const msgpack_object *o;
+    int rc = out ? cf_future_result(f, timeout, &o) : -EINVAL;
+    return rc ? rc : cf_obj_f64(o, out);
+}
+
+int cf_future_result_bool(cf_future *f, double timeout, bool *out)
+{
+    const msgpack_object *o;
+    int rc = out ? cf_future_result(f, timeout, &o) : -EINVAL;
+    return rc ? rc : cf_obj_bool(o, out);
+}
+
+int cf_future_result_str(cf_future *f, double timeout, const char **out, size_t *len)
+{
+    const msgpack_object *o;
+    int rc = out && len ? cf_future_result(f, timeout, &o) : -EINVAL;
+    return rc ? rc : cf_obj_str(o, out, len);
+}
+
+int cf_future_error(cf_future *f, double timeout)
+{
+    if (!f)
+        return -EINVAL;
+    pthread_mutex_lock(&f->mu);
+    int rc = wait_done_locked(f, timeout);
+    if (rc == 0)
+        rc = f->state == CF__CANCELLED ? CF_ECANCELLED : f->error;
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+const char *cf_future_error_message(const cf_future *f)
+{
+    if (!f)
+        return "";
+    cf_future *mf = (cf_future *)f;
+    pthread_mutex_lock(&mf->mu);
+    /* The message is written once, before the future is marked done. */
+    const char *m = mf->message ? mf->message : "";
+    pthread_mutex_unlock(&mf->mu);
+    return m;
+}
+
+int cf_future_add_done_callback(cf_future *f, cf_done_fn fn, void *arg)
+{
+    if (!f || !fn)
+        return -EINVAL;
+    struct cf__callback *c = malloc(sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    *c = (struct cf__callback){fn, arg, NULL};
+    pthread_mutex_lock(&f->mu);
+    bool done = f->state == CF__CANCELLED || f->state == CF__FINISHED;
+    if (!done) {
+        *f->callbacks_tail = c;
+        f->callbacks_tail = &c->next;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (done) {
+        run_callbacks(f, c);
+        free(c);
+    }
+    return 0;
+}
+
+int cf_future_set_running(cf_future *f)
+{
+    if (!f)
+        return -EINVAL;
+    pthread_mutex_lock(&f->mu);
+    int rc = f->state == CF__PENDING     ? 0
+             : f->state == CF__CANCELLED ? CF_ECANCELLED
+                                         : -EINVAL;
+    if (rc == 0)
+        f->state = CF__RUNNING;
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+int cf_future_set_result(cf_future *f, const void *msgpack, size_t len)
+{
+    if (!f || (!msgpack && len))
+        return -EINVAL;
+    if (cf__msgpack_check_one(msgpack, len) != 0)
+        return CF_EPROTO;
+    return cf__future_finish(f, 0, NULL, msgpack, len);
+}
+
+int cf_future_set_error(cf_future *f, int err, const char *message)
+{
+    if (!f || err >= 0)
+        return -EINVAL;
+    return cf__future_finish(f, err, message ? message : cf_strerror(err), NULL, 0);
+}

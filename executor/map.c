@@ -1,0 +1,335 @@
+/* cf_map: a lazy, chunked, bounded map of one task over an input callback.
+ *
+ * Items are packed straight from the input callback into CHUNK records of
+ * `chunksize` items; at most a window of chunks is in flight, so memory
+ * stays bounded however long the input. Results come back as one array of
+ * [status, value | message] pairs per chunk and are yielded in input order
+ * (or in completion order of chunks when unordered). The automatic chunk
+ * size starts at 1 and doubles while chunks come back fast, halves when
+ * they are slow, trading per-record overhead against load balance.
+ *
+ * A map belongs to the thread that iterates it; it is not thread-safe.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "executor/executor.h"
+#include "ipc/clock.h"
+#include "serialize/record.h"
+
+#define MAX_AUTO_CHUNK 4096
+#define FAST_CHUNK_NS 2000000ull  /* grow below 2 ms per chunk */
+#define SLOW_CHUNK_NS 50000000ull /* shrink above 50 ms */
+
+struct chunk {
+    cf_future *f;
+    size_t first;  /* input index of its first item */
+    size_t count;
+    uint64_t submitted_ns;
+};
+
+struct cf_map {
+    cf_executor *ex;
+    char *task;
+    cf_map_input_fn input;
+    void *arg;
+    uint64_t deadline;
+    bool unordered;
+    bool auto_chunk;
+    size_t chunksize;
+    size_t max_chunks;    /* window size */
+    size_t max_inflight;  /* items; 0: no limit beyond the window */
+
+    size_t next_index;    /* next input index to ask for */
+    bool input_done;
+    int input_error;      /* reported once everything before it is yielded */
+    size_t input_error_index;
+
+    struct chunk *window; /* submitted, not yet being yielded; in input order */
+    size_t n_window;
+    size_t inflight_items;
+
+    struct chunk cur;     /* the chunk being yielded */
+    const msgpack_object *cur_items;
+    size_t cur_pos;
+    int cur_error;        /* the whole chunk failed with this (CF_EWORKER, ...) */
+    char message[1300];
+};
+
+/* ------------------------------------------------------------ packing */
+
+struct pack_state {
+    cf_map *m;
+    size_t count;
+    int input_rc; /* < 0: the input failed after `count` items */
+};
+
+static int put_be32(msgpack_packer *pk, size_t at, uint32_t v)
+{
+    msgpack_sbuffer *sb = pk->data;
+    if (at + 4 > sb->size)
+        return -EINVAL;
+    sb->data[at] = (char)(v >> 24);
+    sb->data[at + 1] = (char)(v >> 16);
+    sb->data[at + 2] = (char)(v >> 8);
+    sb->data[at + 3] = (char)v;
+    return 0;
+}
+
+/* Packs up to chunksize items as an array32 whose count is patched at the
+ * end: the input is lazy, so the count is unknown until it is read. */
+static int pack_chunk(msgpack_packer *pk, void *arg)
+{
+    struct pack_state *ps = arg;
+    cf_map *m = ps->m;
+    msgpack_sbuffer *sb = pk->data;
+    static const char header[5] = {(char)0xdd, 0, 0, 0, 0};
+    if (pk->callback(pk->data, header, sizeof(header)) != 0)
+        return -ENOMEM;
+    size_t count_at = sb->size - 4;
+    while (ps->count < m->chunksize) {
+        size_t item_at = sb->size;
+        int rc = m->input(m->arg, m->next_index + ps->count, pk);
+        if (rc == 0 || rc < 0) {
+            ps->input_rc = rc;
+            break;
+        }
+        if (cf__msgpack_check_one(sb->data + item_at, sb->size - item_at) != 0) {
+            ps->input_rc = CF_EPROTO; /* the callback must pack exactly one object */
+            sb->size = item_at;
+            break;
+        }
+        ps->count++;
+    }
+    if (ps->count == 0)
+        return CF_EEMPTY; /* nothing to submit */
+    return put_be32(pk, count_at, (uint32_t)ps->count);
+}
+
+static double remaining(const cf_map *m)
+{
+    if (m->deadline == CF__NO_DEADLINE)
+        return CF_FOREVER;
+    uint64_t now = cf__now_ns();
+    return now >= m->deadline ? 0 : (double)(m->deadline - now) / 1e9;
+}
+
+/* Submits chunks until the window is full or the input ends. */
+static int refill(cf_map *m)
+{
+    while (!m->input_done && m->n_window < m->max_chunks &&
+           (!m->max_inflight || m->inflight_items + m->chunksize <= m->max_inflight ||
+            m->n_window == 0)) {
+        struct pack_state ps = {m, 0, 1};
+        struct chunk c = {.first = m->next_index, .submitted_ns = cf__now_ns()};
+        double t = remaining(m);
+        int rc = cf__executor_submit_packed(m->ex, true, m->task, t == 0 ? 0 : t, pack_chunk,
+                                            &ps, &c.f);
+        if (ps.input_rc <= 0) {
+            m->input_done = true;
+            if (ps.input_rc < 0) {
+                m->input_error = ps.input_rc;
+                m->input_error_index = m->next_index + ps.count;
+            }
+        }
+        if (rc == CF_EEMPTY)
+            break;
+        if (rc < 0)
+            return rc == CF_EFULL ? -ETIMEDOUT : rc;
+        c.count = ps.count;
+        m->next_index += ps.count;
+        m->inflight_items += ps.count;
+        m->window[m->n_window++] = c;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ yielding */
+
+static void adapt_chunksize(cf_map *m, const struct chunk *c)
+{
+    if (!m->auto_chunk)
+        return;
+    uint64_t took = cf__now_ns() - c->submitted_ns;
+    if (took < FAST_CHUNK_NS && c->count == m->chunksize && m->chunksize < MAX_AUTO_CHUNK)
+        m->chunksize *= 2;
+    else if (took > SLOW_CHUNK_NS && m->chunksize > 1)
+        m->chunksize /= 2;
+}
+
+/* Picks the window entry to yield next: the oldest, or (unordered) the
+ * first done. Returns its index or -ETIMEDOUT. */
+static int pick(cf_map *m, size_t *which)
+{
+    if (!m->unordered) {
+        *which = 0;
+        int rc = cf_future_error(m->window[0].f, remaining(m));
+        return rc == -ETIMEDOUT ? rc : 0;
+    }
+    cf_future *fs[m->n_window];
+    for (size_t i = 0; i < m->n_window; i++)
+        fs[i] = m->window[i].f;
+    bool done[m->n_window];
+    int n = cf_wait(fs, m->n_window, CF_FIRST_COMPLETED, remaining(m), done);
+    if (n < 0)
+        return n;
+    for (size_t i = 0; i < m->n_window; i++) {
+        if (done[i]) {
+            *which = i;
+            return 0;
+        }
+    }
+    return -ETIMEDOUT;
+}
+
+/* Makes the picked chunk current. */
+static void open_chunk(cf_map *m, size_t which)
+{
+    m->cur = m->window[which];
+    memmove(&m->window[which], &m->window[which + 1],
+            (m->n_window - which - 1) * sizeof(*m->window));
+    m->n_window--;
+    m->inflight_items -= m->cur.count;
+    m->cur_pos = 0;
+    m->cur_items = NULL;
+    const msgpack_object *res;
+    m->cur_error = cf_future_result(m->cur.f, 0, &res);
+    if (m->cur_error == 0) {
+        if (res->type == MSGPACK_OBJECT_ARRAY && res->via.array.size == m->cur.count)
+            m->cur_items = res->via.array.ptr;
+        else
+            m->cur_error = CF_EPROTO;
+    }
+    adapt_chunksize(m, &m->cur);
+}
+
+static void close_chunk(cf_map *m)
+{
+    cf_future_release(m->cur.f);
+    m->cur.f = NULL;
+}
+
+/* Yields item cur_pos of the current chunk. */
+static int yield_item(cf_map *m, size_t *index, const msgpack_object **result)
+{
+    size_t pos = m->cur_pos++;
+    *index = m->cur.first + pos;
+    if (m->cur_error) {
+        snprintf(m->message, sizeof(m->message), "item %zu: %s", *index,
+                 m->cur_error == CF_EPROTO ? "malformed chunk result"
+                                           : cf_future_error_message(m->cur.f));
+        return m->cur_error;
+    }
+    const msgpack_object *pair = &m->cur_items[pos];
+    int64_t status;
+    if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2 ||
+        cf_obj_i64(&pair->via.array.ptr[0], &status) != 0 || status > 0 || status < INT32_MIN) {
+        snprintf(m->message, sizeof(m->message), "item %zu: malformed result", *index);
+        return CF_EPROTO;
+    }
+    if (status == 0) {
+        *result = &pair->via.array.ptr[1];
+        return 0;
+    }
+    const msgpack_object *msg = &pair->via.array.ptr[1];
+    if (msg->type == MSGPACK_OBJECT_STR)
+        snprintf(m->message, sizeof(m->message), "item %zu: %.*s", *index,
+                 (int)msg->via.str.size, msg->via.str.ptr);
+    else
+        snprintf(m->message, sizeof(m->message), "item %zu: %s", *index,
+                 cf_strerror((int)status));
+    return (int)status;
+}
+
+int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result)
+{
+    if (!m || !index || !result)
+        return -EINVAL;
+    *result = NULL;
+    m->message[0] = '\0';
+    for (;;) {
+        if (m->cur.f && m->cur_pos < m->cur.count)
+            return yield_item(m, index, result);
+        if (m->cur.f)
+            close_chunk(m);
+        int rc = refill(m);
+        if (rc < 0)
+            return rc;
+        if (m->n_window == 0) {
+            if (m->input_error) {
+                rc = m->input_error;
+                *index = m->input_error_index;
+                snprintf(m->message, sizeof(m->message), "input %zu: %s", *index,
+                         cf_strerror(rc));
+                m->input_error = 0;
+                return rc;
+            }
+            return CF_EEMPTY;
+        }
+        size_t which;
+        if ((rc = pick(m, &which)) < 0)
+            return rc;
+        open_chunk(m, which);
+    }
+}
+
+const char *cf_map_error_message(const cf_map *m)
+{
+    return m ? m->message : "";
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_fn input,
+                  void *arg, const cf_map_options *opts)
+{
+    if (!out || !ex || !task || !input || !*task || strlen(task) > CF__TASK_NAME_MAX)
+        return -EINVAL;
+    cf_map_options o = opts ? *opts : (cf_map_options){.timeout = CF_FOREVER};
+    int workers = cf_executor_workers(ex);
+    if (workers <= 0)
+        return -EINVAL;
+    cf_map *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    m->ex = ex;
+    m->input = input;
+    m->arg = arg;
+    m->deadline = cf__deadline_after(o.timeout);
+    m->unordered = o.unordered;
+    m->auto_chunk = o.chunksize == 0;
+    m->chunksize = o.chunksize ? o.chunksize : 1;
+    m->max_inflight = o.max_inflight;
+    /* Two chunks per worker keeps each busy while the next one travels. */
+    m->max_chunks = 2 * (size_t)workers + 2;
+    m->task = strdup(task);
+    m->window = calloc(m->max_chunks, sizeof(*m->window));
+    if (!m->task || !m->window) {
+        cf_map_release(m);
+        return -ENOMEM;
+    }
+    int rc = refill(m); /* start the work now, as Python's map does */
+    if (rc < 0 && rc != -ETIMEDOUT) {
+        cf_map_release(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void cf_map_release(cf_map *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_window; i++) {
+        cf_future_cancel(m->window[i].f);
+        cf_future_release(m->window[i].f);
+    }
+    if (m->cur.f)
+        close_chunk(m);
+    free(m->window);
+    free(m->task);
+    free(m);
+}

@@ -1,0 +1,614 @@
+/* The process pool backend: the parent's side of a pool of forked workers.
+ *
+ * Threads: user threads submit, cancel and shut down; one collector thread
+ * per pool forks the fork server (so that the fork server's
+ * PR_SET_PDEATHSIG is tied to a thread that lives as long as the pool),
+ * drains the result ring, completes futures (running their done-callbacks),
+ * handles worker starts and deaths, and winds the pool down at shutdown.
+ *
+ * `mu` guards the table of futures in flight and the state flags. Lock
+ * order: pool mu, then a future's mu, then a ring lock. Nothing blocks on a
+ * ring while holding mu: a submitter may wait for room in the task ring,
+ * and the collector must stay free to drain results meanwhile.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "executor/executor.h"
+#include "executor/future_internal.h"
+#include "executor/pool_table.h"
+#include "ipc/clock.h"
+#include "ipc/futex.h"
+#include "serialize/record.h"
+#include "workers/pool_ipc.h"
+#include "workers/registry.h"
+
+#define DEFAULT_RING_BYTES (1u << 20)
+#define MAX_WORKERS 1024
+
+struct process_pool {
+    cf_executor base;
+    struct cf__pool_ipc ipc;
+    char *init_name;
+    unsigned char *init_args;
+
+    pthread_mutex_t mu;
+    pthread_cond_t started_cv; /* collector -> create: fork server is up */
+    struct cf__pool_table inflight; /* id -> future, each holding one ref */
+    bool shutdown;      /* no more submissions */
+    bool tasks_closed;  /* task ring closed: workers are exiting */
+    bool broken;
+    char broken_msg[1200];
+    int live_workers;   /* spawn requested and exit not yet reported */
+    int start_state;    /* 0 starting, 1 running, <0 failed (-errno) */
+
+    pthread_t collector;
+    bool collector_joined;
+    pid_t forkserver;
+    int fs_sock;        /* parent's end of the fork server socket */
+};
+
+static struct process_pool *pool_of(cf_executor *ex)
+{
+    return (struct process_pool *)ex;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+/* Wakes the collector so that it re-checks the shutdown condition. Never
+ * blocks: if the result ring is full the collector is busy anyway. */
+static void wake_collector(struct process_pool *p)
+{
+    unsigned char rec[CF__ID_PREFIX + 1] = {0};
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (cf__record_wake(&pk) == 0 && sb.size == 1) {
+        rec[CF__ID_PREFIX] = (unsigned char)sb.data[0];
+        (void)cf__ring_push(&p->ipc.results, rec, sizeof(rec), 0, NULL);
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void send_forkserver(struct process_pool *p, int op, int slot)
+{
+    struct cf__forkserver_request req = {op, slot};
+    while (send(p->fs_sock, &req, sizeof(req), MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+/* Completes a future taken out of the table and drops the table's ref. */
+static void fail_future(cf_future *f, int err, const char *msg)
+{
+    cf__side_close(&f->task_side);
+    cf__future_finish(f, err, msg, NULL, 0);
+    cf_future_release(f);
+}
+
+/* With mu held: marks the pool broken and takes every future in flight into
+ * `out` (to fail once mu is dropped). */
+static void break_pool_locked(struct process_pool *p, const char *msg, struct cf__pool_table *out)
+{
+    if (!p->broken) {
+        p->broken = true;
+        snprintf(p->broken_msg, sizeof(p->broken_msg), "%s", msg);
+    }
+    cf__pool_table_move_all(&p->inflight, out);
+    if (!p->tasks_closed) {
+        p->tasks_closed = true;
+        cf__ring_close(&p->ipc.tasks);
+    }
+}
+
+static void fail_all(struct cf__pool_table *t, int err, const char *msg)
+{
+    cf_future *f;
+    while ((f = cf__pool_table_pop_any(t)))
+        fail_future(f, err, msg);
+}
+
+/* ---------------------------------------------------------- collector */
+
+static void ack_side(struct process_pool *p, int32_t pid)
+{
+    for (int i = 0; i < p->ipc.nworkers; i++) {
+        struct cf__worker_slot *s = &p->ipc.sh->slots[i];
+        if (atomic_load(&s->pid) == pid) {
+            atomic_fetch_add(&s->side_acked, 1);
+            cf__futex_wake(&s->side_acked, INT32_MAX);
+            return;
+        }
+    }
+}
+
+static void on_result(struct process_pool *p, const struct cf__record *rec, struct cf__side *side)
+{
+    pthread_mutex_lock(&p->mu);
+    cf_future *f = cf__pool_table_remove(&p->inflight, rec->id);
+    pthread_mutex_unlock(&p->mu);
+    if (!f)
+        return; /* cancelled meanwhile, or a duplicate after a re-queue */
+    cf__side_close(&f->task_side);
+    if (rec->status < 0) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "%.*s", (int)rec->message_len, rec->message);
+        cf__future_finish(f, rec->status, msg, NULL, 0);
+    } else if (side && side->map) {
+        size_t off = (size_t)(rec->payload_raw - (const unsigned char *)side->map);
+        cf__future_finish_side(f, side, off, rec->payload_len);
+    } else {
+        cf__future_finish(f, 0, NULL, rec->payload_raw, rec->payload_len);
+    }
+    cf_future_release(f);
+}
+
+static void describe_exit(char *buf, size_t size, pid_t pid, int status, const char *task)
+{
+    char how[64];
+    if (WIFSIGNALED(status))
+        snprintf(how, sizeof(how), "killed by SIG%s", sigabbrev_np(WTERMSIG(status))
+                                                          ? sigabbrev_np(WTERMSIG(status))
+                                                          : "?");
+    else
+        snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+    snprintf(buf, size, "worker %d %s while running %s", (int)pid, how, task);
+}
+
+/* A worker is gone: the one task it was running fails; tasks it had taken
+ * but not started go back to the ring; a replacement is forked. */
+static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
+{
+    struct cf__worker_slot *slot = &p->ipc.sh->slots[rec->slot];
+    uint32_t n = atomic_load(&slot->batch_count);
+    uint32_t running = atomic_load(&slot->running);
+    if (n > CF__BATCH_MAX)
+        n = CF__BATCH_MAX; /* written by another process: never trust it */
+    for (uint32_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&p->mu);
+        cf_future *f = cf__pool_table_remove(&p->inflight, slot->batch_ids[i]);
+        int rc = -1;
+        if (f && i + 1 > running && !p->tasks_closed) {
+            /* Never started: queue it again, without waiting for room. */
+            uint64_t pos;
+            rc = cf__pool_push(&p->ipc.tasks, f->id, f->record + CF__ID_PREFIX,
+                               f->record_len - CF__ID_PREFIX, 0, &f->task_side, &pos);
+            if (rc == 0) {
+                f->ring_pos = pos;
+                cf__pool_table_insert(&p->inflight, f);
+            }
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (f && rc != 0) {
+            char msg[512];
+            describe_exit(msg, sizeof(msg), rec->pid, rec->wait_status, f->task);
+            fail_future(f, CF_EWORKER, msg);
+        }
+    }
+    atomic_store(&slot->batch_count, 0);
+    atomic_store(&slot->running, 0);
+    atomic_store(&slot->pid, 0);
+    pthread_mutex_lock(&p->mu);
+    p->live_workers--;
+    bool respawn = !p->tasks_closed && !p->broken;
+    if (respawn)
+        p->live_workers++;
+    pthread_mutex_unlock(&p->mu);
+    if (respawn)
+        send_forkserver(p, CF__FS_SPAWN, rec->slot);
+}
+
+static void on_worker_start(struct process_pool *p, const struct cf__record *rec)
+{
+    if (rec->status == 0)
+        return;
+    char msg[1200];
+    struct cf__pool_table lost;
+    cf__pool_table_init(&lost);
+    snprintf(msg, sizeof(msg), "%.*s", (int)rec->message_len, rec->message);
+    pthread_mutex_lock(&p->mu);
+    break_pool_locked(p, msg, &lost);
+    if (rec->pid == p->forkserver)
+        p->live_workers--; /* the fork failed: no exit will be reported */
+    pthread_mutex_unlock(&p->mu);
+    fail_all(&lost, CF_EBROKEN, msg);
+    cf__pool_table_free(&lost);
+}
+
+static void handle_record(struct process_pool *p, const struct cf__ring_record *r,
+                          msgpack_zone *zone)
+{
+    struct cf__record rec;
+    struct cf__side side = {.fd = -1};
+    if (r->len < CF__ID_PREFIX)
+        return;
+    msgpack_zone_clear(zone);
+    int rc = cf__record_decode(r->data + CF__ID_PREFIX, r->len - CF__ID_PREFIX, zone, &rec);
+    if (rc == 0 && rec.type == CF__REC_SIDE) {
+        rc = cf__side_open(&side, rec.pid, rec.fd, rec.size);
+        ack_side(p, rec.pid); /* whether or not it opened: the sender may close */
+        if (rc == 0) {
+            msgpack_zone_clear(zone);
+            rc = cf__record_decode(side.map, side.size, zone, &rec);
+        }
+    }
+    if (rc != 0) {
+        /* Garbage from a worker: fail the future it named, if any. */
+        uint64_t id;
+        memcpy(&id, r->data, sizeof(id));
+        rec = (struct cf__record){.type = CF__REC_RESULT, .id = id, .status = CF_EPROTO,
+                                  .message = "malformed result record",
+                                  .message_len = sizeof("malformed result record") - 1};
+    }
+    switch (rec.type) {
+    case CF__REC_RESULT: on_result(p, &rec, &side); break;
+    case CF__REC_WORKER_START: on_worker_start(p, &rec); break;
+    case CF__REC_WORKER_EXIT:
+        if (rec.slot < p->ipc.nworkers)
+            on_worker_exit(p, &rec);
+        break;
+    default: break; /* WAKE: only re-check the shutdown state */
+    }
+    cf__side_close(&side);
+}
+
+/* After each batch: closes the task ring once shutdown has nothing left in
+ * flight, and says whether the pool is fully wound down. */
+static bool wound_down(struct process_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->shutdown && !p->tasks_closed && cf__pool_table_count(&p->inflight) == 0) {
+        p->tasks_closed = true;
+        cf__ring_close(&p->ipc.tasks);
+    }
+    bool done = p->tasks_closed && p->live_workers <= 0;
+    pthread_mutex_unlock(&p->mu);
+    return done;
+}
+
+static int start_forkserver(struct process_pool *p)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    fflush(NULL); /* or the children would flush our buffered output again */
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = -errno;
+        close(sv[0]);
+        close(sv[1]);
+        return err;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        cf__forkserver_main(&p->ipc, sv[1]);
+    }
+    close(sv[1]);
+    p->forkserver = pid;
+    p->fs_sock = sv[0];
+    /* Every process that needs the region has it mapped now. */
+    cf__shm_unlink(&p->ipc.shm);
+    return 0;
+}
+
+static void *collector_main(void *arg)
+{
+    struct process_pool *p = arg;
+    int rc = start_forkserver(p);
+    pthread_mutex_lock(&p->mu);
+    p->start_state = rc < 0 ? rc : 1;
+    if (rc == 0)
+        p->live_workers = p->ipc.nworkers;
+    pthread_cond_broadcast(&p->started_cv);
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0)
+        return NULL;
+    for (int i = 0; i < p->ipc.nworkers; i++)
+        send_forkserver(p, CF__FS_SPAWN, i);
+
+    struct cf__ring_batch batch;
+    msgpack_zone *zone = msgpack_zone_new(4096);
+    cf__ring_batch_init(&batch);
+    while (zone && !wound_down(p)) {
+        rc = cf__ring_pop(&p->ipc.results, &batch, 256, CF__NO_DEADLINE, NULL, NULL);
+        if (rc < 0) {
+            struct cf__pool_table lost;
+            cf__pool_table_init(&lost);
+            pthread_mutex_lock(&p->mu);
+            break_pool_locked(p, "the result ring failed", &lost);
+            pthread_mutex_unlock(&p->mu);
+            fail_all(&lost, CF_EBROKEN, "the result ring failed");
+            cf__pool_table_free(&lost);
+            break;
+        }
+        for (size_t i = 0; i < batch.count; i++)
+            handle_record(p, &batch.recs[i], zone);
+    }
+    cf__ring_batch_free(&batch);
+    if (zone)
+        msgpack_zone_free(zone);
+    send_forkserver(p, CF__FS_STOP, 0);
+    if (rc < 0 || !zone)
+        kill(p->forkserver, SIGKILL); /* workers die with it */
+    while (waitpid(p->forkserver, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/* --------------------------------------------------------- operations */
+
+static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
+                       uint64_t deadline_ns)
+{
+    struct process_pool *p = pool_of(ex);
+    f->record = record;
+    f->record_len = len;
+    f->ring_pos = UINT64_MAX;
+    pthread_mutex_lock(&p->mu);
+    int rc = p->broken ? CF_EBROKEN : p->shutdown ? CF_ESHUTDOWN : 0;
+    if (rc == 0)
+        rc = cf__pool_table_insert(&p->inflight, cf_future_retain(f));
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            cf_future_release(f);
+        return rc;
+    }
+    uint64_t pos;
+    rc = cf__pool_push(&p->ipc.tasks, f->id, record + CF__ID_PREFIX, len - CF__ID_PREFIX,
+                       deadline_ns, &f->task_side, &pos);
+    pthread_mutex_lock(&p->mu);
+    if (rc == 0) {
+        f->ring_pos = pos;
+    } else {
+        bool mine = cf__pool_table_remove(&p->inflight, f->id) == f;
+        if (rc == -EPIPE)
+            rc = p->broken ? CF_EBROKEN : CF_ESHUTDOWN;
+        if (mine)
+            cf_future_release(f);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0)
+        wake_collector(p); /* shutdown may have been waiting for this one */
+    return rc;
+}
+
+static bool pool_cancel(cf_executor *ex, cf_future *f)
+{
+    struct process_pool *p = pool_of(ex);
+    pthread_mutex_lock(&p->mu);
+    bool took = false;
+    if (cf__pool_table_find(&p->inflight, f->id) == f && f->ring_pos != UINT64_MAX &&
+        cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0) {
+        cf__pool_table_remove(&p->inflight, f->id);
+        took = true;
+    }
+    bool wake = took && p->shutdown;
+    pthread_mutex_unlock(&p->mu);
+    if (!took) {
+        cf__future_mark_running(f);
+        return cf_future_cancelled(f);
+    }
+    cf__side_close(&f->task_side);
+    cf__future_mark_cancelled(f);
+    cf_future_release(f);
+    if (wake)
+        wake_collector(p);
+    return true;
+}
+
+static void pool_refresh_running(cf_executor *ex, cf_future *f)
+{
+    struct process_pool *p = pool_of(ex);
+    pthread_mutex_lock(&p->mu);
+    bool taken = cf__pool_table_find(&p->inflight, f->id) == f && f->ring_pos != UINT64_MAX &&
+                 cf__ring_taken(&p->ipc.tasks, f->ring_pos);
+    pthread_mutex_unlock(&p->mu);
+    if (taken)
+        cf__future_mark_running(f);
+}
+
+/* Cancels every future whose record no worker has taken yet. */
+static void cancel_pending(struct process_pool *p)
+{
+    struct cf__pool_table cancelled;
+    cf__pool_table_init(&cancelled);
+    pthread_mutex_lock(&p->mu);
+    size_t n = cf__pool_table_count(&p->inflight);
+    cf_future **all = malloc((n ? n : 1) * sizeof(*all));
+    n = all ? cf__pool_table_list(&p->inflight, all, n) : 0;
+    for (size_t i = 0; i < n; i++) {
+        cf_future *f = all[i];
+        if (f->ring_pos != UINT64_MAX && cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0)
+            cf__pool_table_insert(&cancelled, cf__pool_table_remove(&p->inflight, f->id));
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(all);
+    cf_future *f;
+    while ((f = cf__pool_table_pop_any(&cancelled))) {
+        cf__side_close(&f->task_side);
+        cf__future_mark_cancelled(f);
+        cf_future_release(f);
+    }
+    cf__pool_table_free(&cancelled);
+}
+
+static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
+{
+    struct process_pool *p = pool_of(ex);
+    pthread_mutex_lock(&p->mu);
+    p->shutdown = true;
+    pthread_mutex_unlock(&p->mu);
+    if (cancel_futures)
+        cancel_pending(p);
+    wake_collector(p);
+    if (!wait)
+        return 0;
+    if (pthread_equal(pthread_self(), p->collector))
+        return -EDEADLK; /* a done-callback cannot wait for its own thread */
+    pthread_mutex_lock(&p->mu);
+    bool join = !p->collector_joined;
+    p->collector_joined = true;
+    pthread_mutex_unlock(&p->mu);
+    if (join)
+        pthread_join(p->collector, NULL);
+    return 0;
+}
+
+static void pool_destroy(cf_executor *ex)
+{
+    struct process_pool *p = pool_of(ex);
+    if (!p->collector_joined)
+        pthread_join(p->collector, NULL);
+    if (p->fs_sock >= 0)
+        close(p->fs_sock);
+    cf__pool_table_free(&p->inflight);
+    cf__shm_destroy(&p->ipc.shm);
+    pthread_cond_destroy(&p->started_cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->init_name);
+    free(p->init_args);
+    free(p);
+}
+
+static int pool_workers(const cf_executor *ex)
+{
+    return ((const struct process_pool *)ex)->ipc.nworkers;
+}
+
+static const struct cf__executor_ops process_pool_ops = {
+    .submit = pool_submit,
+    .cancel = pool_cancel,
+    .refresh_running = pool_refresh_running,
+    .shutdown = pool_shutdown,
+    .destroy = pool_destroy,
+    .workers = pool_workers,
+};
+
+/* ------------------------------------------------------------ creation */
+
+int cf_default_workers(void)
+{
+    const char *env = getenv("CF_WORKERS");
+    if (env && *env) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        return (*end || n < 1 || n > MAX_WORKERS) ? -EINVAL : (int)n;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n > MAX_WORKERS ? MAX_WORKERS : n) : 1;
+}
+
+static int check_options(const cf_process_pool_options *o, int *workers, size_t *ring)
+{
+    *workers = o ? o->max_workers : cf_default_workers();
+    if (*workers < 0 && !o)
+        return *workers;
+    if (*workers <= 0 || *workers > MAX_WORKERS)
+        return -EINVAL;
+    *ring = o && o->ring_bytes ? o->ring_bytes : DEFAULT_RING_BYTES;
+    if (*ring < CF__RING_MIN_CAPACITY || (*ring & (*ring - 1)) || *ring > (1ull << 40))
+        return -EINVAL;
+    if (o && o->initializer) {
+        if (!cf__task_lookup(o->initializer, strlen(o->initializer)))
+            return CF_ENOTASK;
+        if (o->initargs_len && (!o->initargs ||
+                                cf__msgpack_check_one(o->initargs, o->initargs_len) != 0))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static int copy_initializer(struct process_pool *p, const cf_process_pool_options *o)
+{
+    static const unsigned char empty_array = 0x90;
+    if (!o || !o->initializer)
+        return 0;
+    const void *args = o->initargs_len ? o->initargs : &empty_array;
+    size_t len = o->initargs_len ? o->initargs_len : 1;
+    p->init_name = strdup(o->initializer);
+    p->init_args = malloc(len);
+    if (!p->init_name || !p->init_args)
+        return -ENOMEM;
+    memcpy(p->init_args, args, len);
+    p->ipc.init_name = p->init_name;
+    p->ipc.init_args = p->init_args;
+    p->ipc.init_len = len;
+    return 0;
+}
+
+static int map_region(struct process_pool *p, int workers, size_t ring)
+{
+    size_t tasks_off, results_off;
+    size_t size = cf__pool_region_size(workers, ring, &tasks_off, &results_off);
+    int rc = cf__shm_create(&p->ipc.shm, size);
+    if (rc < 0)
+        return rc;
+    p->ipc.sh = p->ipc.shm.base;
+    p->ipc.sh->nworkers = workers;
+    p->ipc.sh->parent_pid = getpid();
+    p->ipc.nworkers = workers;
+    p->ipc.parent_pid = getpid();
+    rc = cf__ring_init(&p->ipc.tasks, (char *)p->ipc.shm.base + tasks_off, ring);
+    if (rc == 0)
+        rc = cf__ring_init(&p->ipc.results, (char *)p->ipc.shm.base + results_off, ring);
+    if (rc < 0)
+        cf__shm_destroy(&p->ipc.shm);
+    return rc;
+}
+
+int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opts)
+{
+    int workers;
+    size_t ring;
+    if (!out)
+        return -EINVAL;
+    int rc = check_options(opts, &workers, &ring);
+    if (rc < 0)
+        return rc;
+    struct process_pool *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->base.ops = &process_pool_ops;
+    p->fs_sock = -1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->started_cv, NULL);
+    cf__pool_table_init(&p->inflight);
+    if ((rc = copy_initializer(p, opts)) < 0 || (rc = map_region(p, workers, ring)) < 0)
+        goto out_free;
+    if ((rc = -pthread_create(&p->collector, NULL, collector_main, p)) < 0)
+        goto out_unmap;
+    pthread_mutex_lock(&p->mu);
+    while (p->start_state == 0)
+        pthread_cond_wait(&p->started_cv, &p->mu);
+    rc = p->start_state < 0 ? p->start_state : 0;
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0) {
+        pthread_join(p->collector, NULL);
+        goto out_unmap;
+    }
+    *out = &p->base;
+    return 0;
+
+out_unmap:
+    cf__shm_destroy(&p->ipc.shm);
+out_free:
+    pthread_cond_destroy(&p->started_cv);
+    pthread_mutex_destroy(&p->mu);
+    cf__pool_table_free(&p->inflight);
+    free(p->init_name);
+    free(p->init_args);
+    free(p);
+    return rc;
+}

@@ -1,0 +1,302 @@
+/* cfutures — concurrent.futures for C.
+ *
+ * The one public header. A process pool forks workers that run tasks
+ * registered by name; arguments and results cross the process boundary as
+ * msgpack through a ring in POSIX shared memory; every submission returns a
+ * reference-counted future.
+ *
+ * Conventions
+ *  - Functions return 0 or a negative code: a negated errno (-EINVAL,
+ *    -ETIMEDOUT, -ENOMEM, ...) or one of the CF_E* codes below; never a bare
+ *    -1. cf_strerror() names every code. Predicates return bool.
+ *  - Timeouts are seconds as a double: 0 polls, CF_FOREVER (any negative
+ *    value) waits without limit. Deadlines use CLOCK_MONOTONIC.
+ *  - "borrows" means the callee keeps no reference after it returns;
+ *    "takes ownership" means the caller must not release what it passed.
+ */
+#ifndef CFUTURES_H
+#define CFUTURES_H
+
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+enum cf_error {
+    CF_OK = 0,
+    CF_ECANCELLED = -10001, /* the future was cancelled */
+    CF_ETASK = -10002,      /* the task reported failure (cf_task_fail) */
+    CF_EWORKER = -10003,    /* the worker running the task died */
+    CF_ESHUTDOWN = -10004,  /* the executor (or queue) is shut down */
+    CF_EBROKEN = -10005,    /* the executor cannot run tasks any more */
+    CF_EFULL = -10006,      /* no room and the caller asked not to wait */
+    CF_EEMPTY = -10007,     /* nothing to take and the caller asked not to wait */
+    CF_EPROTO = -10008,     /* a malformed record crossed the process boundary */
+    CF_ENOTASK = -10009,    /* no task registered under that name */
+    CF_ETYPE = -10010,      /* a msgpack value is not of the requested type */
+    CF_EFORMAT = -10011,    /* bad format string given to a packer */
+    CF_ELOCKORDER = -10012, /* acquiring would break the global lock order */
+};
+
+/* Static, never NULL; unknown codes give "unknown error". Thread-safe. */
+const char *cf_strerror(int err);
+
+#define CF_FOREVER (-1.0)
+
+/* ------------------------------------------------------------------- tasks */
+
+/* A task reads its arguments (always a msgpack array, see cf_submit) and
+ * packs exactly one result object into `out`. It returns 0, or the value of
+ * cf_task_fail(). Tasks run in worker processes: they must not touch the
+ * parent's executors or futures. */
+typedef int (*cf_task_fn)(const msgpack_object *args, msgpack_packer *out);
+
+/* Registers `fn` under `name` (copied). Run at load time by CF_TASK, or at
+ * run time before the pool that needs it is created (workers inherit the
+ * registry when they are forked). Returns 0, -EINVAL (NULL, empty or longer
+ * than 255 bytes), -EEXIST (the name is taken by another function; the
+ * same pair twice is fine) or -ENOMEM. Thread-safe. */
+int cf_task_register(const char *name, cf_task_fn fn);
+
+/* The registered name of `fn`, or NULL. Thread-safe. */
+const char *cf_task_name(cf_task_fn fn);
+
+/* Registers fn under its own identifier before main() runs. */
+#define CF_TASK(fn)                                                           \
+    __attribute__((constructor)) static void cf__register_task_##fn(void)    \
+    {                                                                         \
+        (void)cf_task_register(#fn, fn);                                      \
+    }
+
+/* Called by a task: records the printf-formatted message as the task's error
+ * and returns CF_ETASK, so `return cf_task_fail("bad n: %d", n);` fails the
+ * future with CF_ETASK and that message (truncated to 1 KiB). */
+int cf_task_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------- reading msgpack values */
+
+/* Typed readers for one msgpack value. Each returns 0 and stores through
+ * `out`, -EINVAL for a NULL argument, or CF_ETYPE when the value has another
+ * type (or an integer out of range). Strings and binaries are borrowed:
+ * they point into the object and live as long as it does; they are not
+ * NUL-terminated. cf_obj_f64 accepts integers too. */
+int cf_obj_i64(const msgpack_object *o, int64_t *out);
+int cf_obj_u64(const msgpack_object *o, uint64_t *out);
+int cf_obj_f64(const msgpack_object *o, double *out);
+int cf_obj_bool(const msgpack_object *o, bool *out);
+int cf_obj_str(const msgpack_object *o, const char **out, size_t *len);
+int cf_obj_bin(const msgpack_object *o, const void **out, size_t *len);
+int cf_obj_array(const msgpack_object *o, const msgpack_object **items, size_t *n);
+
+/* The same on element `i` of an argument array: -ERANGE when i is past the
+ * end, CF_ETYPE when `args` is not an array or the element has another type. */
+int cf_arg_count(const msgpack_object *args); /* >= 0, or CF_ETYPE */
+int cf_arg(const msgpack_object *args, size_t i, const msgpack_object **out);
+int cf_arg_i64(const msgpack_object *args, size_t i, int64_t *out);
+int cf_arg_u64(const msgpack_object *args, size_t i, uint64_t *out);
+int cf_arg_f64(const msgpack_object *args, size_t i, double *out);
+int cf_arg_bool(const msgpack_object *args, size_t i, bool *out);
+int cf_arg_str(const msgpack_object *args, size_t i, const char **out, size_t *len);
+int cf_arg_bin(const msgpack_object *args, size_t i, const void **out, size_t *len);
+int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_object **items,
+                 size_t *n);
+
+/* ---------------------------------------------------- packing arguments */
+
+/* Packs a msgpack array holding one element per format item:
+ *   i  int64_t          u  uint64_t        d  double
+ *   ?  bool (as int)    n  nil (no arg)    s  const char * (NUL-terminated)
+ *   S  const char *, size_t (string with length)
+ *   b  const void *, size_t (binary with length)
+ *   o  const msgpack_object * (copied as is)
+ *   [  ...  ]  a nested array of the items between the brackets
+ * Spaces are ignored. Integer arguments must have the stated width: write
+ * 5LL or (int64_t)5, not 5. Returns 0, CF_EFORMAT (unknown letter,
+ * unbalanced brackets, NULL string) or -ENOMEM. */
+int cf_pack_args(msgpack_packer *pk, const char *fmt, ...);
+int cf_pack_argsv(msgpack_packer *pk, const char *fmt, va_list ap);
+
+/* ------------------------------------------------------------------ futures */
+
+typedef struct cf_future cf_future;
+typedef struct cf_executor cf_executor;
+
+/* A done-callback. It runs once, when the future completes or is cancelled:
+ * at once in the caller of cf_future_add_done_callback if the future is
+ * already done, otherwise on the thread that completes it (the pool's
+ * collector thread). A non-zero return is reported on stderr and does not
+ * stop the other callbacks. The future is borrowed for the call. */
+typedef int (*cf_done_fn)(cf_future *f, void *arg);
+
+/* A stand-alone future (for executors and tests, like Python's Future()).
+ * Returns 0 or -EINVAL/-ENOMEM; *out holds one reference. */
+int cf_future_create(cf_future **out);
+/* Reference counting; thread-safe. Release of NULL is a no-op. */
+cf_future *cf_future_retain(cf_future *f);
+void cf_future_release(cf_future *f);
+
+/* States. "running" means a worker has taken the task. */
+bool cf_future_done(const cf_future *f);      /* finished or cancelled */
+bool cf_future_running(const cf_future *f);
+bool cf_future_cancelled(const cf_future *f);
+
+/* Cancels a future that has not started. Returns true if it is (now or
+ * already) cancelled, false if it is running or finished. Runs the
+ * done-callbacks in the caller when it takes. */
+bool cf_future_cancel(cf_future *f);
+
+/* Waits up to `timeout` for the future. Returns 0 when it succeeded and
+ * stores a borrowed pointer to the result (valid until the future is
+ * released; NULL allowed for `result`); -ETIMEDOUT when it is not done in
+ * time; CF_ECANCELLED; or the task's error (CF_ETASK, CF_EWORKER,
+ * CF_ENOTASK, CF_EPROTO, ...), whose text cf_future_error_message gives. */
+int cf_future_result(cf_future *f, double timeout, const msgpack_object **result);
+/* Typed forms: as above, then CF_ETYPE when the result has another type. */
+int cf_future_result_i64(cf_future *f, double timeout, int64_t *out);
+int cf_future_result_f64(cf_future *f, double timeout, double *out);
+int cf_future_result_bool(cf_future *f, double timeout, bool *out);
+/* The string is borrowed from the future and not NUL-terminated. */
+int cf_future_result_str(cf_future *f, double timeout, const char **out, size_t *len);
+
+/* Python's exception(): waits like cf_future_result and returns 0 when the
+ * future succeeded, the error code when it failed, -ETIMEDOUT or
+ * CF_ECANCELLED. */
+int cf_future_error(cf_future *f, double timeout);
+/* The failure text of a failed future ("" otherwise); borrowed from f. */
+const char *cf_future_error_message(const cf_future *f);
+
+/* Adds a callback (see cf_done_fn). Returns 0, -EINVAL or -ENOMEM. */
+int cf_future_add_done_callback(cf_future *f, cf_done_fn fn, void *arg);
+
+/* For executor implementers and tests (Python's set_running_or_notify_cancel,
+ * set_result, set_exception). Each returns -EINVAL when the future is
+ * already done (CF_ECANCELLED from set_running when it was cancelled).
+ * set_result copies `len` bytes of one packed msgpack object (CF_EPROTO if
+ * they are not exactly one); set_error copies the message. */
+int cf_future_set_running(cf_future *f);
+int cf_future_set_result(cf_future *f, const void *msgpack, size_t len);
+int cf_future_set_error(cf_future *f, int err, const char *message);
+
+/* ------------------------------------------------------------- executors */
+
+typedef struct cf_process_pool_options {
+    int max_workers;           /* > 0; cf_default_workers() is the default */
+    size_t ring_bytes;         /* each ring; 0: 1 MiB; power of two >= 4 KiB */
+    const char *initializer;   /* a registered task run once per worker */
+    const void *initargs;      /* its packed msgpack array (NULL: []) */
+    size_t initargs_len;
+} cf_process_pool_options;
+
+/* The default worker count: CF_WORKERS from the environment when set
+ * (-EINVAL unless it is an integer in 1..1024), otherwise the number of
+ * CPUs this process may run on (sched_getaffinity). */
+int cf_default_workers(void);
+
+/* Forks the workers (through a single-threaded fork server). opts NULL:
+ * every default. Returns 0, -EINVAL (max_workers <= 0 or > 1024, ring size
+ * not a power of two >= 4 KiB, initargs not one msgpack object), CF_ENOTASK
+ * (initializer not registered), -ENOMEM, or a negated errno from shm/fork.
+ * Call from any thread; the pool's collector thread runs the
+ * done-callbacks. Tasks registered after this call are unknown to its
+ * workers. */
+int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opts);
+
+/* Number of workers the pool runs. */
+int cf_executor_workers(const cf_executor *ex);
+
+/* Submits task `fn` (registered) with arguments packed from `fmt` (see
+ * cf_pack_args). On success *out holds one reference to the future.
+ * Blocks while the task ring is full (back-pressure). Returns 0, -EINVAL,
+ * CF_ENOTASK (fn not registered), CF_EFORMAT, CF_ESHUTDOWN, CF_EBROKEN,
+ * -ENOMEM. Thread-safe. */
+int cf_submit(cf_executor *ex, cf_task_fn fn, cf_future **out, const char *fmt, ...);
+/* The same by registered name, and waiting at most `timeout` for ring space
+ * (0: fail at once with CF_EFULL; -ETIMEDOUT after a positive timeout). */
+int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future **out,
+                    const char *fmt, ...);
+/* Arguments already packed by the caller: `args` must hold exactly one
+ * msgpack object, normally an array (CF_EPROTO otherwise). Borrows args. */
+int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,
+                  const void *args, size_t len);
+
+/* Shuts down: no submission is accepted afterwards (CF_ESHUTDOWN). With
+ * cancel_futures, every task not yet taken by a worker is cancelled. With
+ * wait, returns once every task has finished and the workers have exited;
+ * without it, returns at once and the pool winds down in the background
+ * (cf_executor_release still joins it). Idempotent. Returns 0 or -EINVAL. */
+#define CF_WAIT true
+#define CF_NOWAIT false
+int cf_executor_shutdown(cf_executor *ex, bool wait, bool cancel_futures);
+
+/* Shuts down (waiting) if needed and frees the executor. Futures keep
+ * their own references. Must not be called from a done-callback. */
+void cf_executor_release(cf_executor *ex);
+
+/* ------------------------------------------------------------ waiting */
+
+enum cf_return_when { CF_FIRST_COMPLETED, CF_FIRST_EXCEPTION, CF_ALL_COMPLETED };
+
+/* Waits until the condition holds for futures[0..n) or the timeout passes.
+ * Duplicates count once. Returns the number of distinct done futures (>= 0)
+ * and, when `done_mask` is not NULL, sets done_mask[i] for each done entry.
+ * Returns -EINVAL on bad arguments. A timeout is not an error: compare the
+ * count with what you asked for. */
+int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, double timeout,
+            bool *done_mask);
+
+/* Yields futures as they complete, like Python's as_completed. The
+ * deadline counts from cf_as_completed_create. next() returns 0 and a
+ * borrowed future (valid while the caller holds its own reference),
+ * CF_EEMPTY when all were yielded, or -ETIMEDOUT; then
+ * cf_as_completed_message says "3 (of 5) futures unfinished". */
+typedef struct cf_as_completed cf_as_completed;
+int cf_as_completed_create(cf_as_completed **out, cf_future *const *futures, size_t n,
+                           double timeout);
+int cf_as_completed_next(cf_as_completed *it, cf_future **f);
+const char *cf_as_completed_message(const cf_as_completed *it);
+void cf_as_completed_release(cf_as_completed *it);
+
+/* ---------------------------------------------------------------- map */
+
+/* Produces input item `index` by packing its argument array into `pk`.
+ * Returns 1 when it packed an item, 0 at the end of the input, or a
+ * negative code to stop the map with that error. */
+typedef int (*cf_map_input_fn)(void *arg, size_t index, msgpack_packer *pk);
+
+typedef struct cf_map_options {
+    double timeout;    /* absolute, from cf_map_create; CF_FOREVER default */
+    size_t chunksize;  /* items per record; 0: automatic */
+    size_t max_inflight; /* items submitted but not yet yielded; 0: automatic */
+    bool unordered;    /* yield as completed instead of in input order */
+} cf_map_options;
+
+typedef struct cf_map cf_map;
+
+/* Starts a lazy map of task `task` over the items `input` produces; only a
+ * bounded window of items is ever in flight. opts may be NULL (defaults:
+ * timeout CF_FOREVER, automatic chunk size, ordered). */
+int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_fn input,
+                  void *arg, const cf_map_options *opts);
+
+/* Yields the next result. Returns 0 with *index and a borrowed *result
+ * (valid until the next call); CF_EEMPTY after the last item; -ETIMEDOUT;
+ * or an item's failure code (CF_ETASK, CF_EWORKER, ...) with *index set
+ * and cf_map_error_message explaining it, after which next() continues
+ * with the following item. */
+int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result);
+const char *cf_map_error_message(const cf_map *m);
+
+/* Cancels what is still pending and frees the map. */
+void cf_map_release(cf_map *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CFUTURES_H */

@@ -1,0 +1,44 @@
+/* Futex wait/wake on 32-bit words that may live in shared memory.
+ *
+ * Owns no state. The words belong to the callers (pshared.c's event counts);
+ * any process that maps them may wait or wake. No FUTEX_PRIVATE_FLAG: the
+ * kernel must key the futex on the backing page, not on this process's
+ * address space, or a waker in another process would never find us.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ipc/clock.h"
+#include "ipc/futex.h"
+
+int cf__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline_ns)
+{
+    struct timespec ts, *tsp = NULL;
+    long rc;
+
+    if (deadline_ns != CF__NO_DEADLINE) {
+        ts = cf__deadline_timespec(deadline_ns);
+        tsp = &ts;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout (plain
+     * FUTEX_WAIT takes a relative one, which we would have to recompute
+     * after every spurious return). */
+    rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected, tsp, NULL,
+                 FUTEX_BITSET_MATCH_ANY);
+    if (rc == 0)
+        return 0;
+    if (errno == ETIMEDOUT)
+        return -ETIMEDOUT;
+    /* EAGAIN (value already changed), EINTR (signal): the caller re-checks.
+     * EFAULT/EINVAL cannot happen with a mapped, aligned word; returning 0
+     * keeps the documented contract and the caller's loop bounded by its
+     * deadline. */
+    return 0;
+}
+
+void cf__futex_wake(_Atomic uint32_t *word, int n)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
+}

@@ -1,0 +1,151 @@
+/* Robust process-shared mutex and futex event-count condition variable.
+ *
+ * Owns the two shared objects declared in pshared.h; both live in memory
+ * mapped by several processes and hold no pointers. Any thread of any
+ * process may lock, wait or notify. Lock order: a cf__pcond is always used
+ * with one cf__pmutex; pcond_wait drops that mutex while asleep and takes it
+ * again before returning. Notifying takes no lock.
+ *
+ * Why an event count survives dead waiters: the only per-waiter trace is
+ * the `sleepers` increment. A waiter killed asleep leaves it one too high,
+ * so notifiers make a FUTEX_WAKE that finds nobody: wasted, not wrong. The
+ * kernel drops the dead task from the futex queue by itself.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "ipc/futex.h"
+#include "ipc/pshared.h"
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+int cf__pmutex_init(cf__pmutex *mx)
+{
+    pthread_mutexattr_t attr;
+    int err;
+
+    err = pthread_mutexattr_init(&attr);
+    if (err)
+        return -err;
+    err = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    if (!err)
+        err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    if (!err)
+        err = pthread_mutex_init(&mx->m, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return -err;
+}
+
+/* Maps a pthread lock result onto ours. EOWNERDEAD: the caller now holds a
+ * mutex whose previous owner died inside its critical section; marking it
+ * consistent is only right because every user of a pmutex publishes its
+ * changes with one final store (see ring.h), so there is nothing to undo. */
+static int lock_result(cf__pmutex *mx, int err)
+{
+    if (err == 0)
+        return 0;
+    if (err == EOWNERDEAD) {
+        err = pthread_mutex_consistent(&mx->m);
+        if (err == 0)
+            return 1;
+        pthread_mutex_unlock(&mx->m);
+        return -ENOTRECOVERABLE;
+    }
+    return -err;
+}
+
+int cf__pmutex_lock(cf__pmutex *mx)
+{
+    return lock_result(mx, pthread_mutex_lock(&mx->m));
+}
+
+int cf__pmutex_trylock(cf__pmutex *mx)
+{
+    return lock_result(mx, pthread_mutex_trylock(&mx->m));
+}
+
+void cf__pmutex_unlock(cf__pmutex *mx)
+{
+    pthread_mutex_unlock(&mx->m);
+}
+
+void cf__pmutex_destroy(cf__pmutex *mx)
+{
+    pthread_mutex_destroy(&mx->m);
+}
+
+void cf__pcond_init(cf__pcond *cv)
+{
+    atomic_init(&cv->seq, 0);
+    atomic_init(&cv->sleepers, 0);
+}
+
+/* Spins until `seq` moves away from `old` or `spin` pauses have passed.
+ * Returns true when it moved (no need to sleep). Only an early exit: a
+ * stale read here just leads to FUTEX_WAIT, whose in-kernel compare (behind
+ * a full barrier) is the check the wake-up protocol relies on. */
+static bool spin_for_change(cf__pcond *cv, uint32_t old, unsigned spin)
+{
+    for (unsigned i = 0; i < spin; i++) {
+        if (atomic_load_explicit(&cv->seq, memory_order_acquire) != old)
+            return true;
+        cpu_relax();
+    }
+    return false;
+}
+
+int cf__pcond_wait(cf__pcond *cv, cf__pmutex *mx, uint64_t deadline_ns, unsigned spin,
+                   int *owner_died)
+{
+    uint32_t old;
+    int rc = 0, lk;
+
+    /* Read under the mutex: a notifier that changes the predicate after we
+     * checked it must lock after we unlock, so its seq++ comes after this
+     * load and FUTEX_WAIT below sees a different value. */
+    old = atomic_load_explicit(&cv->seq, memory_order_relaxed);
+    /* seq_cst pairs with the notifier's seq_cst seq++ then sleepers load
+     * (store-buffering / Dekker): either the notifier sees our increment
+     * and wakes, or we see its seq++ and do not sleep. Weaker orders allow
+     * both sides to miss each other, a lost wake-up. */
+    atomic_fetch_add_explicit(&cv->sleepers, 1, memory_order_seq_cst);
+    cf__pmutex_unlock(mx);
+
+    if (!spin_for_change(cv, old, spin))
+        rc = cf__futex_wait(&cv->seq, old, deadline_ns);
+
+    atomic_fetch_sub_explicit(&cv->sleepers, 1, memory_order_relaxed);
+    lk = cf__pmutex_lock(mx);
+    if (lk < 0)
+        return lk;
+    if (lk == 1 && owner_died)
+        *owner_died = 1;
+    return rc;
+}
+
+static void notify(cf__pcond *cv, int n)
+{
+    /* seq_cst on both: see cf__pcond_wait. */
+    atomic_fetch_add_explicit(&cv->seq, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&cv->sleepers, memory_order_seq_cst) != 0)
+        cf__futex_wake(&cv->seq, n);
+}
+
+void cf__pcond_signal(cf__pcond *cv)
+{
+    notify(cv, 1);
+}
+
+void cf__pcond_broadcast(cf__pcond *cv)
+{
+    notify(cv, INT32_MAX);
+}

@@ -1,0 +1,59 @@
+/* Process-shared synchronisation that survives the death of a participant.
+ *
+ * cf__pmutex: a robust, process-shared pthread mutex. A lock whose owner
+ * died is recovered with pthread_mutex_consistent; the caller is told so it
+ * can repair what the dead owner may have left half-done.
+ *
+ * cf__pcond: our own condition variable, a futex event count. glibc's
+ * process-shared pthread_cond_t keeps per-waiter group state in the shared
+ * object and is corrupted when a waiter dies inside pthread_cond_wait
+ * (glibc bug 21422). An event count holds no per-waiter state: a waiter
+ * reads `seq` with the mutex held, registers as a sleeper, drops the mutex
+ * and FUTEX_WAITs on the old value; a notifier bumps `seq` and issues
+ * FUTEX_WAKE only when `sleepers` is non-zero. A waiter killed while asleep
+ * leaves at most a stale sleeper count, which costs one spare wake call.
+ * Both structs live in shared memory and hold no pointers.
+ */
+#ifndef CF_IPC_PSHARED_H
+#define CF_IPC_PSHARED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct cf__pmutex {
+    pthread_mutex_t m;
+} cf__pmutex;
+
+/* Initialises a robust, process-shared mutex in place. Returns 0 or -errno. */
+int cf__pmutex_init(cf__pmutex *mx);
+/* Locks. Returns 0; 1 when the previous owner died holding it (the mutex is
+ * made consistent and is now held by the caller); -ENOTRECOVERABLE. */
+int cf__pmutex_lock(cf__pmutex *mx);
+/* Like lock, but -EBUSY instead of waiting. */
+int cf__pmutex_trylock(cf__pmutex *mx);
+void cf__pmutex_unlock(cf__pmutex *mx);
+void cf__pmutex_destroy(cf__pmutex *mx);
+
+typedef struct cf__pcond {
+    _Atomic uint32_t seq;      /* bumped by every notify; futex word */
+    _Atomic uint32_t sleepers; /* waiters inside FUTEX_WAIT (may be stale high) */
+} cf__pcond;
+
+void cf__pcond_init(cf__pcond *cv);
+
+/* Atomically releases `mx` and waits for a notification, then re-locks.
+ * Spins up to `spin` iterations watching `seq` before sleeping (0: no spin).
+ * Returns 0 (notified, spurious, or interrupted: re-check the predicate),
+ * -ETIMEDOUT when the absolute monotonic deadline passed; either way `mx`
+ * is held again on return. If re-locking found a dead owner, the return is
+ * still 0/-ETIMEDOUT but *owner_died (if not NULL) is set to 1. Only if
+ * re-locking fails does it return -ENOTRECOVERABLE, with `mx` NOT held. */
+int cf__pcond_wait(cf__pcond *cv, cf__pmutex *mx, uint64_t deadline_ns, unsigned spin,
+                   int *owner_died);
+
+/* Wake one / every waiter. Callable with or without the mutex held. */
+void cf__pcond_signal(cf__pcond *cv);
+void cf__pcond_broadcast(cf__pcond *cv);
+
+#endif

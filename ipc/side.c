@@ -1,0 +1,159 @@
+/* Side segments: sealed memfds carrying records too large for a ring.
+ *
+ * The sender's struct cf__side owns the memfd descriptor until the caller's
+ * protocol says the receiver has it; the receiver's struct owns a read-only
+ * mapping. Nothing here is shared between threads; no locks. The segment
+ * itself is immutable once created (sealed), so any number of processes may
+ * map it concurrently.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipc/side.h"
+
+#define REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+static void reset(struct cf__side *s)
+{
+    s->fd = -1;
+    s->map = NULL;
+    s->size = 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0) /* cannot happen for a memfd; avoid spinning if it does */
+            return -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int cf__side_create(struct cf__side *out, const void *data, size_t len)
+{
+    int fd, err;
+
+    reset(out);
+    if (len > 0 && !data)
+        return -EINVAL;
+    fd = memfd_create("cfutures-side", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    err = write_all(fd, data, len);
+    if (err)
+        goto out_close;
+    /* F_SEAL_SEAL last: after it nobody, us included, can loosen the seals,
+     * so a receiver that checked them can trust the bytes for good. */
+    if (fcntl(fd, F_ADD_SEALS, REQUIRED_SEALS | F_SEAL_SEAL) < 0) {
+        err = -errno;
+        goto out_close;
+    }
+    out->fd = fd;
+    out->size = len;
+    return 0;
+
+out_close:
+    close(fd);
+    return err;
+}
+
+/* The bytes come from another process: refuse anything that could still
+ * change size or content under our mapping (SIGBUS, torn reads). Seals are
+ * checked before the size, since only the seals make the size final. */
+static int check_segment(int fd, uint64_t size)
+{
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+
+    if (seals < 0)
+        return errno == EINVAL ? -EPROTO : -errno; /* EINVAL: not a memfd */
+    if ((seals & REQUIRED_SEALS) != REQUIRED_SEALS)
+        return -EPROTO;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uint64_t)st.st_size != size)
+        return -EPROTO;
+    return 0;
+}
+
+/* Opening an arbitrary file can have side effects (a FIFO blocks, a device
+ * may act on open), and the descriptor number came from another process:
+ * look before opening, and open non-blocking. The check is advisory (the
+ * sender could swap the descriptor in between); check_segment decides. */
+static int looks_like_memfd(const char *path)
+{
+    static const char prefix[] = "/memfd:";
+    char target[sizeof(prefix)];
+    ssize_t n = readlink(path, target, sizeof(target));
+
+    if (n < 0)
+        return -errno;
+    if ((size_t)n < sizeof(prefix) - 1 || memcmp(target, prefix, sizeof(prefix) - 1) != 0)
+        return -EPROTO;
+    return 0;
+}
+
+int cf__side_open(struct cf__side *out, pid_t pid, int fd, uint64_t size)
+{
+    char path[64];
+    int mfd, err;
+    void *map = NULL;
+
+    reset(out);
+    if (pid <= 0 || fd < 0)
+        return -EINVAL;
+#if UINT64_MAX > SIZE_MAX
+    if (size > SIZE_MAX)
+        return -EPROTO;
+#endif
+    snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
+    err = looks_like_memfd(path);
+    if (err)
+        return err;
+    mfd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (mfd < 0)
+        return -errno;
+    err = check_segment(mfd, size);
+    if (err)
+        goto out_close;
+    if (size > 0) {
+        map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, mfd, 0);
+        if (map == MAP_FAILED) {
+            err = -errno;
+            goto out_close;
+        }
+    }
+    /* The mapping keeps the memory alive; the descriptor is no longer
+     * needed and closing it spares the receiver's descriptor table. */
+    close(mfd);
+    out->map = map;
+    out->size = (size_t)size;
+    return 0;
+
+out_close:
+    close(mfd);
+    return err;
+}
+
+void cf__side_close(struct cf__side *s)
+{
+    if (s->map)
+        munmap((void *)s->map, s->size);
+    if (s->fd >= 0)
+        close(s->fd);
+    reset(s);
+}

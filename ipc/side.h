@@ -1,0 +1,41 @@
+/* Side segments: records too large for the ring travel in a sealed memfd.
+ *
+ * The sender writes the bytes into a fresh memfd, seals it against writes
+ * and resizing, and keeps the descriptor open; the ring carries only a small
+ * descriptor {sender pid, fd number, size}. The receiver opens
+ * /proc/<pid>/fd/<fd>, checks size and seals (so the sender can neither
+ * change nor shrink the bytes under it: no SIGBUS, no torn reads) and maps
+ * it read-only. A memfd has no name in /dev/shm: when the last descriptor
+ * and mapping go away the memory is freed, whoever dies.
+ * The sender closes its descriptor once the receiver has confirmed (the
+ * protocol that confirms is the caller's, see workers/ and executor/).
+ */
+#ifndef CF_IPC_SIDE_H
+#define CF_IPC_SIDE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cf__side {
+    int fd;            /* -1 when closed */
+    const void *map;   /* receiver's read-only mapping, or NULL */
+    size_t size;
+};
+
+/* Sender: copies data[0..len) into a new sealed memfd. Returns 0 or -errno;
+ * out->fd is the descriptor to announce. len may be 0. */
+int cf__side_create(struct cf__side *out, const void *data, size_t len);
+
+/* Receiver: opens and maps the sender's segment. Returns 0; -EPROTO when
+ * the segment's size or seals do not match the descriptor, or it is not a
+ * memfd at all (the bytes come from another process); -EINVAL (pid <= 0,
+ * fd < 0); -errno (e.g. -ENOENT when the sender is gone). On success
+ * out->fd is -1 (the mapping alone keeps the bytes alive) and out->map is
+ * NULL for a 0-byte segment. */
+int cf__side_open(struct cf__side *out, pid_t pid, int fd, uint64_t size);
+
+/* Unmaps and closes; idempotent. */
+void cf__side_close(struct cf__side *s);
+
+#endif

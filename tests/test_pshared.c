@@ -1,0 +1,396 @@
+/* Tests for ipc/pshared.c: the robust process-shared mutex and the futex
+ * event-count condition variable, across real processes.
+ *
+ * Every child is forked through spawn(), dies with the test process
+ * (PR_SET_PDEATHSIG) and is killed and reaped by the suite's .fini even when
+ * an assertion aborts the test. Children report through their exit status
+ * only (Criterion's asserts belong to the test process). Waits are bounded
+ * liveness checks, never timing assertions.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc/clock.h"
+#include "ipc/pshared.h"
+
+#define MAX_KIDS 8
+#define LIVENESS_NS (10ull * 1000000000ull) /* generous: only catches hangs */
+
+struct shared {
+    cf__pmutex mx;
+    cf__pcond cv;
+    int go;               /* protected by mx */
+    _Atomic int locked;   /* child → parent: "I hold mx" */
+};
+
+static pid_t kids[MAX_KIDS];
+static struct shared *sh;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static pid_t spawn(void (*fn)(void))
+{
+    pid_t parent = getpid(), pid;
+    int slot = 0;
+
+    while (slot < MAX_KIDS && kids[slot] > 0)
+        slot++;
+    cr_assert_lt(slot, MAX_KIDS, "too many children");
+    pid = fork();
+    cr_assert_geq(pid, 0, "fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(90);
+        fn();
+        _exit(0);
+    }
+    kids[slot] = pid;
+    return pid;
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (kids[i] == pid)
+            kids[i] = 0;
+}
+
+/* Waits (bounded) for `pid` to exit; returns its wait status or -1. */
+static int reap(pid_t pid)
+{
+    uint64_t limit = cf__now_ns() + LIVENESS_NS;
+    int status;
+
+    while (cf__now_ns() < limit) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid) {
+            forget(pid);
+            return status;
+        }
+        if (got < 0)
+            return -1;
+        sleep_ms(1);
+    }
+    return -1;
+}
+
+static void kill_and_reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    forget(pid);
+}
+
+static void setup(void)
+{
+    sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(sh, MAP_FAILED);
+    cr_assert_eq(cf__pmutex_init(&sh->mx), 0);
+    cf__pcond_init(&sh->cv);
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (kids[i] > 0)
+            kill_and_reap(kids[i]);
+    if (sh && sh != MAP_FAILED)
+        munmap(sh, sizeof(*sh));
+    sh = NULL;
+}
+
+/* Polls `cond` until true or the liveness limit. */
+static bool eventually(bool (*cond)(void))
+{
+    uint64_t limit = cf__now_ns() + LIVENESS_NS;
+
+    while (!cond()) {
+        if (cf__now_ns() >= limit)
+            return false;
+        sleep_ms(1);
+    }
+    return true;
+}
+
+static bool child_holds_lock(void)
+{
+    return atomic_load(&sh->locked) != 0;
+}
+
+/* ---- children ----------------------------------------------------------- */
+
+static void lock_and_exit(void)
+{
+    if (cf__pmutex_lock(&sh->mx) < 0) /* 1 (previous owner died) is fine */
+        _exit(1);
+    _exit(0); /* dies holding the mutex */
+}
+
+static void lock_and_hang(void)
+{
+    if (cf__pmutex_lock(&sh->mx) != 0)
+        _exit(1);
+    atomic_store(&sh->locked, 1);
+    for (;;)
+        pause();
+}
+
+/* Waits for sh->go with the given spin; exit 0 when it saw go. */
+static void wait_go(unsigned spin)
+{
+    if (cf__pmutex_lock(&sh->mx) < 0)
+        _exit(2);
+    while (!sh->go)
+        if (cf__pcond_wait(&sh->cv, &sh->mx, CF__NO_DEADLINE, spin, NULL) < 0)
+            _exit(3);
+    cf__pmutex_unlock(&sh->mx);
+    _exit(0);
+}
+
+static void wait_go_nospin(void)
+{
+    wait_go(0);
+}
+
+static void wait_go_spin(void)
+{
+    wait_go(1000);
+}
+
+/* ---- mutex -------------------------------------------------------------- */
+
+Test(pshared, mutex_owner_exits, .init = setup, .fini = teardown, .timeout = 20)
+{
+    pid_t pid = spawn(lock_and_exit);
+    int st = reap(pid);
+
+    cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed");
+    cr_assert_eq(cf__pmutex_lock(&sh->mx), 1, "EOWNERDEAD must be reported as 1");
+    cf__pmutex_unlock(&sh->mx);
+    cr_assert_eq(cf__pmutex_lock(&sh->mx), 0, "mutex consistent afterwards");
+    cf__pmutex_unlock(&sh->mx);
+    cr_assert_eq(cf__pmutex_trylock(&sh->mx), 0);
+    cf__pmutex_unlock(&sh->mx);
+}
+
+Test(pshared, mutex_owner_sigkilled, .init = setup, .fini = teardown, .timeout = 20)
+{
+    pid_t pid = spawn(lock_and_hang);
+
+    cr_assert(eventually(child_holds_lock), "child never locked");
+    cr_assert_eq(cf__pmutex_trylock(&sh->mx), -EBUSY);
+    kill_and_reap(pid);
+    cr_assert_eq(cf__pmutex_trylock(&sh->mx), 1, "trylock reports the dead owner");
+    cf__pmutex_unlock(&sh->mx);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(cf__pmutex_lock(&sh->mx), 0);
+        cf__pmutex_unlock(&sh->mx);
+    }
+    cf__pmutex_destroy(&sh->mx);
+}
+
+/* A process blocked in lock() is handed the mutex when the owner dies. */
+Test(pshared, mutex_blocked_locker_recovers, .init = setup, .fini = teardown, .timeout = 20)
+{
+    pid_t owner = spawn(lock_and_hang), waiter;
+    int st;
+
+    cr_assert(eventually(child_holds_lock));
+    waiter = spawn(lock_and_exit); /* blocks in lock, then dies holding it */
+    kill_and_reap(owner);
+    st = reap(waiter);
+    cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_eq(cf__pmutex_lock(&sh->mx), 1);
+    cf__pmutex_unlock(&sh->mx);
+}
+
+/* ---- condition variable ------------------------------------------------- */
+
+static unsigned expected_sleepers;
+
+static bool sleepers_reached(void)
+{
+    return atomic_load(&sh->cv.sleepers) >= expected_sleepers;
+}
+
+/* State letter from /proc/<pid>/stat ('S': interruptible sleep), or 0. */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    FILE *f;
+    char *paren;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* Waits until `n` waiters are registered and every pid is asleep. After
+ * registering, the only place a waiter (spin 0) can sleep is FUTEX_WAIT. */
+static void wait_asleep(const pid_t *pids, int npids, unsigned n)
+{
+    expected_sleepers = n;
+    cr_assert(eventually(sleepers_reached), "waiters never registered");
+    for (int i = 0; i < npids; i++) {
+        uint64_t limit = cf__now_ns() + LIVENESS_NS;
+        while (proc_state(pids[i]) != 'S') {
+            cr_assert_lt(cf__now_ns(), limit, "waiter %d never slept", (int)pids[i]);
+            sleep_ms(1);
+        }
+    }
+}
+
+static void set_go(int go)
+{
+    cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
+    sh->go = go;
+    cf__pmutex_unlock(&sh->mx);
+}
+
+static void assert_exit0(pid_t pid)
+{
+    int st = reap(pid);
+
+    cr_assert(st >= 0, "child %d still blocked", (int)pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (status %d)", (int)pid,
+              st);
+}
+
+Test(pshared, cond_signal_wakes_other_process, .init = setup, .fini = teardown, .timeout = 20)
+{
+    pid_t pid = spawn(wait_go_nospin);
+
+    wait_asleep(&pid, 1, 1);
+    set_go(1);
+    cf__pcond_signal(&sh->cv);
+    assert_exit0(pid);
+    cr_assert_eq(atomic_load(&sh->cv.sleepers), 0);
+}
+
+Test(pshared, cond_signal_wakes_spinning_waiter, .init = setup, .fini = teardown, .timeout = 20)
+{
+    pid_t pid = spawn(wait_go_spin);
+
+    expected_sleepers = 1;
+    cr_assert(eventually(sleepers_reached));
+    set_go(1);
+    cf__pcond_signal(&sh->cv);
+    assert_exit0(pid);
+}
+
+Test(pshared, cond_timed_wait_times_out, .init = setup, .fini = teardown, .timeout = 20)
+{
+    uint64_t deadline;
+    int died = 0;
+
+    cr_assert_eq(cf__pmutex_lock(&sh->mx), 0);
+    deadline = cf__now_ns() + 20 * 1000000ull;
+    cr_assert_eq(cf__pcond_wait(&sh->cv, &sh->mx, deadline, 0, &died), -ETIMEDOUT);
+    cr_assert_geq(cf__now_ns(), deadline, "returned before the deadline");
+    cr_assert_eq(died, 0);
+    cr_assert_eq(cf__pmutex_trylock(&sh->mx), -EBUSY, "mutex held again on return");
+    /* Spinning first changes nothing about the outcome. */
+    cr_assert_eq(cf__pcond_wait(&sh->cv, &sh->mx, cf__now_ns() + 1000000ull, 500, NULL),
+                 -ETIMEDOUT);
+    /* A deadline already past returns at once. */
+    cr_assert_eq(cf__pcond_wait(&sh->cv, &sh->mx, 1, 0, NULL), -ETIMEDOUT);
+    cf__pmutex_unlock(&sh->mx);
+    cr_assert_eq(atomic_load(&sh->cv.sleepers), 0);
+}
+
+Test(pshared, cond_broadcast_wakes_all, .init = setup, .fini = teardown, .timeout = 20)
+{
+    pid_t pids[4];
+
+    for (int i = 0; i < 4; i++)
+        pids[i] = spawn(i % 2 ? wait_go_spin : wait_go_nospin);
+    expected_sleepers = 4;
+    cr_assert(eventually(sleepers_reached));
+    set_go(1);
+    cf__pcond_broadcast(&sh->cv);
+    for (int i = 0; i < 4; i++)
+        assert_exit0(pids[i]);
+}
+
+/* A waiter that re-locks after the mutex owner died is told so: the child
+ * can only lock while we wait, then notifies and dies holding the mutex. */
+static void lock_signal_exit(void)
+{
+    if (cf__pmutex_lock(&sh->mx) < 0)
+        _exit(1);
+    cf__pcond_signal(&sh->cv);
+    _exit(0);
+}
+
+Test(pshared, cond_wait_reports_dead_owner, .init = setup, .fini = teardown, .timeout = 20)
+{
+    uint64_t limit = cf__now_ns() + LIVENESS_NS;
+    pid_t pid;
+    int died = 0, rc = 0;
+
+    cr_assert_eq(cf__pmutex_lock(&sh->mx), 0);
+    pid = spawn(lock_signal_exit);
+    while (!died && rc == 0)
+        rc = cf__pcond_wait(&sh->cv, &sh->mx, limit, 0, &died);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(died, 1, "re-lock must report the dead owner");
+    cf__pmutex_unlock(&sh->mx);
+    assert_exit0(pid);
+    cr_assert_eq(cf__pmutex_lock(&sh->mx), 0, "consistent again");
+    cf__pmutex_unlock(&sh->mx);
+}
+
+/* The glibc bug 21422 scenario: waiters SIGKILLed while asleep inside the
+ * wait. Round after round, 3 of 4 sleeping waiters die; a single signal
+ * must still wake the live one, and neither notify nor destroy may block.
+ * The dead leave only their stale sleeper count behind. */
+Test(pshared, cond_survives_killed_waiters, .init = setup, .fini = teardown, .timeout = 20)
+{
+    enum { ROUNDS = 5, WAITERS = 4 };
+    unsigned stale = 0;
+
+    for (int round = 0; round < ROUNDS; round++) {
+        pid_t pids[WAITERS];
+
+        set_go(0);
+        for (int i = 0; i < WAITERS; i++)
+            pids[i] = spawn(wait_go_nospin);
+        wait_asleep(pids, WAITERS, stale + WAITERS);
+        for (int i = 1; i < WAITERS; i++)
+            kill_and_reap(pids[i]);
+        stale += WAITERS - 1;
+        /* Notifications with nobody to wake must return. */
+        cf__pcond_broadcast(&sh->cv);
+        cf__pcond_signal(&sh->cv);
+        /* The broadcast may have woken the survivor; it must go back to
+         * sleep (go is 0) and a single later signal must reach it. */
+        wait_asleep(pids, 1, stale + 1);
+        set_go(1);
+        cf__pcond_signal(&sh->cv);
+        assert_exit0(pids[0]);
+        cr_assert_eq(atomic_load(&sh->cv.sleepers), stale, "round %d", round);
+    }
+    cf__pcond_signal(&sh->cv);
+    cf__pcond_broadcast(&sh->cv);
+    cf__pmutex_destroy(&sh->mx);
+}

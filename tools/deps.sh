@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages cfutures builds against, when one is missing.
+# Called by the Makefile before the first compile. As root it runs
+# `apt-get update` once and `apt-get install -y`; otherwise it prints the
+# exact command and fails, so a build never half-works.
+set -eu
+pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+    echo "cfutures: installing missing packages:$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $missing >&2
+else
+    echo "cfutures: missing packages:$missing" >&2
+    echo "run:  sudo apt-get update && sudo apt-get install -y$missing" >&2
+    exit 1
+fi

@@ -1,0 +1,254 @@
+/* The worker process: takes batches of task records from the task ring,
+ * runs each task, and pushes one result record per task to the result ring.
+ *
+ * Runs in a child of the pool's fork server, single-threaded. It writes only
+ * its own slot in the shared region: which task ids it took (under the
+ * task ring lock, atomically with taking them) and which one is running, so
+ * that the parent can tell exactly what a dead worker cost.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "ipc/clock.h"
+#include "ipc/futex.h"
+#include "ipc/side.h"
+#include "serialize/record.h"
+#include "workers/pool_ipc.h"
+#include "workers/registry.h"
+#include "workers/task_error.h"
+
+struct worker {
+    struct cf__pool_ipc *ipc;
+    struct cf__worker_slot *slot;
+    int index;
+    msgpack_sbuffer out;   /* the result record being built */
+    msgpack_packer pk;
+    msgpack_zone *zone;    /* decoded task record; cleared per record */
+    struct cf__side pending_side; /* our last large result, until acked */
+};
+
+/* Runs under the task ring lock: note the ids taken, before the ring lets
+ * anyone see them gone. */
+static void claim(void *arg, const struct cf__ring_batch *b)
+{
+    struct cf__worker_slot *slot = arg;
+    uint32_t n = 0;
+    for (size_t i = 0; i < b->count && n < CF__BATCH_MAX; i++) {
+        uint64_t id = 0;
+        if (b->recs[i].len >= CF__ID_PREFIX)
+            memcpy(&id, b->recs[i].data, sizeof(id));
+        slot->batch_ids[n++] = id;
+    }
+    atomic_store_explicit(&slot->running, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->batch_count, n, memory_order_release);
+}
+
+/* Calls one task. On success its value is appended to `out` and 0 is
+ * returned; on failure `out` is left as it was and `msg` explains. */
+static int call_task(struct worker *w, cf_task_fn fn, const char *name, size_t name_len,
+                     const msgpack_object *args, char *msg, size_t msg_size)
+{
+    size_t start = w->out.size;
+    if (!fn) {
+        snprintf(msg, msg_size, "no task registered as '%.*s'", (int)name_len, name);
+        return CF_ENOTASK;
+    }
+    cf__task_error_clear();
+    int status = fn(args, &w->pk);
+    if (status > 0)
+        status = CF_ETASK;
+    if (status == 0 && cf__msgpack_check_one(w->out.data + start, w->out.size - start) != 0) {
+        snprintf(msg, msg_size, "task '%.*s' must pack exactly one result object",
+                 (int)name_len, name);
+        status = CF_ETASK;
+    } else if (status == CF_ETASK && cf__task_error_message()[0]) {
+        snprintf(msg, msg_size, "%s", cf__task_error_message());
+    } else if (status < 0) {
+        snprintf(msg, msg_size, "task '%.*s' failed: %s (%d)", (int)name_len, name,
+                 cf_strerror(status), status);
+    }
+    if (status != 0)
+        w->out.size = start;
+    return status;
+}
+
+/* Waits until the parent has opened our previous large result, so that
+ * closing its memfd cannot pull it away from under the parent. */
+static void settle_side(struct worker *w)
+{
+    if (w->pending_side.fd < 0)
+        return;
+    uint32_t sent = atomic_load(&w->slot->side_sent);
+    uint32_t acked;
+    while ((acked = atomic_load(&w->slot->side_acked)) != sent)
+        cf__futex_wait(&w->slot->side_acked, acked, CF__NO_DEADLINE);
+    cf__side_close(&w->pending_side);
+}
+
+static void push_result(struct worker *w, uint64_t id)
+{
+    struct cf__side side = {.fd = -1};
+    if (w->out.size + CF__ID_PREFIX > cf__ring_max_record(&w->ipc->results))
+        settle_side(w);
+    int rc = cf__pool_push(&w->ipc->results, id, w->out.data, w->out.size, CF__NO_DEADLINE,
+                           &side, NULL);
+    if (rc < 0)
+        _exit(4); /* the parent is gone or the ring is broken */
+    if (side.fd >= 0) {
+        w->pending_side = side;
+        atomic_fetch_add(&w->slot->side_sent, 1);
+    }
+}
+
+/* Executes one decoded TASK or CHUNK record and pushes its result. A single
+ * task's result is the value itself (or an error record); a chunk's is an
+ * array of [status, value | message] pairs. */
+static void execute(struct worker *w, uint64_t id, const struct cf__record *rec)
+{
+    cf_task_fn fn = cf__task_lookup(rec->name, rec->name_len);
+    char msg[CF__TASK_MESSAGE_MAX + 300];
+    w->out.size = 0;
+    cf__record_result_begin(&w->pk, id);
+    if (rec->type == CF__REC_CHUNK) {
+        const msgpack_object_array *items = &rec->payload.via.array;
+        msgpack_pack_array(&w->pk, items->size);
+        for (uint32_t i = 0; i < items->size; i++) {
+            size_t start = w->out.size;
+            msgpack_pack_array(&w->pk, 2);
+            msgpack_pack_int(&w->pk, 0);
+            int status = call_task(w, fn, rec->name, rec->name_len, &items->ptr[i], msg,
+                                   sizeof(msg));
+            if (status != 0) {
+                w->out.size = start;
+                msgpack_pack_array(&w->pk, 2);
+                msgpack_pack_int(&w->pk, status);
+                msgpack_pack_str_with_body(&w->pk, msg, strlen(msg));
+            }
+        }
+    } else {
+        int status = call_task(w, fn, rec->name, rec->name_len, &rec->payload, msg,
+                               sizeof(msg));
+        if (status != 0) {
+            w->out.size = 0;
+            cf__record_result_error(&w->pk, id, status, msg, strlen(msg));
+        }
+    }
+    push_result(w, id);
+}
+
+/* Decodes a task record, following a SIDE descriptor to its segment. */
+static void handle_record(struct worker *w, const struct cf__ring_record *r)
+{
+    uint64_t id = 0;
+    struct cf__record rec;
+    struct cf__side side = {.fd = -1};
+    if (r->len < CF__ID_PREFIX)
+        return;
+    memcpy(&id, r->data, sizeof(id));
+    msgpack_zone_clear(w->zone);
+    int rc = cf__record_decode(r->data + CF__ID_PREFIX, r->len - CF__ID_PREFIX, w->zone, &rec);
+    if (rc == 0 && rec.type == CF__REC_SIDE) {
+        rc = cf__side_open(&side, rec.pid, rec.fd, rec.size);
+        if (rc == 0) {
+            msgpack_zone_clear(w->zone);
+            rc = cf__record_decode(side.map, side.size, w->zone, &rec);
+        }
+    }
+    if (rc == 0 && rec.type != CF__REC_TASK && rec.type != CF__REC_CHUNK)
+        rc = CF_EPROTO;
+    if (rc == 0 && rec.type == CF__REC_CHUNK && rec.payload.type != MSGPACK_OBJECT_ARRAY)
+        rc = CF_EPROTO;
+    if (rc == 0 && rec.id != id)
+        rc = CF_EPROTO;
+    if (rc == 0) {
+        execute(w, id, &rec);
+    } else {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "worker could not read the task record: %s (%d)",
+                 cf_strerror(rc), rc);
+        w->out.size = 0;
+        cf__record_result_error(&w->pk, id, rc < 0 ? rc : CF_EPROTO, msg, strlen(msg));
+        push_result(w, id);
+    }
+    cf__side_close(&side);
+}
+
+/* Runs the pool's initializer, if any, and tells the parent we are up (or
+ * why we are not: then this worker exits and the pool is broken). */
+static void report_start(struct worker *w)
+{
+    int status = 0;
+    char msg[CF__TASK_MESSAGE_MAX + 300] = "";
+    const char *init = w->ipc->init_name;
+    if (init) {
+        char why[CF__TASK_MESSAGE_MAX];
+        msgpack_object args = {.type = MSGPACK_OBJECT_ARRAY};
+        size_t off = 0;
+        msgpack_zone_clear(w->zone);
+        if (w->ipc->init_len)
+            msgpack_unpack(w->ipc->init_args, w->ipc->init_len, &off, w->zone, &args);
+        w->out.size = 0;
+        status = call_task(w, cf__task_lookup(init, strlen(init)), init, strlen(init), &args,
+                           why, sizeof(why));
+        if (status != 0)
+            snprintf(msg, sizeof(msg), "initializer '%s' failed: %s", init, why);
+    }
+    w->out.size = 0;
+    cf__record_worker_start(&w->pk, w->index, getpid(), status, msg, strlen(msg));
+    push_result(w, 0);
+    if (status != 0) {
+        fflush(NULL);
+        _exit(2);
+    }
+}
+
+static size_t batch_size(const struct worker *w)
+{
+    /* Take a fair share of what is queued (records are ~64 bytes when
+     * small), so that one worker does not hoard a burst of slow tasks. */
+    uint64_t queued = cf__ring_bytes_used(&w->ipc->tasks) / 64;
+    uint64_t share = queued / (uint64_t)w->ipc->nworkers;
+    return share < 1 ? 1 : share > CF__BATCH_MAX ? CF__BATCH_MAX : (size_t)share;
+}
+
+_Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
+{
+    struct worker w = {.ipc = ipc, .slot = &ipc->sh->slots[index], .index = index};
+    char name[16];
+    snprintf(name, sizeof(name), "cf-worker-%d", index);
+    prctl(PR_SET_NAME, name);
+    atomic_store(&w.slot->pid, (int32_t)getpid());
+    atomic_store(&w.slot->batch_count, 0);
+    atomic_store(&w.slot->running, 0);
+    /* A fresh worker in this slot has no large result outstanding. */
+    atomic_store(&w.slot->side_acked, atomic_load(&w.slot->side_sent));
+    w.pending_side.fd = -1;
+    msgpack_sbuffer_init(&w.out);
+    msgpack_packer_init(&w.pk, &w.out, msgpack_sbuffer_write);
+    if (!(w.zone = msgpack_zone_new(4096)))
+        _exit(5);
+    report_start(&w);
+
+    struct cf__ring_batch batch;
+    cf__ring_batch_init(&batch);
+    for (;;) {
+        int rc = cf__ring_pop(&ipc->tasks, &batch, batch_size(&w), CF__NO_DEADLINE, claim,
+                              w.slot);
+        if (rc < 0)
+            break; /* -EPIPE: the pool is shutting down */
+        for (size_t i = 0; i < batch.count; i++) {
+            atomic_store_explicit(&w.slot->running, (uint32_t)i + 1, memory_order_release);
+            handle_record(&w, &batch.recs[i]);
+        }
+        atomic_store_explicit(&w.slot->running, 0, memory_order_release);
+        atomic_store_explicit(&w.slot->batch_count, 0, memory_order_release);
+    }
+    settle_side(&w);
+    fflush(NULL);
+    _exit(0);
+}
