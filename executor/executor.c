@@ -158,7 +158,7 @@ int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future *
         return -EINVAL;
     /* Another process will parse these bytes: refuse them here, where the
      * caller can still see why, rather than in a worker. */
-    if (cf__msgpack_check_one(args, len) != 0)
+    if (cf__msgpack_check_value(args, len) != 0)
         return CF_EPROTO;
     struct raw_args ra = {args, len};
     return cf__executor_submit_packed(ex, false, task, timeout, pack_raw, &ra, out);

@@ -361,7 +361,7 @@ int cf_future_set_result(cf_future *f, const void *msgpack, size_t len)
 {
     if (!f || (!msgpack && len))
         return -EINVAL;
-    if (cf__msgpack_check_one(msgpack, len) != 0)
+    if (cf__msgpack_check_value(msgpack, len) != 0)
         return CF_EPROTO;
     return cf__future_finish(f, 0, NULL, msgpack, len);
 }

@@ -96,7 +96,7 @@ static int pack_chunk(msgpack_packer *pk, void *arg)
             ps->input_rc = rc;
             break;
         }
-        if (cf__msgpack_check_one(sb->data + item_at, sb->size - item_at) != 0) {
+        if (cf__msgpack_check_value(sb->data + item_at, sb->size - item_at) != 0) {
             ps->input_rc = CF_EPROTO; /* the callback must pack exactly one object */
             sb->size = item_at;
             break;

@@ -524,7 +524,7 @@ static int check_options(const cf_process_pool_options *o, int *workers, size_t 
         if (!cf__task_lookup(o->initializer, strlen(o->initializer)))
             return CF_ENOTASK;
         if (o->initargs_len && (!o->initargs ||
-                                cf__msgpack_check_one(o->initargs, o->initargs_len) != 0))
+                                cf__msgpack_check_value(o->initargs, o->initargs_len) != 0))
             return -EINVAL;
     }
     return 0;

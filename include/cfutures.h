@@ -82,6 +82,10 @@ int cf_task_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ------------------------------------------------- reading msgpack values */
 
+/* Arguments and results may nest arrays and maps at most 30 levels deep
+ * (msgpack-c unpacks 32, and a map chunk wraps each item in two). Deeper
+ * values are refused with CF_EPROTO. */
+
 /* Typed readers for one msgpack value. Each returns 0 and stores through
  * `out`, -EINVAL for a NULL argument, or CF_ETYPE when the value has another
  * type (or an integer out of range). Strings and binaries are borrowed:

@@ -115,4 +115,12 @@ int cf__msgpack_check_seq(const void *buf, size_t len, size_t count);
 int cf__msgpack_check_prefix(const void *buf, size_t len, size_t count, size_t *used,
                              unsigned *depth);
 
+/* The deepest a task's argument or result may nest: a CHUNK wraps each item
+ * in two more levels ([items], [status, value]) and the whole must stay
+ * within CF__MSGPACK_UNPACK_DEPTH_MAX. */
+#define CF__VALUE_DEPTH_MAX (CF__MSGPACK_UNPACK_DEPTH_MAX - 2)
+/* cf__msgpack_check_one, plus depth <= CF__VALUE_DEPTH_MAX: what every
+ * argument and result that crosses the process boundary must pass. */
+int cf__msgpack_check_value(const void *buf, size_t len);
+
 #endif

@@ -167,3 +167,13 @@ int cf__msgpack_check_one(const void *buf, size_t len)
 {
     return cf__msgpack_check_seq(buf, len, 1);
 }
+
+int cf__msgpack_check_value(const void *buf, size_t len)
+{
+    size_t used;
+    unsigned depth;
+    if (cf__msgpack_check_prefix(buf, len, 1, &used, &depth) != 0 || used != len ||
+        depth > CF__VALUE_DEPTH_MAX)
+        return CF_EPROTO;
+    return 0;
+}

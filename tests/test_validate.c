@@ -552,3 +552,19 @@ Test(validate, mutated_encodings_agree_with_oracles, .timeout = 10)
     cr_assert_lt(accepted, 99000);
     enc_fini(&e);
 }
+
+/* What crosses the process boundary must also unpack inside a map chunk. */
+Test(validate, value_depth_limit, .timeout = 10)
+{
+    unsigned char b[256];
+    size_t n = nest(b, CF__VALUE_DEPTH_MAX, false);
+    cr_assert_eq(cf__msgpack_check_value(b, n), 0);
+    cr_assert_eq(cf__msgpack_check_one(b, n), 0);
+    n = nest(b, CF__VALUE_DEPTH_MAX + 1, false);
+    cr_assert_eq(cf__msgpack_check_value(b, n), CF_EPROTO);
+    cr_assert_eq(cf__msgpack_check_one(b, n), 0, "still well-formed msgpack");
+    n = nest(b, 3, true);
+    b[n] = 0xc0; /* a trailing nil: two objects, not one */
+    cr_assert_eq(cf__msgpack_check_value(b, n + 1), CF_EPROTO);
+    cr_assert_eq(cf__msgpack_check_value(NULL, 0), CF_EPROTO);
+}

@@ -62,7 +62,7 @@ static int call_task(struct worker *w, cf_task_fn fn, const char *name, size_t n
     int status = fn(args, &w->pk);
     if (status > 0)
         status = CF_ETASK;
-    if (status == 0 && cf__msgpack_check_one(w->out.data + start, w->out.size - start) != 0) {
+    if (status == 0 && cf__msgpack_check_value(w->out.data + start, w->out.size - start) != 0) {
         snprintf(msg, msg_size, "task '%.*s' must pack exactly one result object",
                  (int)name_len, name);
         status = CF_ETASK;
