@@ -15,15 +15,13 @@
  * result can never complete the wrong future. */
 static _Atomic uint64_t next_task_id = 1;
 
-bool cf__executor_cancel(cf_future *f)
+bool cf__executor_cancel(cf_executor *ex, cf_future *f)
 {
-    cf_executor *ex = f->owner;
     return ex ? ex->ops->cancel(ex, f) : cf__future_mark_cancelled(f);
 }
 
-void cf__executor_refresh_running(cf_future *f)
+void cf__executor_refresh_running(cf_executor *ex, cf_future *f)
 {
-    cf_executor *ex = f->owner;
     if (ex && ex->ops->refresh_running)
         ex->ops->refresh_running(ex, f);
 }
@@ -85,8 +83,10 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task, do
     /* The backend takes the buffer; it keeps it until the future completes
      * so that a task lost with its worker can be queued again. */
     f->owner = ex;
+    /* The ring reads deadline 0 as "do not wait" (-EAGAIN -> CF_EFULL);
+     * cf__deadline_after(0) would give "now", which times out instead. */
     rc = ex->ops->submit(ex, f, (unsigned char *)sb.data, sb.size,
-                         cf__deadline_after(timeout));
+                         timeout == 0 ? 0 : cf__deadline_after(timeout));
     if (rc < 0) {
         f->owner = NULL;
         cf_future_release(f);

@@ -31,9 +31,9 @@ struct cf_executor {
     const struct cf__executor_ops *ops;
 };
 
-/* Dispatch helpers used by future.c. */
-bool cf__executor_cancel(cf_future *f);
-void cf__executor_refresh_running(cf_future *f);
+/* Dispatch helpers used by future.c, with the owner read under f->mu. */
+bool cf__executor_cancel(cf_executor *ex, cf_future *f);
+void cf__executor_refresh_running(cf_executor *ex, cf_future *f);
 
 /* Packs and submits a record for a fresh future. `pack_payload` packs the
  * args object (TASK) or the items array (CHUNK). Used by cf_submit* and

@@ -76,6 +76,17 @@ int cf__future_state(cf_future *f)
     return s;
 }
 
+/* Whether f is pending, and (then) which executor runs it; one lock hold
+ * so that the owner read agrees with the state. */
+static bool pending_owner(cf_future *f, cf_executor **owner)
+{
+    pthread_mutex_lock(&f->mu);
+    bool pending = f->state == CF__PENDING;
+    *owner = pending ? f->owner : NULL;
+    pthread_mutex_unlock(&f->mu);
+    return pending;
+}
+
 bool cf_future_done(const cf_future *f)
 {
     if (!f)
@@ -94,9 +105,10 @@ bool cf_future_running(const cf_future *f)
     if (!f)
         return false;
     cf_future *mf = (cf_future *)f;
+    cf_executor *owner;
     /* A process pool learns lazily that a worker took the task. */
-    if (cf__future_state(mf) == CF__PENDING && mf->owner)
-        cf__executor_refresh_running(mf);
+    if (pending_owner(mf, &owner) && owner)
+        cf__executor_refresh_running(owner, mf);
     return cf__future_state(mf) == CF__RUNNING;
 }
 
@@ -203,14 +215,10 @@ bool cf_future_cancel(cf_future *f)
 {
     if (!f)
         return false;
-    int s = cf__future_state(f);
-    if (s == CF__CANCELLED)
-        return true;
-    if (s != CF__PENDING)
-        return false;
-    if (f->owner)
-        return cf__executor_cancel(f);
-    return cf__future_mark_cancelled(f);
+    cf_executor *owner;
+    if (!pending_owner(f, &owner))
+        return cf__future_state(f) == CF__CANCELLED;
+    return owner ? cf__executor_cancel(owner, f) : cf__future_mark_cancelled(f);
 }
 
 /* Waits for completion with f->mu held. Returns 0 or -ETIMEDOUT. */
@@ -247,6 +255,10 @@ static int unpack_result_locked(cf_future *f)
     msgpack_unpack_return ur = msgpack_unpack((const char *)result_bytes(f), f->result_len,
                                               &off, f->zone, &f->result);
     if (ur != MSGPACK_UNPACK_SUCCESS || off != f->result_len) {
+        /* Drop the zone: with it kept, the next call would take the
+         * "already unpacked" path and report success with a nil result. */
+        msgpack_zone_free(f->zone);
+        f->zone = NULL;
         f->result.type = MSGPACK_OBJECT_NIL;
         return CF_EPROTO;
     }

@@ -153,7 +153,10 @@ static void adapt_chunksize(cf_map *m, const struct chunk *c)
     if (!m->auto_chunk)
         return;
     uint64_t took = cf__now_ns() - c->submitted_ns;
-    if (took < FAST_CHUNK_NS && c->count == m->chunksize && m->chunksize < MAX_AUTO_CHUNK)
+    /* Never grow past max_inflight: a chunk bigger than the window would
+     * put more items in flight than the caller allowed. */
+    if (took < FAST_CHUNK_NS && c->count == m->chunksize && m->chunksize < MAX_AUTO_CHUNK &&
+        (!m->max_inflight || m->chunksize * 2 <= m->max_inflight))
         m->chunksize *= 2;
     else if (took > SLOW_CHUNK_NS && m->chunksize > 1)
         m->chunksize /= 2;

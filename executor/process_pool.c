@@ -196,6 +196,9 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
     atomic_store(&slot->batch_count, 0);
     atomic_store(&slot->running, 0);
     atomic_store(&slot->pid, 0);
+    /* A worker killed after being woken but before taking the lock swallowed
+     * that wake-up: pass it on to the survivors. */
+    cf__ring_wake_all(&p->ipc.tasks);
     pthread_mutex_lock(&p->mu);
     p->live_workers--;
     bool respawn = !p->tasks_closed && !p->broken;
@@ -563,6 +566,13 @@ static int map_region(struct process_pool *p, int workers, size_t ring)
     rc = cf__ring_init(&p->ipc.tasks, (char *)p->ipc.shm.base + tasks_off, ring);
     if (rc == 0)
         rc = cf__ring_init(&p->ipc.results, (char *)p->ipc.shm.base + results_off, ring);
+    /* Spin briefly before sleeping only when the workers, the collector and
+     * the submitting thread do not outnumber the cores: otherwise a spinner
+     * steals the very CPU the process it waits for needs. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned spin = workers + 2 <= cpus ? 200 : 0;
+    p->ipc.tasks.spin = spin;
+    p->ipc.results.spin = spin;
     if (rc < 0)
         cf__shm_destroy(&p->ipc.shm);
     return rc;

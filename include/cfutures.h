@@ -146,7 +146,10 @@ int cf_future_create(cf_future **out);
 cf_future *cf_future_retain(cf_future *f);
 void cf_future_release(cf_future *f);
 
-/* States. "running" means a worker has taken the task. */
+/* States. "running" means a worker has taken the task: workers take a fair
+ * share of the queue at a time (up to 32 records), so, like tasks in
+ * CPython's call queue, a task taken but not yet started is running and
+ * can no longer be cancelled. */
 bool cf_future_done(const cf_future *f);      /* finished or cancelled */
 bool cf_future_running(const cf_future *f);
 bool cf_future_cancelled(const cf_future *f);
@@ -234,7 +237,9 @@ int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future *
  * cancel_futures, every task not yet taken by a worker is cancelled. With
  * wait, returns once every task has finished and the workers have exited;
  * without it, returns at once and the pool winds down in the background
- * (cf_executor_release still joins it). Idempotent. Returns 0 or -EINVAL. */
+ * (cf_executor_release still joins it). Idempotent. Returns 0, -EINVAL, or
+ * -EDEADLK for a waiting shutdown from a done-callback of the same pool
+ * (that callback runs on the thread the wait would join). */
 #define CF_WAIT true
 #define CF_NOWAIT false
 int cf_executor_shutdown(cf_executor *ex, bool wait, bool cancel_futures);

@@ -1,0 +1,511 @@
+/* cf_map over a process pool: ordering, chunking, errors, timeouts,
+ * laziness and early release.
+ *
+ * Scenarios ported from CPython's Lib/test/test_concurrent_futures
+ * (executor.py test_map*, test_process_pool.py test_map_chunksize),
+ * rewritten for the C API. No test asserts on timing.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cfutures.h>
+
+#define LIVENESS_MS 20000
+
+/* ------------------------------------------------------------ helpers */
+
+static void map_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static bool map_wait_file(const char *path)
+{
+    struct stat st;
+    for (int i = 0; i < LIVENESS_MS; i++) {
+        if (stat(path, &st) == 0)
+            return true;
+        map_sleep_ms(1);
+    }
+    return false;
+}
+
+static void map_touch(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
+static void map_make_dir(char *dir, size_t size)
+{
+    snprintf(dir, size, "/tmp/cfut-map-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void map_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static off_t map_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+static cf_executor *map_pool(int workers)
+{
+    cf_executor *ex = NULL;
+    cf_process_pool_options o = {.max_workers = workers};
+    int rc = cf_process_pool_create(&ex, &o);
+    cr_assert_eq(rc, 0, "pool create: %s", cf_strerror(rc));
+    return ex;
+}
+
+/* ------------------------------------------------------------ tasks */
+
+static int map_square(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t n;
+    if (cf_arg_i64(args, 0, &n) < 0)
+        return cf_task_fail("map_square: expected an integer");
+    return msgpack_pack_int64(out, n * n);
+}
+CF_TASK(map_square);
+
+/* Fails every item whose value is 3 mod 10. */
+static int map_picky(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t n;
+    if (cf_arg_i64(args, 0, &n) < 0)
+        return cf_task_fail("map_picky: expected an integer");
+    if (n % 10 == 3)
+        return cf_task_fail("map_picky rejects %lld", (long long)n);
+    return msgpack_pack_int64(out, -n);
+}
+CF_TASK(map_picky);
+
+/* [dir, n]: appends one byte to dir/ran, waits for dir/go, returns n. */
+static int map_gate(const msgpack_object *args, msgpack_packer *out)
+{
+    const char *dir;
+    size_t dlen;
+    int64_t n;
+    char path[512];
+    if (cf_arg_str(args, 0, &dir, &dlen) < 0 || cf_arg_i64(args, 1, &n) < 0)
+        return cf_task_fail("map_gate: expected dir, n");
+    snprintf(path, sizeof(path), "%.*s/ran", (int)dlen, dir);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        if (write(fd, "x", 1) != 1)
+            n = -1;
+        close(fd);
+    }
+    snprintf(path, sizeof(path), "%.*s/started-%lld", (int)dlen, dir, (long long)n);
+    map_touch(path);
+    snprintf(path, sizeof(path), "%.*s/go", (int)dlen, dir);
+    if (!map_wait_file(path))
+        return cf_task_fail("map_gate: the gate never opened");
+    return msgpack_pack_int64(out, n);
+}
+CF_TASK(map_gate);
+
+/* ------------------------------------------------------------ inputs */
+
+struct map_input {
+    size_t n;          /* items; SIZE_MAX: endless */
+    size_t produced;   /* items packed so far */
+    size_t fail_at;    /* return fail_rc at this index; SIZE_MAX: never */
+    int fail_rc;
+    size_t last_index; /* expected next index (checks sequential calls) */
+    bool out_of_order;
+    const char *dir;   /* for map_gate */
+};
+
+static int map_ints(void *arg, size_t index, msgpack_packer *pk)
+{
+    struct map_input *in = arg;
+    if (index != in->last_index)
+        in->out_of_order = true;
+    if (index == in->fail_at)
+        return in->fail_rc;
+    if (index >= in->n)
+        return 0;
+    in->last_index = index + 1;
+    in->produced++;
+    return cf_pack_args(pk, "i", (int64_t)index) == 0 ? 1 : -ENOMEM;
+}
+
+static int map_gate_input(void *arg, size_t index, msgpack_packer *pk)
+{
+    struct map_input *in = arg;
+    if (index >= in->n)
+        return 0;
+    in->produced++;
+    return cf_pack_args(pk, "si", in->dir, (int64_t)index) == 0 ? 1 : -ENOMEM;
+}
+
+static struct map_input map_input_of(size_t n)
+{
+    return (struct map_input){.n = n, .fail_at = SIZE_MAX};
+}
+
+/* Runs a whole ordered map of map_square over n items and checks it. */
+static void map_check_ordered(cf_executor *ex, size_t n, const cf_map_options *opts)
+{
+    struct map_input in = map_input_of(n);
+    cf_map *m = NULL;
+    int rc = cf_map_create(&m, ex, "map_square", map_ints, &in, opts);
+    cr_assert_eq(rc, 0, "map create: %s", cf_strerror(rc));
+    size_t idx, count = 0;
+    const msgpack_object *o;
+    while ((rc = cf_map_next(m, &idx, &o)) == 0) {
+        int64_t v;
+        cr_assert_eq(idx, count, "out of order: %zu at position %zu", idx, count);
+        cr_assert_eq(cf_obj_i64(o, &v), 0);
+        cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
+        count++;
+    }
+    cr_assert_eq(rc, CF_EEMPTY, "map ended with %s: %s", cf_strerror(rc),
+                 cf_map_error_message(m));
+    cr_assert_eq(count, n);
+    cr_assert_not(in.out_of_order);
+    cr_assert_eq(in.produced, n);
+    cr_assert_eq(cf_map_next(m, &idx, &o), CF_EEMPTY, "still empty afterwards");
+    cf_map_release(m);
+}
+
+/* ------------------------------------------------------------ tests */
+
+Test(map, ordered_fixed_chunks, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    const size_t chunks[] = {1, 2, 7, 100, 5000};
+    for (size_t i = 0; i < sizeof(chunks) / sizeof(*chunks); i++) {
+        cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[i]};
+        map_check_ordered(ex, 1000, &o);
+    }
+    cf_executor_release(ex);
+}
+
+Test(map, ordered_automatic_chunks, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    map_check_ordered(ex, 20000, NULL);
+    cf_map_options o = {.timeout = CF_FOREVER};
+    map_check_ordered(ex, 1, &o);
+    map_check_ordered(ex, 3, &o);
+    cf_executor_release(ex);
+}
+
+Test(map, unordered_yields_every_index_once, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    const size_t chunks[] = {0, 1, 3};
+    for (size_t c = 0; c < sizeof(chunks) / sizeof(*chunks); c++) {
+        enum { N = 3000 };
+        static unsigned char seen[N];
+        memset(seen, 0, sizeof(seen));
+        struct map_input in = map_input_of(N);
+        cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c], .unordered = true};
+        cf_map *m;
+        cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &o), 0);
+        size_t idx, count = 0;
+        const msgpack_object *r;
+        int rc;
+        while ((rc = cf_map_next(m, &idx, &r)) == 0) {
+            int64_t v;
+            cr_assert_lt(idx, N);
+            cr_assert_eq(seen[idx], 0, "index %zu yielded twice", idx);
+            seen[idx] = 1;
+            cr_assert_eq(cf_obj_i64(r, &v), 0);
+            cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
+            count++;
+        }
+        cr_assert_eq(rc, CF_EEMPTY, "%s", cf_strerror(rc));
+        cr_assert_eq(count, N);
+        cf_map_release(m);
+    }
+    cf_executor_release(ex);
+}
+
+Test(map, empty_input, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    cf_map_options variants[] = {
+        {.timeout = CF_FOREVER},
+        {.timeout = CF_FOREVER, .chunksize = 4},
+        {.timeout = CF_FOREVER, .unordered = true},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct map_input in = map_input_of(0);
+        cf_map *m;
+        size_t idx;
+        const msgpack_object *r;
+        cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &variants[i]), 0);
+        cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
+        cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
+        cr_assert_eq(in.produced, 0);
+        cf_map_release(m);
+    }
+    cf_executor_release(ex);
+}
+
+Test(map, invalid_arguments, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    struct map_input in = map_input_of(3);
+    cf_map *m = NULL;
+    cr_assert_eq(cf_map_create(NULL, ex, "map_square", map_ints, &in, NULL), -EINVAL);
+    cr_assert_eq(cf_map_create(&m, NULL, "map_square", map_ints, &in, NULL), -EINVAL);
+    cr_assert_eq(cf_map_create(&m, ex, NULL, map_ints, &in, NULL), -EINVAL);
+    cr_assert_eq(cf_map_create(&m, ex, "", map_ints, &in, NULL), -EINVAL);
+    cr_assert_eq(cf_map_create(&m, ex, "map_square", NULL, &in, NULL), -EINVAL);
+    cr_assert_null(m);
+    cr_assert_eq(cf_map_next(NULL, NULL, NULL), -EINVAL);
+    cf_map_release(NULL);
+    cr_assert_str_eq(cf_map_error_message(NULL), "");
+
+    /* An unknown task: every item fails with CF_ENOTASK naming it. */
+    cr_assert_eq(cf_map_create(&m, ex, "map_no_such_task", map_ints, &in, NULL), 0);
+    size_t idx;
+    const msgpack_object *r;
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(cf_map_next(m, &idx, &r), CF_ENOTASK);
+        cr_assert_eq(idx, i);
+        cr_assert(strstr(cf_map_error_message(m), "map_no_such_task") != NULL, "%s",
+                  cf_map_error_message(m));
+    }
+    cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
+    cf_map_release(m);
+    cf_executor_release(ex);
+}
+
+Test(map, input_callback_error, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    const size_t chunks[] = {0, 1, 8};
+    for (size_t c = 0; c < 3; c++) {
+        struct map_input in = map_input_of(1000);
+        in.fail_at = 50;
+        in.fail_rc = -EIO;
+        cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c]};
+        cf_map *m;
+        cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &o), 0);
+        size_t idx, count = 0;
+        const msgpack_object *r;
+        int rc;
+        while ((rc = cf_map_next(m, &idx, &r)) == 0) {
+            int64_t v;
+            cr_assert_eq(idx, count);
+            cr_assert_eq(cf_obj_i64(r, &v), 0);
+            cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
+            count++;
+        }
+        cr_assert_eq(count, 50, "items before the failing input: %zu", count);
+        cr_assert_eq(rc, -EIO, "got %s", cf_strerror(rc));
+        cr_assert_eq(idx, 50);
+        cr_assert(strstr(cf_map_error_message(m), "50") != NULL, "%s",
+                  cf_map_error_message(m));
+        cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
+        cr_assert_eq(in.produced, 50, "the input was read past its failure");
+        cf_map_release(m);
+    }
+    cf_executor_release(ex);
+}
+
+Test(map, failing_items_report_and_continue, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    const size_t chunks[] = {0, 1, 4};
+    for (size_t c = 0; c < 3; c++) {
+        for (int unordered = 0; unordered < 2; unordered++) {
+            enum { N = 200 };
+            unsigned char seen[N] = {0};
+            struct map_input in = map_input_of(N);
+            cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c],
+                                .unordered = unordered};
+            cf_map *m;
+            cr_assert_eq(cf_map_create(&m, ex, "map_picky", map_ints, &in, &o), 0);
+            size_t idx, ok = 0, failed = 0, pos = 0;
+            const msgpack_object *r;
+            int rc;
+            while ((rc = cf_map_next(m, &idx, &r)) != CF_EEMPTY) {
+                cr_assert_lt(idx, N);
+                if (!unordered)
+                    cr_assert_eq(idx, pos);
+                pos++;
+                cr_assert_eq(seen[idx], 0);
+                seen[idx] = 1;
+                if (idx % 10 == 3) {
+                    char want[64];
+                    cr_assert_eq(rc, CF_ETASK, "item %zu: %s", idx, cf_strerror(rc));
+                    snprintf(want, sizeof(want), "map_picky rejects %zu", idx);
+                    const char *msg = cf_map_error_message(m);
+                    cr_assert(strstr(msg, want) != NULL, "message: %s", msg);
+                    snprintf(want, sizeof(want), "%zu", idx);
+                    cr_assert(strstr(msg, want) != NULL, "message: %s", msg);
+                    failed++;
+                } else {
+                    int64_t v;
+                    cr_assert_eq(rc, 0, "item %zu: %s", idx, cf_strerror(rc));
+                    cr_assert_eq(cf_obj_i64(r, &v), 0);
+                    cr_assert_eq(v, -(int64_t)idx);
+                    ok++;
+                }
+            }
+            cr_assert_eq(failed, N / 10);
+            cr_assert_eq(ok, N - N / 10);
+            cf_map_release(m);
+        }
+    }
+    cf_executor_release(ex);
+}
+
+Test(map, timeout, .timeout = 30)
+{
+    char dir[64], go[128];
+    map_make_dir(dir, sizeof(dir));
+    snprintf(go, sizeof(go), "%s/go", dir);
+    cf_executor *ex = map_pool(2);
+    struct map_input in = map_input_of(10);
+    in.dir = dir;
+    cf_map_options o = {.timeout = 0.2, .chunksize = 1};
+    cf_map *m;
+    cr_assert_eq(cf_map_create(&m, ex, "map_gate", map_gate_input, &in, &o), 0);
+    size_t idx;
+    const msgpack_object *r;
+    /* The gate stays closed: nothing can finish before the deadline. */
+    cr_assert_eq(cf_map_next(m, &idx, &r), -ETIMEDOUT);
+    cr_assert_eq(cf_map_next(m, &idx, &r), -ETIMEDOUT, "the deadline is absolute");
+    cf_map_release(m);
+    map_touch(go);
+    cf_executor_release(ex);
+    map_remove_dir(dir);
+}
+
+Test(map, lazy_and_bounded, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    const size_t inflight[] = {1, 4, 16};
+    const size_t chunks[] = {1, 2, 0};
+    for (size_t a = 0; a < 3; a++) {
+        for (size_t b = 0; b < 3; b++) {
+            for (int unordered = 0; unordered < 2; unordered++) {
+                /* Endless input: only the window bounds how far it runs. */
+                struct map_input in = map_input_of(SIZE_MAX);
+                cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[b],
+                                    .max_inflight = inflight[a], .unordered = unordered};
+                /* The map refills only once the chunk being yielded is used
+                 * up, and then while the window's items plus one more chunk
+                 * fit in max_inflight (one chunk always goes when the window
+                 * is empty). The automatic chunk size never outgrows
+                 * max_inflight. So: read-but-not-yielded <= max(M, chunk). */
+                size_t chunk = chunks[b] ? chunks[b] : inflight[a];
+                size_t bound = inflight[a] > chunk ? inflight[a] : chunk;
+                cf_map *m;
+                cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &o), 0);
+                cr_assert_leq(in.produced, bound);
+                size_t idx, yielded = 0;
+                const msgpack_object *r;
+                while (yielded < 300) {
+                    int rc = cf_map_next(m, &idx, &r);
+                    cr_assert_eq(rc, 0, "%s: %s", cf_strerror(rc), cf_map_error_message(m));
+                    int64_t v;
+                    cr_assert_eq(cf_obj_i64(r, &v), 0);
+                    cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
+                    yielded++;
+                    cr_assert_leq(in.produced - yielded, bound,
+                                  "input ran %zu items ahead (max_inflight %zu, chunk %zu)",
+                                  in.produced - yielded, inflight[a], chunks[b]);
+                }
+                /* Releasing a map over an endless input returns. */
+                cf_map_release(m);
+            }
+        }
+    }
+    cf_executor_release(ex);
+}
+
+/* Two tasks hold both workers on the gate; then a map queues items that no
+ * worker can take. Releasing the map must cancel them all: none runs. */
+Test(map, release_early_cancels_rest, .timeout = 30)
+{
+    char dir[64], go[128], path[160], ran[160];
+    map_make_dir(dir, sizeof(dir));
+    snprintf(go, sizeof(go), "%s/go", dir);
+    snprintf(ran, sizeof(ran), "%s/ran", dir);
+    cf_executor *ex = map_pool(2);
+    cf_future *hold[2];
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(cf_submit_named(ex, "map_gate", CF_FOREVER, &hold[k], "si", dir,
+                                     (int64_t)(1000 + k)),
+                     0);
+        snprintf(path, sizeof(path), "%s/started-%d", dir, 1000 + k);
+        cr_assert(map_wait_file(path), "holder %d never started", k);
+    }
+    struct map_input in = map_input_of(40);
+    in.dir = dir;
+    cf_map_options o = {.timeout = CF_FOREVER, .chunksize = 1, .max_inflight = 20};
+    cf_map *m;
+    cr_assert_eq(cf_map_create(&m, ex, "map_gate", map_gate_input, &in, &o), 0);
+    cr_assert_gt(in.produced, 0);
+    cr_assert_leq(in.produced, 20);
+    cf_map_release(m);
+
+    map_touch(go);
+    int64_t v;
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(cf_future_result_i64(hold[k], CF_FOREVER, &v), 0);
+        cr_assert_eq(v, 1000 + k);
+        cf_future_release(hold[k]);
+    }
+    cr_assert_eq(cf_executor_shutdown(ex, CF_WAIT, false), 0);
+    /* Only the two holders ever ran. */
+    cr_assert_eq(map_file_size(ran), 2, "%lld tasks ran", (long long)map_file_size(ran));
+    cf_executor_release(ex);
+    map_remove_dir(dir);
+}
+
+/* Released half-way with results still pending: no hang, no leak. */
+Test(map, release_midway, .timeout = 30)
+{
+    cf_executor *ex = map_pool(2);
+    for (int unordered = 0; unordered < 2; unordered++) {
+        struct map_input in = map_input_of(5000);
+        cf_map_options o = {.timeout = CF_FOREVER, .unordered = unordered};
+        cf_map *m;
+        cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &o), 0);
+        size_t idx;
+        const msgpack_object *r;
+        for (int i = 0; i < 10; i++)
+            cr_assert_eq(cf_map_next(m, &idx, &r), 0);
+        cf_map_release(m);
+    }
+    /* The pool is still fine. */
+    map_check_ordered(ex, 100, NULL);
+    cf_executor_release(ex);
+}
