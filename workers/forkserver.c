@@ -163,5 +163,6 @@ _Noreturn void cf__forkserver_main(struct cf__pool_ipc *ipc, int sock)
         if (pfd[1].revents & POLLIN)
             reap(&fs);
     }
+    free(fs.pids);
     _exit(0);
 }
