@@ -1,0 +1,104 @@
+/* The task registry (workers/registry.c) and cf_strerror: registration at
+ * load time and at run time, its error paths, and lookups both ways. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include <cfutures.h>
+
+static int reg_loaded(const msgpack_object *args, msgpack_packer *out)
+{
+    (void)args;
+    return msgpack_pack_int(out, 1);
+}
+CF_TASK(reg_loaded);
+
+static int reg_runtime(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t x;
+    if (cf_arg_i64(args, 0, &x) < 0)
+        return cf_task_fail("reg_runtime: expected an integer");
+    return msgpack_pack_int64(out, x * 3);
+}
+
+static int reg_other(const msgpack_object *args, msgpack_packer *out)
+{
+    (void)args;
+    return msgpack_pack_nil(out);
+}
+
+Test(registry, load_time_registration, .timeout = 10)
+{
+    cr_assert_str_eq(cf_task_name(reg_loaded), "reg_loaded");
+    cr_assert_null(cf_task_name(reg_runtime), "not registered yet");
+    cr_assert_null(cf_task_name(NULL));
+}
+
+Test(registry, errors, .timeout = 10)
+{
+    char long_name[300];
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    cr_assert_eq(cf_task_register(NULL, reg_other), -EINVAL);
+    cr_assert_eq(cf_task_register("reg_x", NULL), -EINVAL);
+    cr_assert_eq(cf_task_register("", reg_other), -EINVAL);
+    cr_assert_eq(cf_task_register(long_name, reg_other), -EINVAL);
+    long_name[255] = '\0';
+    cr_assert_eq(cf_task_register(long_name, reg_other), 0, "255 bytes is the limit");
+    cr_assert_eq(cf_task_register("reg_loaded", reg_loaded), 0, "the same pair twice");
+    cr_assert_eq(cf_task_register("reg_loaded", reg_other), -EEXIST);
+    cr_assert_str_eq(cf_task_name(reg_loaded), "reg_loaded", "unchanged by the refusal");
+}
+
+/* Registered after load but before the pool: its workers know it. */
+Test(registry, runtime_registration_before_pool, .timeout = 30)
+{
+    cf_executor *pool;
+    cf_future *f;
+    int64_t r;
+    cr_assert_eq(cf_task_register("reg_runtime_alias", reg_runtime), 0);
+    cr_assert_eq(cf_task_register("reg_runtime", reg_runtime), 0);
+    cr_assert_str_eq(cf_task_name(reg_runtime), "reg_runtime_alias", "first name wins");
+    cr_assert_eq(cf_process_pool_create(&pool, &(cf_process_pool_options){.max_workers = 1}), 0);
+    cr_assert_eq(cf_submit(pool, reg_runtime, &f, "i", (int64_t)14), 0);
+    cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &r), 0);
+    cr_assert_eq(r, 42);
+    cf_future_release(f);
+    cr_assert_eq(cf_submit_named(pool, "reg_runtime", CF_FOREVER, &f, "i", (int64_t)5), 0);
+    cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &r), 0);
+    cr_assert_eq(r, 15);
+    cf_future_release(f);
+    cf_executor_release(pool);
+}
+
+/* Registered after the pool was forked: its workers never heard of it. */
+Test(registry, registration_after_pool_is_unknown_to_workers, .timeout = 30)
+{
+    cf_executor *pool;
+    cf_future *f;
+    cr_assert_eq(cf_process_pool_create(&pool, &(cf_process_pool_options){.max_workers = 1}), 0);
+    cr_assert_eq(cf_task_register("reg_late", reg_other), 0);
+    cr_assert_eq(cf_submit(pool, reg_other, &f, ""), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ENOTASK);
+    cr_assert(strstr(cf_future_error_message(f), "reg_late"), "message: %s",
+              cf_future_error_message(f));
+    cf_future_release(f);
+    cf_executor_release(pool);
+}
+
+Test(registry, strerror_names_every_code, .timeout = 10)
+{
+    static const int codes[] = {CF_ECANCELLED, CF_ETASK,   CF_EWORKER, CF_ESHUTDOWN,
+                                CF_EBROKEN,    CF_EFULL,   CF_EEMPTY,  CF_EPROTO,
+                                CF_ENOTASK,    CF_ETYPE,   CF_EFORMAT, CF_ELOCKORDER};
+    const char *unknown = cf_strerror(-999999);
+    cr_assert_str_eq(unknown, "unknown error");
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        cr_assert_str_neq(cf_strerror(codes[i]), unknown, "code %d", codes[i]);
+        for (size_t j = 0; j < i; j++)
+            cr_assert_str_neq(cf_strerror(codes[i]), cf_strerror(codes[j]));
+    }
+    cr_assert_str_eq(cf_strerror(-ETIMEDOUT), strerror(ETIMEDOUT));
+    cr_assert_str_eq(cf_strerror(0), "success");
+    cr_assert_str_eq(cf_strerror(12345), "unknown error");
+}
