@@ -31,6 +31,11 @@ LIB_SRCS := $(sort $(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/*.c))
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+# The in-process threading tests (tests/test_th_*.c, helpers tests/th_*.c)
+# also form a binary of their own, for ThreadSanitizer, which does not
+# support the process pool's fork from a threaded parent.
+TH_TEST_SRCS := $(sort $(wildcard tests/test_th_*.c tests/th_*.c))
+TH_TEST_OBJS := $(TH_TEST_SRCS:%.c=$(BUILD)/%.o)
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
@@ -39,9 +44,10 @@ BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 STATIC_LIB := $(BUILD)/libcfutures.a
 SHARED_LIB := $(BUILD)/libcfutures.so
 TEST_BIN   := $(BUILD)/tests/cfutures-tests
+TH_TEST_BIN := $(BUILD)/tests/cfutures-threading-tests
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test demo bench clean deps
+.PHONY: all test test-threading demo bench clean deps
 all: $(STATIC_LIB) $(SHARED_LIB)
 
 deps: $(DEPS_STAMP)
@@ -73,6 +79,13 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
 # tests/run.sh adds the leak checks (/dev/shm, stray workers).
 test: $(TEST_BIN)
 	@sh tests/run.sh $(TEST_BIN)
+
+$(TH_TEST_BIN): $(TH_TEST_OBJS) $(STATIC_LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(TH_TEST_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS_ALL)
+
+# make test-threading SANITIZE=thread: the threading tests under TSan.
+test-threading: $(TH_TEST_BIN)
+	@sh tests/run.sh $(TH_TEST_BIN)
 
 demo: $(EXAMPLES)
 	@for e in $(EXAMPLES); do echo "== $$e"; $$e || exit 1; done

@@ -308,4 +308,15 @@ void cf_map_release(cf_map *m);
 #ifdef __cplusplus
 }
 #endif
+
+/* The in-process half (Python's threading and queue) and the
+ * process-shared primitives; each header documents its part. */
+#include <cfutures/thread.h>
+#include <cfutures/lock.h>
+#include <cfutures/sync.h>
+#include <cfutures/queue.h>
+#include <cfutures/actor.h>
+#include <cfutures/thread_pool.h>
+#include <cfutures/pshared.h>
+
 #endif /* CFUTURES_H */
