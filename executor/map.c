@@ -116,6 +116,17 @@ static double remaining(const cf_map *m)
     return now >= m->deadline ? 0 : (double)(m->deadline - now) / 1e9;
 }
 
+static int failed_chunk(cf_future **out, int err)
+{
+    char msg[160];
+    int rc = cf_future_create(out);
+    if (rc < 0)
+        return rc;
+    snprintf(msg, sizeof(msg), "could not submit the item: %s", cf_strerror(err));
+    cf_future_set_error(*out, err, msg);
+    return 0;
+}
+
 /* Submits chunks until the window is full or the input ends. */
 static int refill(cf_map *m)
 {
@@ -136,8 +147,22 @@ static int refill(cf_map *m)
         }
         if (rc == CF_EEMPTY)
             break;
-        if (rc < 0)
+        if (rc < 0 && ps.count == 0)
             return rc == CF_EFULL ? -ETIMEDOUT : rc;
+        if (rc < 0) {
+            /* The input callback already produced these items and cannot
+             * be asked again: they fail, each reporting why, rather than
+             * vanish. A stand-alone future carries the error. */
+            int err = rc == CF_EFULL ? -ETIMEDOUT : rc;
+            if ((rc = failed_chunk(&c.f, err)) < 0)
+                return rc;
+            /* Read no further: every later submission would fail alike. */
+            if (!m->input_done) {
+                m->input_done = true;
+                m->input_error = err;
+                m->input_error_index = m->next_index + ps.count;
+            }
+        }
         c.count = ps.count;
         m->next_index += ps.count;
         m->inflight_items += ps.count;

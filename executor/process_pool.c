@@ -50,8 +50,17 @@ struct process_pool {
     int live_workers;   /* spawn requested and exit not yet reported */
     int start_state;    /* 0 starting, 1 running, <0 failed (-errno) */
 
+    /* Futures whose record waits for room in the task ring, pushed by the
+     * collector between batches (guarded by mu): tasks of a dead worker
+     * queued again, and submissions made from done-callbacks, which run on
+     * the collector and must never block on the ring it alone unblocks. */
+    cf_future **overflow;
+    size_t n_overflow, cap_overflow;
+
     pthread_t collector;
-    bool collector_joined;
+    int join_state;     /* 0: running, 1: someone joins, 2: joined */
+    pthread_cond_t joined_cv;
+    bool forkserver_reaped;
     pid_t forkserver;
     int fs_sock;        /* parent's end of the fork server socket */
 };
@@ -103,6 +112,7 @@ static void break_pool_locked(struct process_pool *p, const char *msg, struct cf
         snprintf(p->broken_msg, sizeof(p->broken_msg), "%s", msg);
     }
     cf__pool_table_move_all(&p->inflight, out);
+    p->n_overflow = 0; /* every future in it was in flight: now in `out` */
     if (!p->tasks_closed) {
         p->tasks_closed = true;
         cf__ring_close(&p->ipc.tasks);
@@ -114,6 +124,78 @@ static void fail_all(struct cf__pool_table *t, int err, const char *msg)
     cf_future *f;
     while ((f = cf__pool_table_pop_any(t)))
         fail_future(f, err, msg);
+}
+
+/* Pushes f's record (or, when it already has a side segment, that
+ * segment's descriptor again). */
+static int push_task(struct process_pool *p, cf_future *f, uint64_t deadline_ns, uint64_t *pos)
+{
+    size_t len = f->record_len - CF__ID_PREFIX;
+    if (f->task_side.fd >= 0)
+        return cf__pool_push_side(&p->ipc.tasks, f->id, &f->task_side, len, deadline_ns, pos);
+    return cf__pool_push(&p->ipc.tasks, f->id, f->record + CF__ID_PREFIX, len, deadline_ns,
+                         &f->task_side, pos);
+}
+
+/* With mu held. Returns 0 or -ENOMEM. */
+static int overflow_append(struct process_pool *p, cf_future *f)
+{
+    if (p->n_overflow == p->cap_overflow) {
+        size_t cap = p->cap_overflow ? p->cap_overflow * 2 : 16;
+        cf_future **grown = realloc(p->overflow, cap * sizeof(*grown));
+        if (!grown)
+            return -ENOMEM;
+        p->overflow = grown;
+        p->cap_overflow = cap;
+    }
+    f->ring_pos = UINT64_MAX;
+    p->overflow[p->n_overflow++] = f;
+    return 0;
+}
+
+/* With mu held: takes f out of the overflow queue; false if it is not there. */
+static bool overflow_remove(struct process_pool *p, cf_future *f)
+{
+    for (size_t i = 0; i < p->n_overflow; i++) {
+        if (p->overflow[i] == f) {
+            memmove(&p->overflow[i], &p->overflow[i + 1],
+                    (p->n_overflow - i - 1) * sizeof(*p->overflow));
+            p->n_overflow--;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Collector: pushes what waits in the overflow queue, in order, as long as
+ * the ring has room. */
+static void drain_overflow(struct process_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t done = 0;
+    cf_future *failed = NULL;
+    int failed_rc = 0;
+    while (done < p->n_overflow && !failed) {
+        cf_future *f = p->overflow[done];
+        uint64_t pos;
+        int rc = push_task(p, f, 0, &pos);
+        if (rc == -EAGAIN)
+            break;
+        done++;
+        if (rc == 0) {
+            f->ring_pos = pos;
+        } else if (cf__pool_table_remove(&p->inflight, f->id) == f) {
+            failed = f;
+            failed_rc = rc == -EPIPE ? CF_EBROKEN : rc;
+        }
+    }
+    if (done) {
+        memmove(p->overflow, p->overflow + done, (p->n_overflow - done) * sizeof(*p->overflow));
+        p->n_overflow -= done;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (failed)
+        fail_future(failed, failed_rc, "could not queue the task again");
 }
 
 /* ---------------------------------------------------------- collector */
@@ -163,6 +245,14 @@ static void describe_exit(char *buf, size_t size, pid_t pid, int status, const c
     snprintf(buf, size, "worker %d %s while running %s", (int)pid, how, task);
 }
 
+static bool tasks_closed(struct process_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool closed = p->tasks_closed;
+    pthread_mutex_unlock(&p->mu);
+    return closed;
+}
+
 /* A worker is gone: the one task it was running fails; tasks it had taken
  * but not started go back to the ring; a replacement is forked. */
 static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
@@ -174,20 +264,17 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
         n = CF__BATCH_MAX; /* written by another process: never trust it */
     for (uint32_t i = 0; i < n; i++) {
         pthread_mutex_lock(&p->mu);
-        cf_future *f = cf__pool_table_remove(&p->inflight, slot->batch_ids[i]);
-        int rc = -1;
+        cf_future *f = cf__pool_table_find(&p->inflight, slot->batch_ids[i]);
+        bool requeued = false;
         if (f && i + 1 > running && !p->tasks_closed) {
-            /* Never started: queue it again, without waiting for room. */
-            uint64_t pos;
-            rc = cf__pool_push(&p->ipc.tasks, f->id, f->record + CF__ID_PREFIX,
-                               f->record_len - CF__ID_PREFIX, 0, &f->task_side, &pos);
-            if (rc == 0) {
-                f->ring_pos = pos;
-                cf__pool_table_insert(&p->inflight, f);
-            }
+            /* Never started: queue it again. Through the overflow queue, as
+             * the collector must not wait for room in the task ring. */
+            requeued = overflow_append(p, f) == 0;
         }
+        if (f && !requeued)
+            cf__pool_table_remove(&p->inflight, f->id);
         pthread_mutex_unlock(&p->mu);
-        if (f && rc != 0) {
+        if (f && !requeued) {
             char msg[512];
             describe_exit(msg, sizeof(msg), rec->pid, rec->wait_status, f->task);
             fail_future(f, CF_EWORKER, msg);
@@ -199,6 +286,17 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
     /* A worker killed after being woken but before taking the lock swallowed
      * that wake-up: pass it on to the survivors. */
     cf__ring_wake_all(&p->ipc.tasks);
+    if (cf__ring_closed(&p->ipc.tasks) && !tasks_closed(p)) {
+        /* Closed by a reader that found it corrupt: nothing can be trusted
+         * in it any more, and respawning would only spin. */
+        struct cf__pool_table lost;
+        cf__pool_table_init(&lost);
+        pthread_mutex_lock(&p->mu);
+        break_pool_locked(p, "the task ring was found corrupted", &lost);
+        pthread_mutex_unlock(&p->mu);
+        fail_all(&lost, CF_EBROKEN, "the task ring was found corrupted");
+        cf__pool_table_free(&lost);
+    }
     pthread_mutex_lock(&p->mu);
     p->live_workers--;
     bool respawn = !p->tasks_closed && !p->broken;
@@ -244,12 +342,16 @@ static void handle_record(struct process_pool *p, const struct cf__ring_record *
         }
     }
     if (rc != 0) {
-        /* Garbage from a worker: fail the future it named, if any. */
+        /* A result we cannot read: fail the future it named, if any. */
+        static const char gone[] = "the worker died before its result could be read";
+        static const char garbage[] = "malformed result record";
+        bool died = rc == -ENOENT || rc == -ESRCH;
         uint64_t id;
         memcpy(&id, r->data, sizeof(id));
-        rec = (struct cf__record){.type = CF__REC_RESULT, .id = id, .status = CF_EPROTO,
-                                  .message = "malformed result record",
-                                  .message_len = sizeof("malformed result record") - 1};
+        rec = (struct cf__record){.type = CF__REC_RESULT, .id = id,
+                                  .status = died ? CF_EWORKER : CF_EPROTO,
+                                  .message = died ? gone : garbage,
+                                  .message_len = (uint32_t)(died ? sizeof(gone) : sizeof(garbage)) - 1};
     }
     switch (rec.type) {
     case CF__REC_RESULT: on_result(p, &rec, &side); break;
@@ -302,6 +404,27 @@ static int start_forkserver(struct process_pool *p)
     return 0;
 }
 
+/* The fork server exited on its own: it was killed, and its workers with
+ * it. The pool cannot run anything any more. */
+static void check_forkserver(struct process_pool *p)
+{
+    int status;
+    if (p->forkserver_reaped || waitpid(p->forkserver, &status, WNOHANG) != p->forkserver)
+        return;
+    char msg[128];
+    struct cf__pool_table lost;
+    p->forkserver_reaped = true;
+    snprintf(msg, sizeof(msg), "the pool's fork server (pid %d) died: %s", (int)p->forkserver,
+             WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : "exited");
+    cf__pool_table_init(&lost);
+    pthread_mutex_lock(&p->mu);
+    break_pool_locked(p, msg, &lost);
+    p->live_workers = 0;
+    pthread_mutex_unlock(&p->mu);
+    fail_all(&lost, CF_EBROKEN, msg);
+    cf__pool_table_free(&lost);
+}
+
 static void *collector_main(void *arg)
 {
     struct process_pool *p = arg;
@@ -319,9 +442,22 @@ static void *collector_main(void *arg)
 
     struct cf__ring_batch batch;
     msgpack_zone *zone = msgpack_zone_new(4096);
+    bool zone_ok = zone != NULL;
     cf__ring_batch_init(&batch);
-    while (zone && !wound_down(p)) {
-        rc = cf__ring_pop(&p->ipc.results, &batch, 256, CF__NO_DEADLINE, NULL, NULL);
+    while (zone_ok && !wound_down(p)) {
+        drain_overflow(p);
+        pthread_mutex_lock(&p->mu);
+        bool waiting = p->n_overflow > 0;
+        pthread_mutex_unlock(&p->mu);
+        /* Wake now and then: to retry the overflow queue, and to notice a
+         * fork server that died (its workers die with it, so nobody else
+         * would ever tell us). */
+        uint64_t wait_ns = waiting ? 1000000ull : 250000000ull;
+        rc = cf__ring_pop(&p->ipc.results, &batch, 256, cf__now_ns() + wait_ns, NULL, NULL);
+        if (rc == -ETIMEDOUT || (rc == 0 && batch.count == 0)) {
+            check_forkserver(p);
+            continue;
+        }
         if (rc < 0) {
             struct cf__pool_table lost;
             cf__pool_table_init(&lost);
@@ -339,14 +475,19 @@ static void *collector_main(void *arg)
     if (zone)
         msgpack_zone_free(zone);
     send_forkserver(p, CF__FS_STOP, 0);
-    if (rc < 0 || !zone)
+    if ((rc < 0 && rc != -ETIMEDOUT) || !zone_ok)
         kill(p->forkserver, SIGKILL); /* workers die with it */
-    while (waitpid(p->forkserver, NULL, 0) < 0 && errno == EINTR)
+    while (!p->forkserver_reaped && waitpid(p->forkserver, NULL, 0) < 0 && errno == EINTR)
         ;
     return NULL;
 }
 
 /* --------------------------------------------------------- operations */
+
+static bool on_collector(struct process_pool *p)
+{
+    return pthread_equal(pthread_self(), p->collector);
+}
 
 static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
                        uint64_t deadline_ns)
@@ -365,12 +506,16 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
             cf_future_release(f);
         return rc;
     }
+    /* A done-callback runs on the collector, the only thread that drains
+     * results: waiting there for room in the task ring could wait forever. */
+    bool defer = on_collector(p) && deadline_ns != 0;
     uint64_t pos;
-    rc = cf__pool_push(&p->ipc.tasks, f->id, record + CF__ID_PREFIX, len - CF__ID_PREFIX,
-                       deadline_ns, &f->task_side, &pos);
+    rc = push_task(p, f, defer ? 0 : deadline_ns, &pos);
     pthread_mutex_lock(&p->mu);
     if (rc == 0) {
         f->ring_pos = pos;
+    } else if (rc == -EAGAIN && defer && overflow_append(p, f) == 0) {
+        rc = 0;
     } else {
         bool mine = cf__pool_table_remove(&p->inflight, f->id) == f;
         if (rc == -EPIPE)
@@ -388,16 +533,23 @@ static bool pool_cancel(cf_executor *ex, cf_future *f)
 {
     struct process_pool *p = pool_of(ex);
     pthread_mutex_lock(&p->mu);
-    bool took = false;
-    if (cf__pool_table_find(&p->inflight, f->id) == f && f->ring_pos != UINT64_MAX &&
-        cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0) {
-        cf__pool_table_remove(&p->inflight, f->id);
-        took = true;
+    bool took = false, taken = false;
+    if (cf__pool_table_find(&p->inflight, f->id) == f) {
+        if (f->ring_pos == UINT64_MAX) {
+            took = overflow_remove(p, f); /* else a submitter is pushing it */
+        } else {
+            int rc = cf__ring_cancel(&p->ipc.tasks, f->ring_pos);
+            took = rc == 0;
+            taken = rc == -EALREADY;
+        }
+        if (took)
+            cf__pool_table_remove(&p->inflight, f->id);
     }
     bool wake = took && p->shutdown;
     pthread_mutex_unlock(&p->mu);
     if (!took) {
-        cf__future_mark_running(f);
+        if (taken)
+            cf__future_mark_running(f);
         return cf_future_cancelled(f);
     }
     cf__side_close(&f->task_side);
@@ -422,26 +574,43 @@ static void pool_refresh_running(cf_executor *ex, cf_future *f)
 /* Cancels every future whose record no worker has taken yet. */
 static void cancel_pending(struct process_pool *p)
 {
-    struct cf__pool_table cancelled;
-    cf__pool_table_init(&cancelled);
     pthread_mutex_lock(&p->mu);
-    size_t n = cf__pool_table_count(&p->inflight);
+    size_t n = cf__pool_table_count(&p->inflight), k = 0;
     cf_future **all = malloc((n ? n : 1) * sizeof(*all));
     n = all ? cf__pool_table_list(&p->inflight, all, n) : 0;
     for (size_t i = 0; i < n; i++) {
         cf_future *f = all[i];
-        if (f->ring_pos != UINT64_MAX && cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0)
-            cf__pool_table_insert(&cancelled, cf__pool_table_remove(&p->inflight, f->id));
+        bool took = f->ring_pos == UINT64_MAX ? overflow_remove(p, f)
+                                              : cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0;
+        if (took) {
+            cf__pool_table_remove(&p->inflight, f->id);
+            all[k++] = f; /* compacts in place: k <= i */
+        }
     }
     pthread_mutex_unlock(&p->mu);
-    free(all);
-    cf_future *f;
-    while ((f = cf__pool_table_pop_any(&cancelled))) {
-        cf__side_close(&f->task_side);
-        cf__future_mark_cancelled(f);
-        cf_future_release(f);
+    for (size_t i = 0; i < k; i++) {
+        cf__side_close(&all[i]->task_side);
+        cf__future_mark_cancelled(all[i]);
+        cf_future_release(all[i]);
     }
-    cf__pool_table_free(&cancelled);
+    free(all);
+}
+
+/* Joins the collector once; concurrent callers wait for that join. */
+static void join_collector(struct process_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->join_state == 0) {
+        p->join_state = 1;
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->collector, NULL);
+        pthread_mutex_lock(&p->mu);
+        p->join_state = 2;
+        pthread_cond_broadcast(&p->joined_cv);
+    }
+    while (p->join_state != 2)
+        pthread_cond_wait(&p->joined_cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
 }
 
 static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
@@ -455,28 +624,24 @@ static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
     wake_collector(p);
     if (!wait)
         return 0;
-    if (pthread_equal(pthread_self(), p->collector))
+    if (on_collector(p))
         return -EDEADLK; /* a done-callback cannot wait for its own thread */
-    pthread_mutex_lock(&p->mu);
-    bool join = !p->collector_joined;
-    p->collector_joined = true;
-    pthread_mutex_unlock(&p->mu);
-    if (join)
-        pthread_join(p->collector, NULL);
+    join_collector(p);
     return 0;
 }
 
 static void pool_destroy(cf_executor *ex)
 {
     struct process_pool *p = pool_of(ex);
-    if (!p->collector_joined)
-        pthread_join(p->collector, NULL);
+    join_collector(p);
     if (p->fs_sock >= 0)
         close(p->fs_sock);
     cf__pool_table_free(&p->inflight);
     cf__shm_destroy(&p->ipc.shm);
+    pthread_cond_destroy(&p->joined_cv);
     pthread_cond_destroy(&p->started_cv);
     pthread_mutex_destroy(&p->mu);
+    free(p->overflow);
     free(p->init_name);
     free(p->init_args);
     free(p);
@@ -594,6 +759,7 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
     p->fs_sock = -1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->started_cv, NULL);
+    pthread_cond_init(&p->joined_cv, NULL);
     cf__pool_table_init(&p->inflight);
     if ((rc = copy_initializer(p, opts)) < 0 || (rc = map_region(p, workers, ring)) < 0)
         goto out_free;
@@ -614,6 +780,7 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
 out_unmap:
     cf__shm_destroy(&p->ipc.shm);
 out_free:
+    pthread_cond_destroy(&p->joined_cv);
     pthread_cond_destroy(&p->started_cv);
     pthread_mutex_destroy(&p->mu);
     cf__pool_table_free(&p->inflight);

@@ -19,23 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support.h"
+
 /* ---------------------------------------------------------------- tasks */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-static int ac_mul(const msgpack_object *args, msgpack_packer *out)
-{
-    int64_t x, y;
-    if (cf_arg_i64(args, 0, &x) < 0 || cf_arg_i64(args, 1, &y) < 0)
-        return cf_task_fail("ac_mul: expected two integers");
-    return msgpack_pack_int64(out, x * y);
-}
-CF_TASK(ac_mul);
 
 static int ac_fail(const msgpack_object *args, msgpack_packer *out)
 {
@@ -45,137 +31,7 @@ static int ac_fail(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(ac_fail);
 
-/* Blocks until its gate file exists, then returns 1. */
-static int ac_gate(const msgpack_object *args, msgpack_packer *out)
-{
-    const char *p;
-    size_t len;
-    char path[256];
-    if (cf_arg_str(args, 0, &p, &len) < 0 || len >= sizeof(path))
-        return cf_task_fail("ac_gate: expected a path");
-    memcpy(path, p, len);
-    path[len] = '\0';
-    for (int i = 0; i < 15000 && access(path, F_OK) != 0; i++)
-        sleep_ms(1);
-    if (access(path, F_OK) != 0)
-        return cf_task_fail("ac_gate: never opened");
-    return msgpack_pack_int64(out, 1);
-}
-CF_TASK(ac_gate);
-
-/* ------------------------------------------------------------- fixture */
-
-#define MAX_GATES 8
-static char gates[MAX_GATES][64];
-static int n_gates;
-static cf_executor *pool;
-
-static const char *gate_new(void)
-{
-    cr_assert_lt(n_gates, MAX_GATES);
-    char *g = gates[n_gates];
-    snprintf(g, sizeof(gates[0]), "/tmp/cfutures-test-ac-%d-%d", (int)getpid(), n_gates);
-    n_gates++;
-    unlink(g);
-    return g;
-}
-
-static void gate_open(const char *g)
-{
-    int fd = open(g, O_CREAT | O_WRONLY, 0600);
-    cr_assert_geq(fd, 0, "cannot create %s", g);
-    close(fd);
-}
-
-static void setup(void)
-{
-    cf_process_pool_options opts = {.max_workers = 2};
-    cr_assert_eq(cf_process_pool_create(&pool, &opts), 0);
-}
-
-static void teardown(void)
-{
-    for (int i = 0; i < n_gates; i++) {
-        int fd = open(gates[i], O_CREAT | O_WRONLY, 0600);
-        if (fd >= 0)
-            close(fd);
-    }
-    if (pool)
-        cf_executor_release(pool);
-    pool = NULL;
-    for (int i = 0; i < n_gates; i++)
-        unlink(gates[i]);
-    n_gates = 0;
-}
-
 /* ------------------------------------------------------------- helpers */
-
-static int set_i64(cf_future *f, int64_t v)
-{
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_int64(&pk, v);
-    int rc = cf_future_set_result(f, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
-}
-
-static cf_future *mk_pending(void)
-{
-    cf_future *f = NULL;
-    cr_assert_eq(cf_future_create(&f), 0);
-    return f;
-}
-
-static cf_future *mk_running(void)
-{
-    cf_future *f = mk_pending();
-    cr_assert_eq(cf_future_set_running(f), 0);
-    return f;
-}
-
-static cf_future *mk_cancelled(void)
-{
-    cf_future *f = mk_pending();
-    cr_assert(cf_future_cancel(f));
-    return f;
-}
-
-static cf_future *mk_failed(void)
-{
-    cf_future *f = mk_pending();
-    cr_assert_eq(cf_future_set_error(f, -EIO, "OSError"), 0);
-    return f;
-}
-
-static cf_future *mk_success(int64_t v)
-{
-    cf_future *f = mk_pending();
-    cr_assert_eq(set_i64(f, v), 0);
-    return f;
-}
-
-static cf_future *submit_mul(int64_t x, int64_t y)
-{
-    cf_future *f = NULL;
-    cr_assert_eq(cf_submit(pool, ac_mul, &f, "ii", x, y), 0);
-    return f;
-}
-
-static cf_future *submit_gate(const char *g)
-{
-    cf_future *f = NULL;
-    cr_assert_eq(cf_submit(pool, ac_gate, &f, "s", g), 0);
-    return f;
-}
-
-static void release_all(cf_future **fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        cf_future_release(fs[i]);
-}
 
 static int index_of(cf_future *const *fs, size_t n, const cf_future *f)
 {
@@ -218,14 +74,13 @@ static void *later_main(void *arg)
     struct later *l = arg;
     l->rc = 0;
     for (size_t i = 0; i < l->n; i++) {
-        sleep_ms(20);
-        if (set_i64(l->fs[i], (int64_t)i) != 0)
+        support_sleep_ms(20);
+        if (support_set_i64(l->fs[i], (int64_t)i) != 0)
             l->rc = -1;
     }
     if (l->gate) {
-        sleep_ms(20);
-        int fd = open(l->gate, O_CREAT | O_WRONLY, 0600);
-        if (fd < 0 || close(fd) != 0)
+        support_sleep_ms(20);
+        if (!support_gate_try_open(l->gate))
             l->rc = -2;
     }
     return NULL;
@@ -248,7 +103,7 @@ static void later_join(struct later *l)
 Test(as_completed, invalid_arguments, .timeout = 20)
 {
     cf_as_completed *it = (cf_as_completed *)&it;
-    cf_future *f = mk_success(1);
+    cf_future *f = support_succeeded(1);
     cf_future *with_null[] = {f, NULL};
     cf_future *got;
     cr_assert_eq(cf_as_completed_create(NULL, &f, 1, CF_FOREVER), -EINVAL);
@@ -283,7 +138,8 @@ Test(as_completed, empty_set, .timeout = 20)
 
 Test(as_completed, correct_timeout_message, .timeout = 20)
 {
-    cf_future *fs[] = {mk_cancelled(), mk_pending(), mk_running(), mk_success(42)};
+    cf_future *fs[] = {support_cancelled(), support_pending(), support_running(),
+                       support_succeeded(42)};
     cf_as_completed *it;
     int seen[4] = {0}, order[4];
     size_t n_order;
@@ -298,12 +154,12 @@ Test(as_completed, correct_timeout_message, .timeout = 20)
     cr_assert_eq(cf_as_completed_next(it, &got), -ETIMEDOUT);
     cr_assert_str_eq(cf_as_completed_message(it), "2 (of 4) futures unfinished");
     cf_as_completed_release(it);
-    release_all(fs, 4);
+    support_release_all(fs, 4);
 }
 
 Test(as_completed, positive_timeout, .timeout = 20)
 {
-    cf_future *fs[] = {mk_pending(), mk_failed(), mk_pending()};
+    cf_future *fs[] = {support_pending(), support_failed(), support_pending()};
     cf_as_completed *it;
     cf_future *got = NULL;
     cr_assert_eq(cf_as_completed_create(&it, fs, 3, 0.1), 0);
@@ -313,14 +169,14 @@ Test(as_completed, positive_timeout, .timeout = 20)
     cr_assert_str_eq(cf_as_completed_message(it), "2 (of 3) futures unfinished");
     cf_as_completed_release(it);
     /* Completing them after the iterator is gone is safe (unlinked). */
-    cr_assert_eq(set_i64(fs[0], 1), 0);
+    cr_assert_eq(support_set_i64(fs[0], 1), 0);
     cr_assert(cf_future_cancel(fs[2]));
-    release_all(fs, 3);
+    support_release_all(fs, 3);
 }
 
 Test(as_completed, duplicates_once, .timeout = 20)
 {
-    cf_future *p = mk_pending(), *s = mk_success(3);
+    cf_future *p = support_pending(), *s = support_succeeded(3);
     cf_future *fs[] = {p, s, p, s, p};
     cf_as_completed *it;
     cf_future *got = NULL;
@@ -349,7 +205,7 @@ Test(as_completed, duplicates_once, .timeout = 20)
 
 Test(as_completed, completion_order, .timeout = 20)
 {
-    cf_future *fs[] = {mk_pending(), mk_pending(), mk_pending(), mk_pending()};
+    cf_future *fs[] = {support_pending(), support_pending(), support_pending(), support_pending()};
     /* Completed by one thread in the order 2, 0, 3, 1. */
     cf_future *by[] = {fs[2], fs[0], fs[3], fs[1]};
     const int want[] = {2, 0, 3, 1};
@@ -371,34 +227,34 @@ Test(as_completed, completion_order, .timeout = 20)
         cr_assert_eq(v, i);
     }
     cf_as_completed_release(it);
-    release_all(fs, 4);
+    support_release_all(fs, 4);
 }
 
 Test(as_completed, completion_order_without_waiting, .timeout = 20)
 {
     /* Completed between next() calls, all before the second one: the
      * order is still the order of completion, not of the array. */
-    cf_future *fs[] = {mk_pending(), mk_pending(), mk_pending()};
+    cf_future *fs[] = {support_pending(), support_pending(), support_pending()};
     cf_as_completed *it;
     cf_future *got;
     cr_assert_eq(cf_as_completed_create(&it, fs, 3, CF_FOREVER), 0);
-    cr_assert_eq(set_i64(fs[2], 20), 0);
+    cr_assert_eq(support_set_i64(fs[2], 20), 0);
     cr_assert_eq(cf_as_completed_next(it, &got), 0);
     cr_assert_eq(got, fs[2]);
-    cr_assert_eq(set_i64(fs[1], 10), 0);
-    cr_assert_eq(set_i64(fs[0], 0), 0);
+    cr_assert_eq(support_set_i64(fs[1], 10), 0);
+    cr_assert_eq(support_set_i64(fs[0], 0), 0);
     cr_assert_eq(cf_as_completed_next(it, &got), 0);
     cr_assert_eq(got, fs[1]);
     cr_assert_eq(cf_as_completed_next(it, &got), 0);
     cr_assert_eq(got, fs[0]);
     cr_assert_eq(cf_as_completed_next(it, &got), CF_EEMPTY);
     cf_as_completed_release(it);
-    release_all(fs, 3);
+    support_release_all(fs, 3);
 }
 
 Test(as_completed, cancel_is_yielded, .timeout = 20)
 {
-    cf_future *fs[] = {mk_pending(), mk_pending()};
+    cf_future *fs[] = {support_pending(), support_pending()};
     cf_as_completed *it;
     cf_future *got = NULL;
     cr_assert_eq(cf_as_completed_create(&it, fs, 2, 5.0), 0);
@@ -412,7 +268,7 @@ Test(as_completed, cancel_is_yielded, .timeout = 20)
     cr_assert_eq(cf_future_error(got, 0), CF_ETASK);
     cr_assert_eq(cf_as_completed_next(it, &got), CF_EEMPTY);
     cf_as_completed_release(it);
-    release_all(fs, 2);
+    support_release_all(fs, 2);
 }
 
 Test(as_completed, iterator_holds_references, .timeout = 20)
@@ -421,10 +277,10 @@ Test(as_completed, iterator_holds_references, .timeout = 20)
      * iterator keeps its own references, so the caller may drop theirs
      * (ASan reports a use after free otherwise, LSan a leak if the
      * iterator kept them past release). */
-    cf_future *fs[] = {mk_success(10), mk_cancelled(), mk_success(30)};
+    cf_future *fs[] = {support_succeeded(10), support_cancelled(), support_succeeded(30)};
     cf_as_completed *it;
     cr_assert_eq(cf_as_completed_create(&it, fs, 3, CF_FOREVER), 0);
-    release_all(fs, 3);
+    support_release_all(fs, 3);
     cf_future *got;
     int64_t sum = 0;
     int n = 0, cancelled = 0;
@@ -444,10 +300,10 @@ Test(as_completed, iterator_holds_references, .timeout = 20)
 
 /* ---------------------------------------------------- with a process pool */
 
-Test(as_completed, no_timeout, .init = setup, .fini = teardown, .timeout = 20)
+Test(as_completed, no_timeout, .init = support_setup, .fini = support_teardown, .timeout = 20)
 {
-    cf_future *fs[] = {mk_cancelled(), mk_failed(), mk_success(42), submit_mul(2, 21),
-                       submit_mul(7, 6)};
+    cf_future *fs[] = {support_cancelled(), support_failed(), support_succeeded(42),
+                       support_submit_mul(2, 21), support_submit_mul(7, 6)};
     cf_as_completed *it;
     int seen[5] = {0}, order[5];
     size_t n_order;
@@ -466,13 +322,14 @@ Test(as_completed, no_timeout, .init = setup, .fini = teardown, .timeout = 20)
         cr_assert_eq(v, 42);
     }
     cf_as_completed_release(it);
-    release_all(fs, 5);
+    support_release_all(fs, 5);
 }
 
-Test(as_completed, zero_timeout, .init = setup, .fini = teardown, .timeout = 20)
+Test(as_completed, zero_timeout, .init = support_setup, .fini = support_teardown, .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *fs[] = {mk_cancelled(), mk_failed(), mk_success(42), submit_gate(g)};
+    const char *g = support_gate_new();
+    cf_future *fs[] = {support_cancelled(), support_failed(), support_succeeded(42),
+                       support_submit_gate(support_pool, g, 1)};
     cf_as_completed *it;
     int seen[4] = {0}, order[4];
     size_t n_order;
@@ -483,13 +340,14 @@ Test(as_completed, zero_timeout, .init = setup, .fini = teardown, .timeout = 20)
     cr_assert_eq(seen[3], 0);
     cr_assert_str_eq(cf_as_completed_message(it), "1 (of 4) futures unfinished");
     cf_as_completed_release(it);
-    release_all(fs, 4);
+    support_release_all(fs, 4);
 }
 
-Test(as_completed, duplicate_pool_futures, .init = setup, .fini = teardown, .timeout = 20)
+Test(as_completed, duplicate_pool_futures, .init = support_setup, .fini = support_teardown,
+     .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *f = submit_gate(g);
+    const char *g = support_gate_new();
+    cf_future *f = support_submit_gate(support_pool, g, 1);
     cf_future *fs[] = {f, f, f};
     cf_as_completed *it;
     int seen[3] = {0}, order[3];
@@ -505,11 +363,12 @@ Test(as_completed, duplicate_pool_futures, .init = setup, .fini = teardown, .tim
     cf_future_release(f);
 }
 
-Test(as_completed, already_done_first_then_completion, .init = setup, .fini = teardown,
-     .timeout = 20)
+Test(as_completed, already_done_first_then_completion, .init = support_setup,
+     .fini = support_teardown, .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *fs[] = {mk_pending(), mk_success(5), submit_gate(g), mk_cancelled()};
+    const char *g = support_gate_new();
+    cf_future *fs[] = {support_pending(), support_succeeded(5),
+                       support_submit_gate(support_pool, g, 1), support_cancelled()};
     cf_as_completed *it;
     cf_future *got = NULL;
     cr_assert_eq(cf_as_completed_create(&it, fs, 4, 15.0), 0);
@@ -523,7 +382,7 @@ Test(as_completed, already_done_first_then_completion, .init = setup, .fini = te
     cr_assert_eq(cf_as_completed_next(it, &got), 0);
     later_join(&l);
     cr_assert_eq(got, fs[0]);
-    gate_open(g);
+    support_gate_open(g);
     cr_assert_eq(cf_as_completed_next(it, &got), 0);
     cr_assert_eq(got, fs[2]);
     int64_t v = 0;
@@ -531,23 +390,23 @@ Test(as_completed, already_done_first_then_completion, .init = setup, .fini = te
     cr_assert_eq(v, 1);
     cr_assert_eq(cf_as_completed_next(it, &got), CF_EEMPTY);
     cf_as_completed_release(it);
-    release_all(fs, 4);
+    support_release_all(fs, 4);
 }
 
-Test(as_completed, mixed_many, .init = setup, .fini = teardown, .timeout = 20)
+Test(as_completed, mixed_many, .init = support_setup, .fini = support_teardown, .timeout = 20)
 {
     enum { NP = 30, NS = 5, N = NP + NS + 1 };
     cf_future *fs[N], *standalone[NS];
     int64_t want = 0;
     for (int i = 0; i < NP; i++) {
-        fs[i] = submit_mul(i, 3);
+        fs[i] = support_submit_mul(i, 3);
         want += (int64_t)i * 3;
     }
     for (int i = 0; i < NS; i++) {
-        standalone[i] = fs[NP + i] = mk_pending();
+        standalone[i] = fs[NP + i] = support_pending();
         want += i; /* later_main sets position i */
     }
-    cr_assert_eq(cf_submit(pool, ac_fail, &fs[N - 1], ""), 0);
+    cr_assert_eq(cf_submit(support_pool, ac_fail, &fs[N - 1], ""), 0);
     cf_as_completed *it;
     int seen[N] = {0}, order[N];
     size_t n_order;
@@ -571,5 +430,5 @@ Test(as_completed, mixed_many, .init = setup, .fini = teardown, .timeout = 20)
     }
     cr_assert_eq(sum, want);
     cf_as_completed_release(it);
-    release_all(fs, N);
+    support_release_all(fs, N);
 }

@@ -20,16 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------------- tasks */
+#include "support.h"
 
-static int fut_mul(const msgpack_object *args, msgpack_packer *out)
-{
-    int64_t x, y;
-    if (cf_arg_i64(args, 0, &x) < 0 || cf_arg_i64(args, 1, &y) < 0)
-        return cf_task_fail("fut_mul: expected two integers");
-    return msgpack_pack_int64(out, x * y);
-}
-CF_TASK(fut_mul);
+/* ---------------------------------------------------------------- tasks */
 
 static int fut_fail(const msgpack_object *args, msgpack_packer *out)
 {
@@ -41,108 +34,17 @@ static int fut_fail(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(fut_fail);
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* Blocks until the file named by its argument exists (15 s liveness cap,
- * below the test timeout), then returns 1. */
-static int fut_gate(const msgpack_object *args, msgpack_packer *out)
-{
-    const char *p;
-    size_t len;
-    char path[256];
-    if (cf_arg_str(args, 0, &p, &len) < 0 || len >= sizeof(path))
-        return cf_task_fail("fut_gate: expected a path");
-    memcpy(path, p, len);
-    path[len] = '\0';
-    for (int i = 0; i < 15000 && access(path, F_OK) != 0; i++)
-        sleep_ms(1);
-    if (access(path, F_OK) != 0)
-        return cf_task_fail("fut_gate: never opened");
-    return msgpack_pack_int64(out, 1);
-}
-CF_TASK(fut_gate);
-
 /* ------------------------------------------------------------- fixture */
-
-#define MAX_GATES 8
-static char gates[MAX_GATES][64];
-static int n_gates;
-static cf_executor *pool;
-
-static const char *gate_new(void)
-{
-    cr_assert_lt(n_gates, MAX_GATES);
-    char *g = gates[n_gates];
-    snprintf(g, sizeof(gates[0]), "/tmp/cfutures-test-fut-%d-%d", (int)getpid(), n_gates);
-    n_gates++;
-    unlink(g);
-    return g;
-}
-
-static void gate_open(const char *g)
-{
-    int fd = open(g, O_CREAT | O_WRONLY, 0600);
-    cr_assert_geq(fd, 0, "cannot create %s", g);
-    close(fd);
-}
-
-static void start_pool(int workers)
-{
-    cf_process_pool_options opts = {.max_workers = workers};
-    cr_assert_eq(cf_process_pool_create(&pool, &opts), 0);
-}
-
-/* Opens every gate (so no worker stays blocked), joins the pool, removes
- * the files; runs after a failed assertion too. */
-static void teardown(void)
-{
-    for (int i = 0; i < n_gates; i++) {
-        int fd = open(gates[i], O_CREAT | O_WRONLY, 0600);
-        if (fd >= 0)
-            close(fd);
-    }
-    if (pool)
-        cf_executor_release(pool);
-    pool = NULL;
-    for (int i = 0; i < n_gates; i++)
-        unlink(gates[i]);
-    n_gates = 0;
-}
 
 /* Bounded poll (a liveness bound, not a timing assertion). */
 static void await_running(cf_future *f)
 {
     for (int i = 0; i < 10000 && !cf_future_running(f) && !cf_future_done(f); i++)
-        sleep_ms(1);
+        support_sleep_ms(1);
     cr_assert(cf_future_running(f), "the gate task never started");
 }
 
 /* ------------------------------------------------------------- helpers */
-
-static int set_i64(cf_future *f, int64_t v)
-{
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_int64(&pk, v);
-    int rc = cf_future_set_result(f, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
-}
-
-static cf_future *new_future(void)
-{
-    cf_future *f = NULL;
-    cr_assert_eq(cf_future_create(&f), 0);
-    cr_assert_not_null(f);
-    return f;
-}
 
 static void assert_state(cf_future *f, bool done, bool running, bool cancelled)
 {
@@ -165,10 +67,10 @@ struct later {
 static void *later_main(void *arg)
 {
     struct later *l = arg;
-    sleep_ms(50);
+    support_sleep_ms(50);
     l->completer = pthread_self();
     switch (l->action) {
-    case DO_RESULT: l->rc = set_i64(l->f, l->value); break;
+    case DO_RESULT: l->rc = support_set_i64(l->f, l->value); break;
     case DO_ERROR: l->rc = cf_future_set_error(l->f, CF_ETASK, "late failure"); break;
     case DO_CANCEL: l->rc = cf_future_cancel(l->f) ? 0 : -1; break;
     }
@@ -223,7 +125,7 @@ static int cb_fails(cf_future *f, void *arg)
 
 Test(future, create_pending, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     assert_state(f, false, false, false);
     cr_assert_str_eq(cf_future_error_message(f), "");
     int64_t v = -1;
@@ -237,7 +139,7 @@ Test(future, create_pending, .timeout = 20)
 
 Test(future, invalid_arguments, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     int64_t i;
     const char *s;
     size_t len;
@@ -268,7 +170,7 @@ Test(future, invalid_arguments, .timeout = 20)
 
 Test(future, running_state, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     cr_assert_eq(cf_future_set_running(f), 0);
     assert_state(f, false, true, false);
     cr_assert_eq(cf_future_set_running(f), -EINVAL, "running twice");
@@ -276,7 +178,7 @@ Test(future, running_state, .timeout = 20)
     assert_state(f, false, true, false);
     cr_assert_eq(cf_future_result(f, 0, NULL), -ETIMEDOUT);
     /* A running future completes normally. */
-    cr_assert_eq(set_i64(f, 7), 0);
+    cr_assert_eq(support_set_i64(f, 7), 0);
     assert_state(f, true, false, false);
     int64_t v = 0;
     cr_assert_eq(cf_future_result_i64(f, 0, &v), 0);
@@ -286,7 +188,7 @@ Test(future, running_state, .timeout = 20)
 
 Test(future, cancel_pending, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     cr_assert(cf_future_cancel(f));
     assert_state(f, true, false, true);
     cr_assert(cf_future_cancel(f), "cancelling twice still reports cancelled");
@@ -299,7 +201,7 @@ Test(future, cancel_pending, .timeout = 20)
     cr_assert_str_eq(cf_future_error_message(f), "");
     /* Python's set_running_or_notify_cancel returns False here. */
     cr_assert_eq(cf_future_set_running(f), CF_ECANCELLED);
-    cr_assert_eq(set_i64(f, 1), -EINVAL);
+    cr_assert_eq(support_set_i64(f, 1), -EINVAL);
     cr_assert_eq(cf_future_set_error(f, CF_ETASK, "x"), -EINVAL);
     assert_state(f, true, false, true);
     cf_future_release(f);
@@ -307,8 +209,8 @@ Test(future, cancel_pending, .timeout = 20)
 
 Test(future, cancel_finished_fails, .timeout = 20)
 {
-    cf_future *ok = new_future(), *bad = new_future();
-    cr_assert_eq(set_i64(ok, 42), 0);
+    cf_future *ok = support_pending(), *bad = support_pending();
+    cr_assert_eq(support_set_i64(ok, 42), 0);
     cr_assert_eq(cf_future_set_error(bad, CF_ETASK, "nope"), 0);
     cr_assert_not(cf_future_cancel(ok));
     cr_assert_not(cf_future_cancel(bad));
@@ -324,8 +226,8 @@ Test(future, cancel_finished_fails, .timeout = 20)
 
 Test(future, result_timeouts_when_finished, .timeout = 20)
 {
-    cf_future *f = new_future();
-    cr_assert_eq(set_i64(f, -123456789012LL), 0);
+    cf_future *f = support_pending();
+    cr_assert_eq(support_set_i64(f, -123456789012LL), 0);
     assert_state(f, true, false, false);
     const double timeouts[] = {0, 0.05, 10, CF_FOREVER, -5};
     for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
@@ -346,7 +248,7 @@ Test(future, result_timeouts_when_finished, .timeout = 20)
 
 Test(future, error_states_and_message, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     cr_assert_eq(cf_future_set_error(f, CF_ETASK, "division by zero at 21/0"), 0);
     assert_state(f, true, false, false);
     const double timeouts[] = {0, 0.05, CF_FOREVER};
@@ -360,12 +262,12 @@ Test(future, error_states_and_message, .timeout = 20)
     cr_assert_str_eq(cf_future_error_message(f), "division by zero at 21/0");
 
     /* Other codes travel as they are; NULL message gives the code's text. */
-    cf_future *g = new_future();
+    cf_future *g = support_pending();
     cr_assert_eq(cf_future_set_error(g, CF_EWORKER, NULL), 0);
     cr_assert_eq(cf_future_error(g, 0), CF_EWORKER);
     cr_assert_str_eq(cf_future_error_message(g), cf_strerror(CF_EWORKER));
     cr_assert_str_neq(cf_future_error_message(g), "");
-    cf_future *h = new_future();
+    cf_future *h = support_pending();
     cr_assert_eq(cf_future_set_error(h, -EIO, "disk"), 0);
     cr_assert_eq(cf_future_result(h, 0, NULL), -EIO);
     cr_assert_str_eq(cf_future_error_message(h), "disk");
@@ -376,7 +278,7 @@ Test(future, error_states_and_message, .timeout = 20)
 
 Test(future, set_error_rejects_non_errors, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     cr_assert_eq(cf_future_set_error(f, 0, "zero is no error"), -EINVAL);
     cr_assert_eq(cf_future_set_error(f, 5, "positive"), -EINVAL);
     assert_state(f, false, false, false);
@@ -385,7 +287,7 @@ Test(future, set_error_rejects_non_errors, .timeout = 20)
 
 Test(future, set_result_validates_bytes, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     const unsigned char two[] = {0x01, 0x02};       /* two fixints */
     const unsigned char cut[] = {0xcd, 0x01};       /* uint16 missing a byte */
     const unsigned char arr[] = {0x92, 0x01, 0xa1, 'x'}; /* [1, "x"] */
@@ -407,9 +309,9 @@ Test(future, set_result_validates_bytes, .timeout = 20)
 
 Test(future, multiple_set_result_and_error, .timeout = 20)
 {
-    cf_future *f = new_future();
-    cr_assert_eq(set_i64(f, 42), 0);
-    cr_assert_eq(set_i64(f, 43), -EINVAL);
+    cf_future *f = support_pending();
+    cr_assert_eq(support_set_i64(f, 42), 0);
+    cr_assert_eq(support_set_i64(f, 43), -EINVAL);
     cr_assert_eq(cf_future_set_error(f, CF_ETASK, "late"), -EINVAL);
     cr_assert_eq(cf_future_set_running(f), -EINVAL);
     int64_t v = 0;
@@ -417,10 +319,10 @@ Test(future, multiple_set_result_and_error, .timeout = 20)
     cr_assert_eq(v, 42, "the first result stays");
     cr_assert_str_eq(cf_future_error_message(f), "");
 
-    cf_future *g = new_future();
+    cf_future *g = support_pending();
     cr_assert_eq(cf_future_set_error(g, CF_ETASK, "first"), 0);
     cr_assert_eq(cf_future_set_error(g, CF_EWORKER, "second"), -EINVAL);
-    cr_assert_eq(set_i64(g, 1), -EINVAL);
+    cr_assert_eq(support_set_i64(g, 1), -EINVAL);
     cr_assert_eq(cf_future_error(g, 0), CF_ETASK);
     cr_assert_str_eq(cf_future_error_message(g), "first");
     cf_future_release(f);
@@ -433,7 +335,7 @@ Test(future, typed_results, .timeout = 20)
     msgpack_packer pk;
     cf_future *fs[4];
     for (int i = 0; i < 4; i++)
-        fs[i] = new_future();
+        fs[i] = support_pending();
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_double(&pk, 2.5);
@@ -475,7 +377,7 @@ Test(future, typed_results, .timeout = 20)
 
 Test(future, result_set_by_other_thread, .timeout = 20)
 {
-    cf_future *f = new_future(), *g = new_future();
+    cf_future *f = support_pending(), *g = support_pending();
     struct later l1, l2;
     later_start(&l1, f, DO_RESULT, 42);
     int64_t v = 0;
@@ -493,7 +395,7 @@ Test(future, result_set_by_other_thread, .timeout = 20)
 
 Test(future, result_cancelled_by_other_thread, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     struct later l;
     later_start(&l, f, DO_CANCEL, 0);
     cr_assert_eq(cf_future_result(f, 15.0, NULL), CF_ECANCELLED);
@@ -504,7 +406,7 @@ Test(future, result_cancelled_by_other_thread, .timeout = 20)
 
 Test(future, error_set_by_other_thread, .timeout = 20)
 {
-    cf_future *f = new_future(), *g = new_future();
+    cf_future *f = support_pending(), *g = support_pending();
     struct later l1, l2;
     later_start(&l1, f, DO_ERROR, 0);
     cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ETASK);
@@ -522,13 +424,13 @@ Test(future, error_set_by_other_thread, .timeout = 20)
 
 Test(future, callbacks_run_in_order_with_result, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     struct cb_log log = {0};
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag2, &log), 0);
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag1, &log), 0);
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag3, &log), 0);
     cr_assert_eq(atomic_load(&log.n), 0, "no callback before completion");
-    cr_assert_eq(set_i64(f, 5), 0);
+    cr_assert_eq(support_set_i64(f, 5), 0);
     cr_assert_eq(atomic_load(&log.n), 3);
     const int order[] = {2, 1, 3};
     for (int i = 0; i < 3; i++) {
@@ -542,7 +444,7 @@ Test(future, callbacks_run_in_order_with_result, .timeout = 20)
 
 Test(future, callback_with_error, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     struct cb_log log = {0};
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag1, &log), 0);
     cr_assert_eq(cf_future_set_error(f, CF_ETASK, "bad"), 0);
@@ -554,7 +456,7 @@ Test(future, callback_with_error, .timeout = 20)
 
 Test(future, callback_with_cancel, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     struct cb_log log = {0};
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag1, &log), 0);
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag2, &log), 0);
@@ -565,7 +467,7 @@ Test(future, callback_with_cancel, .timeout = 20)
     cr_assert_eq(log.value[0], CF_ECANCELLED);
     /* Cancel again, set_*: nothing runs twice. */
     cr_assert(cf_future_cancel(f));
-    cr_assert_eq(set_i64(f, 1), -EINVAL);
+    cr_assert_eq(support_set_i64(f, 1), -EINVAL);
     cr_assert_eq(cf_future_set_error(f, CF_ETASK, "x"), -EINVAL);
     cr_assert_eq(atomic_load(&log.n), 2);
     cf_future_release(f);
@@ -573,13 +475,13 @@ Test(future, callback_with_cancel, .timeout = 20)
 
 Test(future, callbacks_run_once, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     struct cb_log log = {0};
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag1, &log), 0);
     cr_assert_eq(cf_future_set_running(f), 0);
     cr_assert_eq(atomic_load(&log.n), 0, "set_running is no completion");
-    cr_assert_eq(set_i64(f, 3), 0);
-    cr_assert_eq(set_i64(f, 4), -EINVAL);
+    cr_assert_eq(support_set_i64(f, 3), 0);
+    cr_assert_eq(support_set_i64(f, 4), -EINVAL);
     cr_assert_eq(cf_future_set_error(f, CF_ETASK, "x"), -EINVAL);
     cr_assert_not(cf_future_cancel(f));
     cr_assert_eq(atomic_load(&log.n), 1);
@@ -592,9 +494,9 @@ Test(future, callbacks_run_once, .timeout = 20)
 
 Test(future, callback_added_after_completion_runs_now, .timeout = 20)
 {
-    cf_future *ok = new_future(), *bad = new_future(), *cc = new_future();
+    cf_future *ok = support_pending(), *bad = support_pending(), *cc = support_pending();
     struct cb_log log = {0};
-    cr_assert_eq(set_i64(ok, 11), 0);
+    cr_assert_eq(support_set_i64(ok, 11), 0);
     cr_assert_eq(cf_future_set_error(bad, CF_ETASK, "test"), 0);
     cr_assert(cf_future_cancel(cc));
     cr_assert_eq(cf_future_add_done_callback(ok, cb_tag1, &log), 0);
@@ -620,18 +522,18 @@ Test(future, callback_added_after_completion_runs_now, .timeout = 20)
 
 Test(future, failing_callback_does_not_stop_others, .timeout = 20)
 {
-    cf_future *f = new_future(), *g = new_future();
+    cf_future *f = support_pending(), *g = support_pending();
     struct cb_log log = {0};
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag1, &log), 0);
     cr_assert_eq(cf_future_add_done_callback(f, cb_fails, &log), 0);
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag2, &log), 0);
-    cr_assert_eq(set_i64(f, 1), 0, "a failing callback does not fail set_result");
+    cr_assert_eq(support_set_i64(f, 1), 0, "a failing callback does not fail set_result");
     cr_assert_eq(atomic_load(&log.n), 3);
     cr_assert_eq(log.tags[0], 1);
     cr_assert_eq(log.tags[1], 9);
     cr_assert_eq(log.tags[2], 2);
     /* Added after completion: the error is reported, not returned. */
-    cr_assert_eq(set_i64(g, 2), 0);
+    cr_assert_eq(support_set_i64(g, 2), 0);
     cr_assert_eq(cf_future_add_done_callback(g, cb_fails, &log), 0);
     cr_assert_eq(atomic_load(&log.n), 4);
     cf_future_release(f);
@@ -640,7 +542,7 @@ Test(future, failing_callback_does_not_stop_others, .timeout = 20)
 
 Test(future, callback_runs_on_completing_thread, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     struct cb_log log = {0};
     struct later l;
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag1, &log), 0);
@@ -673,14 +575,14 @@ static void *race_complete(void *arg)
     struct race *r = arg;
     while (!atomic_load(&r->go))
         ;
-    set_i64(r->f, 1);
+    support_set_i64(r->f, 1);
     return NULL;
 }
 
 Test(future, callbacks_race_with_completion, .timeout = 20)
 {
     for (int round = 0; round < 200; round++) {
-        struct race r = {.f = new_future()};
+        struct race r = {.f = support_pending()};
         atomic_int count = 0;
         pthread_t th;
         cr_assert_eq(pthread_create(&th, NULL, race_complete, &r), 0);
@@ -704,12 +606,12 @@ static int cb_release(cf_future *f, void *arg)
 
 Test(future, refcounting, .timeout = 20)
 {
-    cf_future *f = new_future();
+    cf_future *f = support_pending();
     cr_assert_eq(cf_future_retain(f), f);
     cr_assert_null(cf_future_retain(NULL));
     cf_future_release(NULL);
     cf_future_release(f); /* one reference left */
-    cr_assert_eq(set_i64(f, 77), 0);
+    cr_assert_eq(support_set_i64(f, 77), 0);
     int64_t v = 0;
     cr_assert_eq(cf_future_result_i64(f, 0, &v), 0);
     cr_assert_eq(v, 77);
@@ -722,10 +624,10 @@ Test(future, refcounting, .timeout = 20)
     cr_assert_eq(cf_future_result_i64(f, 0, &v), 0);
     cr_assert_eq(v, 77);
     /* A callback may drop a reference it was given. */
-    cf_future *g = new_future();
+    cf_future *g = support_pending();
     cr_assert_eq(cf_future_add_done_callback(g, cb_release, NULL), 0);
     cf_future_retain(g);
-    cr_assert_eq(set_i64(g, 1), 0);
+    cr_assert_eq(support_set_i64(g, 1), 0);
     cr_assert_eq(cf_future_result_i64(g, 0, &v), 0);
     cr_assert_eq(v, 1);
     cf_future_release(g);
@@ -748,7 +650,7 @@ static void *retain_release_many(void *arg)
 
 Test(future, refcounting_threads, .timeout = 20)
 {
-    struct retainer r = {new_future()};
+    struct retainer r = {support_pending()};
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
         cr_assert_eq(pthread_create(&th[i], NULL, retain_release_many, &r), 0);
@@ -756,18 +658,18 @@ Test(future, refcounting_threads, .timeout = 20)
         pthread_join(th[i], NULL);
     /* Still alive with exactly one reference (ASan would see a use after
      * free or a leak otherwise). */
-    cr_assert_eq(set_i64(r.f, 3), 0);
+    cr_assert_eq(support_set_i64(r.f, 3), 0);
     cf_future_release(r.f);
 }
 
 /* ---------------------------------------------------- process pool */
 
-Test(future, pool_result_and_error, .fini = teardown, .timeout = 20)
+Test(future, pool_result_and_error, .fini = support_teardown, .timeout = 20)
 {
-    start_pool(2);
+    support_start_pool(2);
     cf_future *ok = NULL, *bad = NULL;
-    cr_assert_eq(cf_submit(pool, fut_mul, &ok, "ii", (int64_t)6, (int64_t)7), 0);
-    cr_assert_eq(cf_submit(pool, fut_fail, &bad, "i", (int64_t)13), 0);
+    cr_assert_eq(cf_submit(support_pool, support_mul, &ok, "ii", (int64_t)6, (int64_t)7), 0);
+    cr_assert_eq(cf_submit(support_pool, fut_fail, &bad, "i", (int64_t)13), 0);
     int64_t v = 0;
     cr_assert_eq(cf_future_result_i64(ok, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 6 * 7);
@@ -778,23 +680,23 @@ Test(future, pool_result_and_error, .fini = teardown, .timeout = 20)
     assert_state(bad, true, false, false);
     cr_assert_not(cf_future_cancel(ok));
     cr_assert_not(cf_future_cancel(bad));
-    cr_assert_eq(set_i64(ok, 1), -EINVAL, "a pool future that is done rejects set_*");
+    cr_assert_eq(support_set_i64(ok, 1), -EINVAL, "a pool future that is done rejects set_*");
     cf_future_release(ok);
     cf_future_release(bad);
 }
 
-Test(future, pool_running_pending_and_cancel, .fini = teardown, .timeout = 20)
+Test(future, pool_running_pending_and_cancel, .fini = support_teardown, .timeout = 20)
 {
-    start_pool(1);
-    const char *g = gate_new();
+    support_start_pool(1);
+    const char *g = support_gate_new();
     cf_future *busy = NULL, *queued = NULL, *after = NULL;
     struct cb_log log = {0};
-    cr_assert_eq(cf_submit(pool, fut_gate, &busy, "s", g), 0);
+    busy = support_submit_gate(support_pool, g, 1);
     await_running(busy);
     assert_state(busy, false, true, false);
     /* The single worker is inside the gate: these wait in the ring. */
-    cr_assert_eq(cf_submit(pool, fut_mul, &queued, "ii", (int64_t)3, (int64_t)4), 0);
-    cr_assert_eq(cf_submit(pool, fut_mul, &after, "ii", (int64_t)5, (int64_t)6), 0);
+    cr_assert_eq(cf_submit(support_pool, support_mul, &queued, "ii", (int64_t)3, (int64_t)4), 0);
+    cr_assert_eq(cf_submit(support_pool, support_mul, &after, "ii", (int64_t)5, (int64_t)6), 0);
     assert_state(queued, false, false, false);
     cr_assert_eq(cf_future_result(busy, 0, NULL), -ETIMEDOUT);
     cr_assert_eq(cf_future_result(queued, 0.05, NULL), -ETIMEDOUT);
@@ -808,7 +710,7 @@ Test(future, pool_running_pending_and_cancel, .fini = teardown, .timeout = 20)
     cr_assert_eq(cf_future_result(queued, CF_FOREVER, NULL), CF_ECANCELLED);
     cr_assert(cf_future_cancel(queued));
 
-    gate_open(g);
+    support_gate_open(g);
     int64_t v = 0;
     cr_assert_eq(cf_future_result_i64(busy, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 1);
@@ -820,22 +722,22 @@ Test(future, pool_running_pending_and_cancel, .fini = teardown, .timeout = 20)
     cf_future_release(after);
 }
 
-Test(future, pool_callbacks_on_collector, .fini = teardown, .timeout = 20)
+Test(future, pool_callbacks_on_collector, .fini = support_teardown, .timeout = 20)
 {
-    start_pool(2);
-    const char *g = gate_new();
+    support_start_pool(2);
+    const char *g = support_gate_new();
     cf_future *f = NULL;
     struct cb_log log = {0};
-    cr_assert_eq(cf_submit(pool, fut_gate, &f, "s", g), 0);
+    f = support_submit_gate(support_pool, g, 1);
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag1, &log), 0);
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag2, &log), 0);
     cr_assert_eq(cf_future_result(f, 0, NULL), -ETIMEDOUT);
     cr_assert_eq(atomic_load(&log.n), 0);
-    gate_open(g);
+    support_gate_open(g);
     cr_assert_eq(cf_future_error(f, CF_FOREVER), 0);
     /* The callbacks run after waiters are woken: bounded poll for them. */
     for (int i = 0; i < 10000 && atomic_load(&log.n) < 2; i++)
-        sleep_ms(1);
+        support_sleep_ms(1);
     cr_assert_eq(atomic_load(&log.n), 2);
     cr_assert_eq(log.tags[0], 1);
     cr_assert_eq(log.tags[1], 2);
@@ -849,31 +751,31 @@ Test(future, pool_callbacks_on_collector, .fini = teardown, .timeout = 20)
     cf_future_release(f);
 }
 
-Test(future, pool_result_timeout_then_success, .fini = teardown, .timeout = 20)
+Test(future, pool_result_timeout_then_success, .fini = support_teardown, .timeout = 20)
 {
-    start_pool(2);
-    const char *g = gate_new();
+    support_start_pool(2);
+    const char *g = support_gate_new();
     cf_future *f = NULL;
-    cr_assert_eq(cf_submit(pool, fut_gate, &f, "s", g), 0);
+    f = support_submit_gate(support_pool, g, 1);
     int64_t v = -1;
     cr_assert_eq(cf_future_result_i64(f, 0, &v), -ETIMEDOUT);
     cr_assert_eq(cf_future_result_i64(f, 0.1, &v), -ETIMEDOUT);
     cr_assert_eq(cf_future_error(f, 0.05), -ETIMEDOUT);
     cr_assert_eq(v, -1);
     cr_assert_not(cf_future_done(f));
-    gate_open(g);
+    support_gate_open(g);
     cr_assert_eq(cf_future_result_i64(f, 15.0, &v), 0);
     cr_assert_eq(v, 1);
     cf_future_release(f);
 }
 
-Test(future, pool_future_outlives_executor, .fini = teardown, .timeout = 20)
+Test(future, pool_future_outlives_executor, .fini = support_teardown, .timeout = 20)
 {
-    start_pool(2);
+    support_start_pool(2);
     cf_future *f = NULL;
-    cr_assert_eq(cf_submit(pool, fut_mul, &f, "ii", (int64_t)-9, (int64_t)9), 0);
-    cf_executor_release(pool); /* waits for the task */
-    pool = NULL;
+    cr_assert_eq(cf_submit(support_pool, support_mul, &f, "ii", (int64_t)-9, (int64_t)9), 0);
+    cf_executor_release(support_pool); /* waits for the task */
+    support_pool = NULL;
     assert_state(f, true, false, false);
     int64_t v = 0;
     cr_assert_eq(cf_future_result_i64(f, 0, &v), 0);
@@ -892,21 +794,22 @@ static int cb_release_and_flag(cf_future *f, void *arg)
     return 0;
 }
 
-Test(future, pool_callback_drops_last_reference, .fini = teardown, .timeout = 20)
+Test(future, pool_callback_drops_last_reference, .fini = support_teardown, .timeout = 20)
 {
-    start_pool(2);
+    support_start_pool(2);
     atomic_long flags[8];
     for (int i = 0; i < 8; i++) {
         cf_future *f = NULL;
         atomic_init(&flags[i], 0);
-        cr_assert_eq(cf_submit(pool, fut_mul, &f, "ii", (int64_t)i + 1, (int64_t)100), 0);
+        cr_assert_eq(cf_submit(support_pool, support_mul, &f, "ii", (int64_t)i + 1, (int64_t)100),
+                     0);
         cr_assert_eq(cf_future_add_done_callback(f, cb_release_and_flag, &flags[i]), 0);
         /* f may be gone from here on: not touched again. */
     }
-    cr_assert_eq(cf_executor_shutdown(pool, CF_WAIT, false), 0);
+    cr_assert_eq(cf_executor_shutdown(support_pool, CF_WAIT, false), 0);
     for (int i = 0; i < 8; i++) {
         for (int k = 0; k < 10000 && atomic_load(&flags[i]) == 0; k++)
-            sleep_ms(1);
+            support_sleep_ms(1);
         cr_assert_eq(atomic_load(&flags[i]), (long)(i + 1) * 100, "future %d", i);
     }
 }
@@ -924,7 +827,7 @@ static size_t nest_arrays(unsigned char *b, size_t depth)
 Test(future, set_result_depth, .timeout = 20)
 {
     unsigned char b[256];
-    cf_future *deep = new_future(), *shallow = new_future();
+    cf_future *deep = support_pending(), *shallow = support_pending();
     cr_assert_eq(cf_future_set_result(deep, b, nest_arrays(b, 200)), CF_EPROTO);
     assert_state(deep, false, false, false);
     cr_assert_eq(cf_future_set_result(shallow, b, nest_arrays(b, 8)), 0);

@@ -18,83 +18,9 @@
 
 #include <cfutures.h>
 
-#define LIVENESS_MS 20000
-
-/* ------------------------------------------------------------ helpers */
-
-static void map_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static bool map_wait_file(const char *path)
-{
-    struct stat st;
-    for (int i = 0; i < LIVENESS_MS; i++) {
-        if (stat(path, &st) == 0)
-            return true;
-        map_sleep_ms(1);
-    }
-    return false;
-}
-
-static void map_touch(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
-}
-
-static void map_make_dir(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/cfut-map-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void map_remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static off_t map_file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
-static cf_executor *map_pool(int workers)
-{
-    cf_executor *ex = NULL;
-    cf_process_pool_options o = {.max_workers = workers};
-    int rc = cf_process_pool_create(&ex, &o);
-    cr_assert_eq(rc, 0, "pool create: %s", cf_strerror(rc));
-    return ex;
-}
+#include "support.h"
 
 /* ------------------------------------------------------------ tasks */
-
-static int map_square(const msgpack_object *args, msgpack_packer *out)
-{
-    int64_t n;
-    if (cf_arg_i64(args, 0, &n) < 0)
-        return cf_task_fail("map_square: expected an integer");
-    return msgpack_pack_int64(out, n * n);
-}
-CF_TASK(map_square);
 
 /* Fails every item whose value is 3 mod 10. */
 static int map_picky(const msgpack_object *args, msgpack_packer *out)
@@ -108,31 +34,6 @@ static int map_picky(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(map_picky);
 
-/* [dir, n]: appends one byte to dir/ran, waits for dir/go, returns n. */
-static int map_gate(const msgpack_object *args, msgpack_packer *out)
-{
-    const char *dir;
-    size_t dlen;
-    int64_t n;
-    char path[512];
-    if (cf_arg_str(args, 0, &dir, &dlen) < 0 || cf_arg_i64(args, 1, &n) < 0)
-        return cf_task_fail("map_gate: expected dir, n");
-    snprintf(path, sizeof(path), "%.*s/ran", (int)dlen, dir);
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        if (write(fd, "x", 1) != 1)
-            n = -1;
-        close(fd);
-    }
-    snprintf(path, sizeof(path), "%.*s/started-%lld", (int)dlen, dir, (long long)n);
-    map_touch(path);
-    snprintf(path, sizeof(path), "%.*s/go", (int)dlen, dir);
-    if (!map_wait_file(path))
-        return cf_task_fail("map_gate: the gate never opened");
-    return msgpack_pack_int64(out, n);
-}
-CF_TASK(map_gate);
-
 /* ------------------------------------------------------------ inputs */
 
 struct map_input {
@@ -142,7 +43,7 @@ struct map_input {
     int fail_rc;
     size_t last_index; /* expected next index (checks sequential calls) */
     bool out_of_order;
-    const char *dir;   /* for map_gate */
+    const char *dir;   /* for support_gate */
 };
 
 static int map_ints(void *arg, size_t index, msgpack_packer *pk)
@@ -173,12 +74,12 @@ static struct map_input map_input_of(size_t n)
     return (struct map_input){.n = n, .fail_at = SIZE_MAX};
 }
 
-/* Runs a whole ordered map of map_square over n items and checks it. */
+/* Runs a whole ordered map of support_square over n items and checks it. */
 static void map_check_ordered(cf_executor *ex, size_t n, const cf_map_options *opts)
 {
     struct map_input in = map_input_of(n);
     cf_map *m = NULL;
-    int rc = cf_map_create(&m, ex, "map_square", map_ints, &in, opts);
+    int rc = cf_map_create(&m, ex, "support_square", map_ints, &in, opts);
     cr_assert_eq(rc, 0, "map create: %s", cf_strerror(rc));
     size_t idx, count = 0;
     const msgpack_object *o;
@@ -202,7 +103,7 @@ static void map_check_ordered(cf_executor *ex, size_t n, const cf_map_options *o
 
 Test(map, ordered_fixed_chunks, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     const size_t chunks[] = {1, 2, 7, 100, 5000};
     for (size_t i = 0; i < sizeof(chunks) / sizeof(*chunks); i++) {
         cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[i]};
@@ -213,7 +114,7 @@ Test(map, ordered_fixed_chunks, .timeout = 30)
 
 Test(map, ordered_automatic_chunks, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     map_check_ordered(ex, 20000, NULL);
     cf_map_options o = {.timeout = CF_FOREVER};
     map_check_ordered(ex, 1, &o);
@@ -223,7 +124,7 @@ Test(map, ordered_automatic_chunks, .timeout = 30)
 
 Test(map, unordered_yields_every_index_once, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     const size_t chunks[] = {0, 1, 3};
     for (size_t c = 0; c < sizeof(chunks) / sizeof(*chunks); c++) {
         enum { N = 3000 };
@@ -232,7 +133,7 @@ Test(map, unordered_yields_every_index_once, .timeout = 30)
         struct map_input in = map_input_of(N);
         cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c], .unordered = true};
         cf_map *m;
-        cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &o), 0);
+        cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &o), 0);
         size_t idx, count = 0;
         const msgpack_object *r;
         int rc;
@@ -254,7 +155,7 @@ Test(map, unordered_yields_every_index_once, .timeout = 30)
 
 Test(map, empty_input, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_map_options variants[] = {
         {.timeout = CF_FOREVER},
         {.timeout = CF_FOREVER, .chunksize = 4},
@@ -265,7 +166,7 @@ Test(map, empty_input, .timeout = 30)
         cf_map *m;
         size_t idx;
         const msgpack_object *r;
-        cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &variants[i]), 0);
+        cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &variants[i]), 0);
         cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
         cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
         cr_assert_eq(in.produced, 0);
@@ -276,14 +177,14 @@ Test(map, empty_input, .timeout = 30)
 
 Test(map, invalid_arguments, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     struct map_input in = map_input_of(3);
     cf_map *m = NULL;
-    cr_assert_eq(cf_map_create(NULL, ex, "map_square", map_ints, &in, NULL), -EINVAL);
-    cr_assert_eq(cf_map_create(&m, NULL, "map_square", map_ints, &in, NULL), -EINVAL);
+    cr_assert_eq(cf_map_create(NULL, ex, "support_square", map_ints, &in, NULL), -EINVAL);
+    cr_assert_eq(cf_map_create(&m, NULL, "support_square", map_ints, &in, NULL), -EINVAL);
     cr_assert_eq(cf_map_create(&m, ex, NULL, map_ints, &in, NULL), -EINVAL);
     cr_assert_eq(cf_map_create(&m, ex, "", map_ints, &in, NULL), -EINVAL);
-    cr_assert_eq(cf_map_create(&m, ex, "map_square", NULL, &in, NULL), -EINVAL);
+    cr_assert_eq(cf_map_create(&m, ex, "support_square", NULL, &in, NULL), -EINVAL);
     cr_assert_null(m);
     cr_assert_eq(cf_map_next(NULL, NULL, NULL), -EINVAL);
     cf_map_release(NULL);
@@ -306,7 +207,7 @@ Test(map, invalid_arguments, .timeout = 30)
 
 Test(map, input_callback_error, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     const size_t chunks[] = {0, 1, 8};
     for (size_t c = 0; c < 3; c++) {
         struct map_input in = map_input_of(1000);
@@ -314,7 +215,7 @@ Test(map, input_callback_error, .timeout = 30)
         in.fail_rc = -EIO;
         cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c]};
         cf_map *m;
-        cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &o), 0);
+        cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &o), 0);
         size_t idx, count = 0;
         const msgpack_object *r;
         int rc;
@@ -339,7 +240,7 @@ Test(map, input_callback_error, .timeout = 30)
 
 Test(map, failing_items_report_and_continue, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     const size_t chunks[] = {0, 1, 4};
     for (size_t c = 0; c < 3; c++) {
         for (int unordered = 0; unordered < 2; unordered++) {
@@ -388,28 +289,28 @@ Test(map, failing_items_report_and_continue, .timeout = 30)
 Test(map, timeout, .timeout = 30)
 {
     char dir[64], go[128];
-    map_make_dir(dir, sizeof(dir));
+    support_make_dir(dir, sizeof(dir));
     snprintf(go, sizeof(go), "%s/go", dir);
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     struct map_input in = map_input_of(10);
     in.dir = dir;
     cf_map_options o = {.timeout = 0.2, .chunksize = 1};
     cf_map *m;
-    cr_assert_eq(cf_map_create(&m, ex, "map_gate", map_gate_input, &in, &o), 0);
+    cr_assert_eq(cf_map_create(&m, ex, "support_gate", map_gate_input, &in, &o), 0);
     size_t idx;
     const msgpack_object *r;
     /* The gate stays closed: nothing can finish before the deadline. */
     cr_assert_eq(cf_map_next(m, &idx, &r), -ETIMEDOUT);
     cr_assert_eq(cf_map_next(m, &idx, &r), -ETIMEDOUT, "the deadline is absolute");
     cf_map_release(m);
-    map_touch(go);
+    support_touch(go);
     cf_executor_release(ex);
-    map_remove_dir(dir);
+    support_remove_dir(dir);
 }
 
 Test(map, lazy_and_bounded, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     const size_t inflight[] = {1, 4, 16};
     const size_t chunks[] = {1, 2, 0};
     for (size_t a = 0; a < 3; a++) {
@@ -427,7 +328,7 @@ Test(map, lazy_and_bounded, .timeout = 30)
                 size_t chunk = chunks[b] ? chunks[b] : inflight[a];
                 size_t bound = inflight[a] > chunk ? inflight[a] : chunk;
                 cf_map *m;
-                cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &o), 0);
+                cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &o), 0);
                 cr_assert_leq(in.produced, bound);
                 size_t idx, yielded = 0;
                 const msgpack_object *r;
@@ -455,28 +356,28 @@ Test(map, lazy_and_bounded, .timeout = 30)
 Test(map, release_early_cancels_rest, .timeout = 30)
 {
     char dir[64], go[128], path[160], ran[160];
-    map_make_dir(dir, sizeof(dir));
+    support_make_dir(dir, sizeof(dir));
     snprintf(go, sizeof(go), "%s/go", dir);
     snprintf(ran, sizeof(ran), "%s/ran", dir);
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *hold[2];
     for (int k = 0; k < 2; k++) {
-        cr_assert_eq(cf_submit_named(ex, "map_gate", CF_FOREVER, &hold[k], "si", dir,
+        cr_assert_eq(cf_submit_named(ex, "support_gate", CF_FOREVER, &hold[k], "si", dir,
                                      (int64_t)(1000 + k)),
                      0);
         snprintf(path, sizeof(path), "%s/started-%d", dir, 1000 + k);
-        cr_assert(map_wait_file(path), "holder %d never started", k);
+        cr_assert(support_wait_file(path), "holder %d never started", k);
     }
     struct map_input in = map_input_of(40);
     in.dir = dir;
     cf_map_options o = {.timeout = CF_FOREVER, .chunksize = 1, .max_inflight = 20};
     cf_map *m;
-    cr_assert_eq(cf_map_create(&m, ex, "map_gate", map_gate_input, &in, &o), 0);
+    cr_assert_eq(cf_map_create(&m, ex, "support_gate", map_gate_input, &in, &o), 0);
     cr_assert_gt(in.produced, 0);
     cr_assert_leq(in.produced, 20);
     cf_map_release(m);
 
-    map_touch(go);
+    support_touch(go);
     int64_t v;
     for (int k = 0; k < 2; k++) {
         cr_assert_eq(cf_future_result_i64(hold[k], CF_FOREVER, &v), 0);
@@ -485,20 +386,20 @@ Test(map, release_early_cancels_rest, .timeout = 30)
     }
     cr_assert_eq(cf_executor_shutdown(ex, CF_WAIT, false), 0);
     /* Only the two holders ever ran. */
-    cr_assert_eq(map_file_size(ran), 2, "%lld tasks ran", (long long)map_file_size(ran));
+    cr_assert_eq(support_file_size(ran), 2, "%lld tasks ran", (long long)support_file_size(ran));
     cf_executor_release(ex);
-    map_remove_dir(dir);
+    support_remove_dir(dir);
 }
 
 /* Released half-way with results still pending: no hang, no leak. */
 Test(map, release_midway, .timeout = 30)
 {
-    cf_executor *ex = map_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     for (int unordered = 0; unordered < 2; unordered++) {
         struct map_input in = map_input_of(5000);
         cf_map_options o = {.timeout = CF_FOREVER, .unordered = unordered};
         cf_map *m;
-        cr_assert_eq(cf_map_create(&m, ex, "map_square", map_ints, &in, &o), 0);
+        cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &o), 0);
         size_t idx;
         const msgpack_object *r;
         for (int i = 0; i < 10; i++)

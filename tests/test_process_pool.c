@@ -22,63 +22,9 @@
 
 #include <cfutures.h>
 
-#define LIVENESS_MS 20000 /* give up waiting for a file after this long */
+#include "support.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static void pp_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static bool pp_file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Polls for a file; false if it did not appear within LIVENESS_MS. */
-static bool pp_wait_file(const char *path)
-{
-    for (int i = 0; i < LIVENESS_MS; i++) {
-        if (pp_file_exists(path))
-            return true;
-        pp_sleep_ms(1);
-    }
-    return false;
-}
-
-static void pp_touch(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
-}
-
-static void pp_make_dir(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/cfut-pp-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void pp_remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static void pp_path(char *buf, size_t size, const char *dir, const char *name, long k)
 {
@@ -115,15 +61,6 @@ static void pp_fill(unsigned char *buf, size_t len, uint64_t seed)
 }
 
 /* ------------------------------------------------------------ tasks */
-
-static int pp_square(const msgpack_object *args, msgpack_packer *out)
-{
-    int64_t n;
-    if (cf_arg_i64(args, 0, &n) < 0)
-        return cf_task_fail("pp_square: expected an integer");
-    return msgpack_pack_int64(out, n * n);
-}
-CF_TASK(pp_square);
 
 static int pp_unregistered(const msgpack_object *args, msgpack_packer *out)
 {
@@ -292,25 +229,6 @@ static int pp_bin_make(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(pp_bin_make);
 
-/* [dir, k, value]: creates dir/started-k, waits for dir/go, returns value. */
-static int pp_gate(const msgpack_object *args, msgpack_packer *out)
-{
-    const char *dir;
-    size_t dlen;
-    int64_t k, v;
-    char path[512];
-    if (cf_arg_str(args, 0, &dir, &dlen) < 0 || cf_arg_i64(args, 1, &k) < 0 ||
-        cf_arg_i64(args, 2, &v) < 0)
-        return cf_task_fail("pp_gate: expected dir, k, value");
-    snprintf(path, sizeof(path), "%.*s/started-%lld", (int)dlen, dir, (long long)k);
-    pp_touch(path);
-    snprintf(path, sizeof(path), "%.*s/go", (int)dlen, dir);
-    if (!pp_wait_file(path))
-        return cf_task_fail("pp_gate: the gate never opened");
-    return msgpack_pack_int64(out, v);
-}
-CF_TASK(pp_gate);
-
 static int pp_getpid(const msgpack_object *args, msgpack_packer *out)
 {
     (void)args;
@@ -338,7 +256,7 @@ static int pp_suicide(const msgpack_object *args, msgpack_packer *out)
     (void)args;
     (void)out;
     kill(getpid(), SIGKILL);
-    pp_sleep_ms(LIVENESS_MS);
+    support_sleep_ms(SUPPORT_LIVENESS_MS);
     return cf_task_fail("pp_suicide: still alive");
 }
 CF_TASK(pp_suicide);
@@ -391,37 +309,15 @@ static int pp_init_fail(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(pp_init_fail);
 
-static cf_executor *pp_pool(int workers, size_t ring)
-{
-    cf_executor *ex = NULL;
-    cf_process_pool_options o = {.max_workers = workers, .ring_bytes = ring};
-    int rc = cf_process_pool_create(&ex, &o);
-    cr_assert_eq(rc, 0, "pool create: %s", cf_strerror(rc));
-    cr_assert_not_null(ex);
-    return ex;
-}
-
-/* Submits a gate task and waits until a worker has started it. */
-static cf_future *pp_block_worker(cf_executor *ex, const char *dir, long k, int64_t value)
-{
-    cf_future *f = NULL;
-    char path[512];
-    int rc = cf_submit(ex, pp_gate, &f, "sii", dir, (int64_t)k, value);
-    cr_assert_eq(rc, 0, "submit gate: %s", cf_strerror(rc));
-    pp_path(path, sizeof(path), dir, "started", k);
-    cr_assert(pp_wait_file(path), "gate task %ld never started", k);
-    return f;
-}
-
 /* ------------------------------------------------------------ submit */
 
 Test(process_pool, submit_ints, .timeout = 30)
 {
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *fs[50];
     for (int64_t i = 0; i < 50; i++) {
         int64_t n = i * 1000 - 7;
-        cr_assert_eq(cf_submit(ex, pp_square, &fs[i], "i", n), 0);
+        cr_assert_eq(cf_submit(ex, support_square, &fs[i], "i", n), 0);
     }
     for (int64_t i = 0; i < 50; i++) {
         int64_t n = i * 1000 - 7, got = 0;
@@ -439,7 +335,7 @@ Test(process_pool, submit_ints, .timeout = 30)
 
 Test(process_pool, submit_doubles_strings_binaries, .timeout = 30)
 {
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *fd, *fs, *fS, *fb, *fe;
     double got_d;
     const char *s;
@@ -489,7 +385,7 @@ Test(process_pool, submit_doubles_strings_binaries, .timeout = 30)
 
 Test(process_pool, submit_nested_arrays, .timeout = 30)
 {
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *f;
     const msgpack_object *o, *rows;
     size_t n;
@@ -527,7 +423,7 @@ Test(process_pool, submit_nested_arrays, .timeout = 30)
 
 Test(process_pool, submit_raw_and_formats, .timeout = 30)
 {
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *f = NULL;
     const msgpack_object *o, *items;
     size_t n;
@@ -555,7 +451,7 @@ Test(process_pool, submit_raw_and_formats, .timeout = 30)
 
     /* Raw: [7] packed by hand, then by msgpack-c. */
     const unsigned char raw7[] = {0x91, 0x07};
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", CF_FOREVER, &f, raw7, sizeof(raw7)), 0);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", CF_FOREVER, &f, raw7, sizeof(raw7)), 0);
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 49);
     cf_future_release(f);
@@ -566,7 +462,7 @@ Test(process_pool, submit_raw_and_formats, .timeout = 30)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 1);
     msgpack_pack_int64(&pk, -300000);
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", 0, &f, sb.data, sb.size), 0);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", 0, &f, sb.data, sb.size), 0);
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, (int64_t)300000 * 300000);
     cf_future_release(f);
@@ -577,17 +473,17 @@ Test(process_pool, submit_raw_and_formats, .timeout = 30)
     const unsigned char cut[] = {0x92, 0x01};
     const unsigned char bad[] = {0xc1};
     f = NULL;
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", CF_FOREVER, &f, two, sizeof(two)), CF_EPROTO);
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", CF_FOREVER, &f, cut, sizeof(cut)), CF_EPROTO);
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", CF_FOREVER, &f, bad, sizeof(bad)), CF_EPROTO);
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", CF_FOREVER, &f, raw7, 0), CF_EPROTO);
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", CF_FOREVER, &f, NULL, 2), -EINVAL);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", CF_FOREVER, &f, two, sizeof(two)), CF_EPROTO);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", CF_FOREVER, &f, cut, sizeof(cut)), CF_EPROTO);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", CF_FOREVER, &f, bad, sizeof(bad)), CF_EPROTO);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", CF_FOREVER, &f, raw7, 0), CF_EPROTO);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", CF_FOREVER, &f, NULL, 2), -EINVAL);
     cr_assert_null(f);
 
     /* Bad formats. */
-    cr_assert_eq(cf_submit(ex, pp_square, &f, "z", (int64_t)1), CF_EFORMAT);
-    cr_assert_eq(cf_submit(ex, pp_square, &f, "[i", (int64_t)1), CF_EFORMAT);
-    cr_assert_eq(cf_submit(ex, pp_square, &f, "s", (const char *)NULL), CF_EFORMAT);
+    cr_assert_eq(cf_submit(ex, support_square, &f, "z", (int64_t)1), CF_EFORMAT);
+    cr_assert_eq(cf_submit(ex, support_square, &f, "[i", (int64_t)1), CF_EFORMAT);
+    cr_assert_eq(cf_submit(ex, support_square, &f, "s", (const char *)NULL), CF_EFORMAT);
     cr_assert_null(f);
     cf_executor_release(ex);
 }
@@ -596,7 +492,7 @@ Test(process_pool, submit_raw_and_formats, .timeout = 30)
 
 Test(process_pool, unknown_tasks, .timeout = 30)
 {
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *f = NULL;
     cr_assert_eq(cf_submit(ex, pp_unregistered, &f, "i", (int64_t)1), CF_ENOTASK);
     cr_assert_null(f);
@@ -626,7 +522,7 @@ Test(process_pool, unknown_tasks, .timeout = 30)
 
     /* The pool still works. */
     int64_t v;
-    cr_assert_eq(cf_submit(ex, pp_square, &f, "i", (int64_t)12), 0);
+    cr_assert_eq(cf_submit(ex, support_square, &f, "i", (int64_t)12), 0);
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 144);
     cf_future_release(f);
@@ -635,14 +531,14 @@ Test(process_pool, unknown_tasks, .timeout = 30)
 
 Test(process_pool, task_failures, .timeout = 30)
 {
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *ff, *fr, *f0, *f2, *ok;
     int64_t v;
     cr_assert_eq(cf_submit(ex, pp_fail, &ff, "i", (int64_t)77), 0);
     cr_assert_eq(cf_submit(ex, pp_erange, &fr, ""), 0);
     cr_assert_eq(cf_submit(ex, pp_pack_none, &f0, ""), 0);
     cr_assert_eq(cf_submit(ex, pp_pack_two, &f2, ""), 0);
-    cr_assert_eq(cf_submit(ex, pp_square, &ok, "i", (int64_t)-9), 0);
+    cr_assert_eq(cf_submit(ex, support_square, &ok, "i", (int64_t)-9), 0);
 
     cr_assert_eq(cf_future_result(ff, CF_FOREVER, NULL), CF_ETASK);
     cr_assert_str_eq(cf_future_error_message(ff), "pp_fail refused 77");
@@ -678,7 +574,7 @@ Test(process_pool, task_failures, .timeout = 30)
 Test(process_pool, huge_argument_echoed, .timeout = 30)
 {
     const size_t len = (size_t)256 << 20;
-    cf_executor *ex = pp_pool(2, 0); /* default 1 MiB rings */
+    cf_executor *ex = support_new_pool(2, 0); /* default 1 MiB rings */
     unsigned char *buf = malloc(len);
     cr_assert_not_null(buf);
     pp_fill(buf, len, 0x5eed);
@@ -702,7 +598,7 @@ Test(process_pool, huge_argument_echoed, .timeout = 30)
 
 Test(process_pool, large_arguments_and_results, .timeout = 30)
 {
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     const size_t big = (size_t)3 << 20; /* three rings' worth */
     cf_future *fmake[3], *fdig;
     for (int i = 0; i < 3; i++)
@@ -750,11 +646,11 @@ Test(process_pool, large_arguments_and_results, .timeout = 30)
 Test(process_pool, back_pressure_full_ring, .timeout = 30)
 {
     char dir[64], go[128];
-    pp_make_dir(dir, sizeof(dir));
+    support_make_dir(dir, sizeof(dir));
     pp_path(go, sizeof(go), dir, "go", -1);
-    cf_executor *ex = pp_pool(2, 4096);
-    cf_future *b0 = pp_block_worker(ex, dir, 0, 100);
-    cf_future *b1 = pp_block_worker(ex, dir, 1, 101);
+    cf_executor *ex = support_new_pool(2, 4096);
+    cf_future *b0 = support_block_worker(ex, dir, 100);
+    cf_future *b1 = support_block_worker(ex, dir, 101);
 
     /* Both workers are stuck: fill the task ring until it refuses. */
     enum { MAXQ = 5000 };
@@ -762,7 +658,7 @@ Test(process_pool, back_pressure_full_ring, .timeout = 30)
     cr_assert_not_null(q);
     int nq = 0, rc = 0;
     while (nq < MAXQ) {
-        rc = cf_submit_named(ex, "pp_square", 0, &q[nq], "i", (int64_t)nq);
+        rc = cf_submit_named(ex, "support_square", 0, &q[nq], "i", (int64_t)nq);
         if (rc != 0)
             break;
         nq++;
@@ -770,17 +666,17 @@ Test(process_pool, back_pressure_full_ring, .timeout = 30)
     cr_assert_eq(rc, CF_EFULL, "expected CF_EFULL, got %s after %d", cf_strerror(rc), nq);
     cr_assert_gt(nq, 0);
     cf_future *f = NULL;
-    rc = cf_submit_named(ex, "pp_square", 0.05, &f, "i", (int64_t)-1);
+    rc = cf_submit_named(ex, "support_square", 0.05, &f, "i", (int64_t)-1);
     cr_assert_eq(rc, -ETIMEDOUT, "got %s", cf_strerror(rc));
     cr_assert_null(f);
     const unsigned char raw[] = {0x91, 0x03};
-    rc = cf_submit_raw(ex, "pp_square", 0, &f, raw, sizeof(raw));
+    rc = cf_submit_raw(ex, "support_square", 0, &f, raw, sizeof(raw));
     cr_assert_eq(rc, CF_EFULL, "got %s", cf_strerror(rc));
     /* Nothing queued has started, and none is done. */
     for (int i = 0; i < nq; i++)
         cr_assert_not(cf_future_done(q[i]));
 
-    pp_touch(go);
+    support_touch(go);
     int64_t v;
     for (int i = 0; i < nq; i++) {
         cr_assert_eq(cf_future_result_i64(q[i], CF_FOREVER, &v), 0);
@@ -792,7 +688,7 @@ Test(process_pool, back_pressure_full_ring, .timeout = 30)
     cr_assert_eq(cf_future_result_i64(b1, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 101);
     /* Room again: a blocking submit and a polling one both go through. */
-    cr_assert_eq(cf_submit_named(ex, "pp_square", 5.0, &f, "i", (int64_t)21), 0);
+    cr_assert_eq(cf_submit_named(ex, "support_square", 5.0, &f, "i", (int64_t)21), 0);
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 441);
     cf_future_release(f);
@@ -800,7 +696,7 @@ Test(process_pool, back_pressure_full_ring, .timeout = 30)
     cf_future_release(b1);
     free(q);
     cf_executor_release(ex);
-    pp_remove_dir(dir);
+    support_remove_dir(dir);
 }
 
 /* ------------------------------------------------------------ options */
@@ -831,9 +727,9 @@ Test(process_pool, invalid_arguments, .timeout = 30)
 
     /* Operations on NULL. */
     cf_future *f = NULL;
-    cr_assert_eq(cf_submit(NULL, pp_square, &f, "i", (int64_t)1), -EINVAL);
-    cr_assert_eq(cf_submit_named(NULL, "pp_square", 0, &f, "i", (int64_t)1), -EINVAL);
-    cr_assert_eq(cf_submit_raw(NULL, "pp_square", 0, &f, (const unsigned char[]){0x90}, 1),
+    cr_assert_eq(cf_submit(NULL, support_square, &f, "i", (int64_t)1), -EINVAL);
+    cr_assert_eq(cf_submit_named(NULL, "support_square", 0, &f, "i", (int64_t)1), -EINVAL);
+    cr_assert_eq(cf_submit_raw(NULL, "support_square", 0, &f, (const unsigned char[]){0x90}, 1),
                  -EINVAL);
     cr_assert_eq(cf_executor_shutdown(NULL, true, false), -EINVAL);
     cr_assert_eq(cf_executor_workers(NULL), -EINVAL);
@@ -844,16 +740,16 @@ Test(process_pool, invalid_arguments, .timeout = 30)
     cr_assert_eq(cf_process_pool_create(&ex, &o), 0);
     cr_assert_eq(cf_executor_workers(ex), 1);
     cr_assert_eq(cf_submit(ex, NULL, &f, "i", (int64_t)1), -EINVAL);
-    cr_assert_eq(cf_submit(ex, pp_square, NULL, "i", (int64_t)1), -EINVAL);
-    cr_assert_eq(cf_submit(ex, pp_square, &f, NULL), -EINVAL);
+    cr_assert_eq(cf_submit(ex, support_square, NULL, "i", (int64_t)1), -EINVAL);
+    cr_assert_eq(cf_submit(ex, support_square, &f, NULL), -EINVAL);
     cr_assert_eq(cf_submit_named(ex, NULL, 0, &f, "i", (int64_t)1), -EINVAL);
-    cr_assert_eq(cf_submit_named(ex, "pp_square", 0, NULL, "i", (int64_t)1), -EINVAL);
+    cr_assert_eq(cf_submit_named(ex, "support_square", 0, NULL, "i", (int64_t)1), -EINVAL);
     cr_assert_eq(cf_submit_raw(ex, NULL, 0, &f, (const unsigned char[]){0x90}, 1), -EINVAL);
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", 0, NULL, (const unsigned char[]){0x90}, 1),
+    cr_assert_eq(cf_submit_raw(ex, "support_square", 0, NULL, (const unsigned char[]){0x90}, 1),
                  -EINVAL);
     cr_assert_null(f);
     int64_t v;
-    cr_assert_eq(cf_submit(ex, pp_square, &f, "i", (int64_t)3), 0);
+    cr_assert_eq(cf_submit(ex, support_square, &f, "i", (int64_t)3), 0);
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 9);
     cf_future_release(f);
@@ -880,7 +776,7 @@ Test(process_pool, default_workers_env, .timeout = 30)
     cr_assert_eq(cf_executor_workers(ex), 3);
     cf_future *f;
     int64_t v;
-    cr_assert_eq(cf_submit(ex, pp_square, &f, "i", (int64_t)11), 0);
+    cr_assert_eq(cf_submit(ex, support_square, &f, "i", (int64_t)11), 0);
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 121);
     cf_future_release(f);
@@ -897,7 +793,7 @@ Test(process_pool, default_workers_env, .timeout = 30)
 Test(process_pool, initializer_runs_once_per_worker, .timeout = 30)
 {
     char dir[64], log[128];
-    pp_make_dir(dir, sizeof(dir));
+    support_make_dir(dir, sizeof(dir));
     pp_path(log, sizeof(log), dir, "init.log", -1);
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -949,7 +845,7 @@ Test(process_pool, initializer_runs_once_per_worker, .timeout = 30)
     for (int i = 0; i < N; i++)
         cr_assert(seen[i] == pids[0] || seen[i] == pids[1]);
     cf_executor_release(ex);
-    pp_remove_dir(dir);
+    support_remove_dir(dir);
 }
 
 Test(process_pool, initializer_failure_breaks_pool, .timeout = 30)
@@ -962,9 +858,9 @@ Test(process_pool, initializer_failure_breaks_pool, .timeout = 30)
     /* Submissions before the break is noticed fail with CF_EBROKEN and the
      * initializer's message; after it, submit itself says CF_EBROKEN. */
     int submitted = 0;
-    for (int i = 0; i < LIVENESS_MS; i++) {
+    for (int i = 0; i < SUPPORT_LIVENESS_MS; i++) {
         cf_future *f = NULL;
-        rc = cf_submit(ex, pp_square, &f, "i", (int64_t)i);
+        rc = cf_submit(ex, support_square, &f, "i", (int64_t)i);
         if (rc == CF_EBROKEN) {
             cr_assert_null(f);
             break;
@@ -976,12 +872,12 @@ Test(process_pool, initializer_failure_breaks_pool, .timeout = 30)
         cr_assert(strstr(msg, "pp_init_fail") && strstr(msg, "pp_init_fail says no"),
                   "message: %s", msg);
         cf_future_release(f);
-        pp_sleep_ms(1);
+        support_sleep_ms(1);
     }
     cr_assert_eq(rc, CF_EBROKEN, "the pool never reported broken");
     cf_future *f = NULL;
-    cr_assert_eq(cf_submit_named(ex, "pp_square", 0, &f, "i", (int64_t)1), CF_EBROKEN);
-    cr_assert_eq(cf_submit_raw(ex, "pp_square", 0, &f, (const unsigned char[]){0x90}, 1),
+    cr_assert_eq(cf_submit_named(ex, "support_square", 0, &f, "i", (int64_t)1), CF_EBROKEN);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", 0, &f, (const unsigned char[]){0x90}, 1),
                  CF_EBROKEN);
     cr_assert_null(f);
     cr_assert_eq(cf_executor_shutdown(ex, CF_WAIT, false), 0);
@@ -993,12 +889,12 @@ Test(process_pool, initializer_failure_breaks_pool, .timeout = 30)
 Test(process_pool, worker_names, .timeout = 30)
 {
     char dir[64], go[128];
-    pp_make_dir(dir, sizeof(dir));
+    support_make_dir(dir, sizeof(dir));
     pp_path(go, sizeof(go), dir, "go", -1);
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     /* Keep one worker busy so both names are seen: first from either, then
      * from the other while the first one is held. */
-    cf_future *hold = pp_block_worker(ex, dir, 0, 1);
+    cf_future *hold = support_block_worker(ex, dir, 1);
     cf_future *f;
     const char *s;
     size_t len;
@@ -1007,7 +903,7 @@ Test(process_pool, worker_names, .timeout = 30)
     cr_assert_eq(cf_future_result_str(f, CF_FOREVER, &s, &len), 0);
     snprintf(first, sizeof(first), "%.*s", (int)len, s);
     cf_future_release(f);
-    pp_touch(go);
+    support_touch(go);
     cr_assert_eq(cf_future_error(hold, CF_FOREVER), 0);
     cf_future_release(hold);
     cr_assert(!strcmp(first, "cf-worker-0") || !strcmp(first, "cf-worker-1"), "comm %s",
@@ -1023,17 +919,17 @@ Test(process_pool, worker_names, .timeout = 30)
         seen_other = strcmp(first, second) != 0;
     }
     cf_executor_release(ex);
-    pp_remove_dir(dir);
+    support_remove_dir(dir);
 }
 
 Test(process_pool, many_tasks, .timeout = 30)
 {
     enum { N = 20000 };
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future **fs = calloc(N, sizeof(*fs));
     cr_assert_not_null(fs);
     for (int64_t i = 0; i < N; i++) {
-        int rc = cf_submit(ex, pp_square, &fs[i], "i", i - N / 2);
+        int rc = cf_submit(ex, support_square, &fs[i], "i", i - N / 2);
         cr_assert_eq(rc, 0, "submit %lld: %s", (long long)i, cf_strerror(rc));
     }
     for (int64_t i = 0; i < N; i++) {
@@ -1071,11 +967,11 @@ static int pp_on_done(cf_future *f, void *arg)
 Test(process_pool, done_callbacks, .timeout = 30)
 {
     static struct pp_cb_state st;
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *fs[64];
     for (int i = 0; i < 64; i++) {
         st.want[i] = (int64_t)(i + 1000) * (i + 1000);
-        cr_assert_eq(cf_submit(ex, pp_square, &fs[i], "i", (int64_t)(i + 1000)), 0);
+        cr_assert_eq(cf_submit(ex, support_square, &fs[i], "i", (int64_t)(i + 1000)), 0);
         cr_assert_eq(cf_future_add_done_callback(fs[i], pp_on_done, &st), 0);
     }
     /* Joining the collector guarantees every callback has run. */
@@ -1098,16 +994,16 @@ Test(process_pool, done_callbacks, .timeout = 30)
 Test(process_pool, killed_worker_fails_one_future, .timeout = 30)
 {
     char dir[64], go[128];
-    pp_make_dir(dir, sizeof(dir));
+    support_make_dir(dir, sizeof(dir));
     pp_path(go, sizeof(go), dir, "go", -1);
-    cf_executor *ex = pp_pool(2, 0);
+    cf_executor *ex = support_new_pool(2, 0);
     enum { N = 30 };
     cf_future *before[N], *after[N], *victim;
     for (int i = 0; i < N; i++)
-        cr_assert_eq(cf_submit(ex, pp_square, &before[i], "i", (int64_t)i), 0);
+        cr_assert_eq(cf_submit(ex, support_square, &before[i], "i", (int64_t)i), 0);
     cr_assert_eq(cf_submit(ex, pp_suicide, &victim, ""), 0);
     for (int i = 0; i < N; i++)
-        cr_assert_eq(cf_submit(ex, pp_square, &after[i], "i", (int64_t)(i + N)), 0);
+        cr_assert_eq(cf_submit(ex, support_square, &after[i], "i", (int64_t)(i + N)), 0);
 
     cr_assert_eq(cf_future_result(victim, CF_FOREVER, NULL), CF_EWORKER);
     const char *msg = cf_future_error_message(victim);
@@ -1127,9 +1023,9 @@ Test(process_pool, killed_worker_fails_one_future, .timeout = 30)
     cf_future_release(victim);
 
     /* A replacement was spawned: two tasks can be running at once again. */
-    cf_future *b0 = pp_block_worker(ex, dir, 0, 7);
-    cf_future *b1 = pp_block_worker(ex, dir, 1, 8);
-    pp_touch(go);
+    cf_future *b0 = support_block_worker(ex, dir, 7);
+    cf_future *b1 = support_block_worker(ex, dir, 8);
+    support_touch(go);
     cr_assert_eq(cf_future_result_i64(b0, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 7);
     cr_assert_eq(cf_future_result_i64(b1, CF_FOREVER, &v), 0);
@@ -1144,10 +1040,10 @@ Test(process_pool, killed_worker_fails_one_future, .timeout = 30)
         cf_future_release(victim);
     }
     cf_future *f;
-    cr_assert_eq(cf_submit(ex, pp_square, &f, "i", (int64_t)-5), 0);
+    cr_assert_eq(cf_submit(ex, support_square, &f, "i", (int64_t)-5), 0);
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 25);
     cf_future_release(f);
     cf_executor_release(ex);
-    pp_remove_dir(dir);
+    support_remove_dir(dir);
 }

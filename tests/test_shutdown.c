@@ -21,77 +21,9 @@
 
 #include <cfutures.h>
 
-#define LIVENESS_MS 20000
-
-/* ------------------------------------------------------------ helpers */
-
-static void sd_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static bool sd_wait_file(const char *path)
-{
-    struct stat st;
-    for (int i = 0; i < LIVENESS_MS; i++) {
-        if (stat(path, &st) == 0)
-            return true;
-        sd_sleep_ms(1);
-    }
-    return false;
-}
-
-static void sd_touch(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
-}
-
-static void sd_make_dir(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/cfut-sd-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void sd_remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static cf_executor *sd_pool(int workers)
-{
-    cf_executor *ex = NULL;
-    cf_process_pool_options o = {.max_workers = workers};
-    int rc = cf_process_pool_create(&ex, &o);
-    cr_assert_eq(rc, 0, "pool create: %s", cf_strerror(rc));
-    return ex;
-}
+#include "support.h"
 
 /* ------------------------------------------------------------ tasks */
-
-static int sd_square(const msgpack_object *args, msgpack_packer *out)
-{
-    int64_t n;
-    if (cf_arg_i64(args, 0, &n) < 0)
-        return cf_task_fail("sd_square: expected an integer");
-    return msgpack_pack_int64(out, n * n);
-}
-CF_TASK(sd_square);
 
 /* [n, ms]: sleeps ms milliseconds, returns n + 1. */
 static int sd_nap(const msgpack_object *args, msgpack_packer *out)
@@ -99,47 +31,17 @@ static int sd_nap(const msgpack_object *args, msgpack_packer *out)
     int64_t n, ms;
     if (cf_arg_i64(args, 0, &n) < 0 || cf_arg_i64(args, 1, &ms) < 0)
         return cf_task_fail("sd_nap: expected n, ms");
-    sd_sleep_ms((long)ms);
+    support_sleep_ms((long)ms);
     return msgpack_pack_int64(out, n + 1);
 }
 CF_TASK(sd_nap);
 
-/* [dir, k]: creates dir/started-k, waits for dir/go, returns k. */
-static int sd_gate(const msgpack_object *args, msgpack_packer *out)
-{
-    const char *dir;
-    size_t dlen;
-    int64_t k;
-    char path[512];
-    if (cf_arg_str(args, 0, &dir, &dlen) < 0 || cf_arg_i64(args, 1, &k) < 0)
-        return cf_task_fail("sd_gate: expected dir, k");
-    snprintf(path, sizeof(path), "%.*s/started-%lld", (int)dlen, dir, (long long)k);
-    sd_touch(path);
-    snprintf(path, sizeof(path), "%.*s/go", (int)dlen, dir);
-    if (!sd_wait_file(path))
-        return cf_task_fail("sd_gate: the gate never opened");
-    return msgpack_pack_int64(out, k);
-}
-CF_TASK(sd_gate);
-
-/* Submits a gate task and waits until a worker runs it. */
-static cf_future *sd_block_worker(cf_executor *ex, const char *dir, int64_t k)
-{
-    cf_future *f = NULL;
-    char path[512];
-    int rc = cf_submit(ex, sd_gate, &f, "si", dir, k);
-    cr_assert_eq(rc, 0, "%s", cf_strerror(rc));
-    snprintf(path, sizeof(path), "%s/started-%lld", dir, (long long)k);
-    cr_assert(sd_wait_file(path), "gate task %lld never started", (long long)k);
-    return f;
-}
-
 static void sd_expect_refused(cf_executor *ex)
 {
     cf_future *f = NULL;
-    cr_assert_eq(cf_submit(ex, sd_square, &f, "i", (int64_t)2), CF_ESHUTDOWN);
-    cr_assert_eq(cf_submit_named(ex, "sd_square", 0, &f, "i", (int64_t)2), CF_ESHUTDOWN);
-    cr_assert_eq(cf_submit_raw(ex, "sd_square", CF_FOREVER, &f,
+    cr_assert_eq(cf_submit(ex, support_square, &f, "i", (int64_t)2), CF_ESHUTDOWN);
+    cr_assert_eq(cf_submit_named(ex, "support_square", 0, &f, "i", (int64_t)2), CF_ESHUTDOWN);
+    cr_assert_eq(cf_submit_raw(ex, "support_square", CF_FOREVER, &f,
                                (const unsigned char[]){0x91, 0x02}, 2),
                  CF_ESHUTDOWN);
     cr_assert_null(f);
@@ -220,10 +122,10 @@ static int sd_shm_mappings(bool *all_unlinked)
 
 Test(shutdown, idempotent_and_refuses_work, .timeout = 30)
 {
-    cf_executor *ex = sd_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *f;
     int64_t v;
-    cr_assert_eq(cf_submit(ex, sd_square, &f, "i", (int64_t)6), 0);
+    cr_assert_eq(cf_submit(ex, support_square, &f, "i", (int64_t)6), 0);
     cr_assert_eq(cf_executor_shutdown(ex, CF_WAIT, false), 0);
     /* Waited: done without blocking. */
     cr_assert(cf_future_done(f));
@@ -241,7 +143,7 @@ Test(shutdown, idempotent_and_refuses_work, .timeout = 30)
 Test(shutdown, without_any_task, .timeout = 30)
 {
     for (int i = 0; i < 3; i++) {
-        cf_executor *ex = sd_pool(2);
+        cf_executor *ex = support_new_pool(2, 0);
         if (i == 1)
             cr_assert_eq(cf_executor_shutdown(ex, CF_NOWAIT, false), 0);
         if (i == 2)
@@ -253,7 +155,7 @@ Test(shutdown, without_any_task, .timeout = 30)
 Test(shutdown, wait_completes_pending, .timeout = 30)
 {
     enum { N = 60 };
-    cf_executor *ex = sd_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *fs[N];
     for (int64_t i = 0; i < N; i++)
         cr_assert_eq(cf_submit(ex, sd_nap, &fs[i], "ii", i, (int64_t)(i % 3)), 0);
@@ -281,13 +183,13 @@ struct sd_scene {
 
 static void sd_scene_start(struct sd_scene *s)
 {
-    sd_make_dir(s->dir, sizeof(s->dir));
+    support_make_dir(s->dir, sizeof(s->dir));
     snprintf(s->go, sizeof(s->go), "%s/go", s->dir);
-    s->ex = sd_pool(2);
-    s->running[0] = sd_block_worker(s->ex, s->dir, 0);
-    s->running[1] = sd_block_worker(s->ex, s->dir, 1);
+    s->ex = support_new_pool(2, 0);
+    s->running[0] = support_block_worker(s->ex, s->dir, 0);
+    s->running[1] = support_block_worker(s->ex, s->dir, 1);
     for (int i = 0; i < 20; i++)
-        cr_assert_eq(cf_submit(s->ex, sd_square, &s->pending[i], "i", (int64_t)i), 0);
+        cr_assert_eq(cf_submit(s->ex, support_square, &s->pending[i], "i", (int64_t)i), 0);
 }
 
 static void sd_scene_check_cancelled(struct sd_scene *s)
@@ -304,7 +206,7 @@ static void sd_scene_check_cancelled(struct sd_scene *s)
 
 static void sd_scene_finish(struct sd_scene *s)
 {
-    sd_touch(s->go);
+    support_touch(s->go);
     for (int k = 0; k < 2; k++) {
         int64_t v;
         cr_assert_eq(cf_future_result_i64(s->running[k], CF_FOREVER, &v), 0, "%s",
@@ -315,7 +217,7 @@ static void sd_scene_finish(struct sd_scene *s)
     for (int i = 0; i < 20; i++)
         cf_future_release(s->pending[i]);
     cf_executor_release(s->ex);
-    sd_remove_dir(s->dir);
+    support_remove_dir(s->dir);
 }
 
 Test(shutdown, cancel_futures_nowait, .timeout = 30)
@@ -334,9 +236,9 @@ Test(shutdown, cancel_futures_nowait, .timeout = 30)
 static void *sd_open_gate_when_cancelled(void *arg)
 {
     struct sd_scene *s = arg;
-    for (int i = 0; i < LIVENESS_MS && !cf_future_cancelled(s->pending[19]); i++)
-        sd_sleep_ms(1);
-    sd_touch(s->go);
+    for (int i = 0; i < SUPPORT_LIVENESS_MS && !cf_future_cancelled(s->pending[19]); i++)
+        support_sleep_ms(1);
+    support_touch(s->go);
     return NULL;
 }
 
@@ -373,14 +275,14 @@ Test(shutdown, cancel_futures_after_individual_cancel, .timeout = 30)
 Test(shutdown, nowait_returns_while_running, .timeout = 30)
 {
     char dir[64], go[128];
-    sd_make_dir(dir, sizeof(dir));
+    support_make_dir(dir, sizeof(dir));
     snprintf(go, sizeof(go), "%s/go", dir);
-    cf_executor *ex = sd_pool(2);
-    cf_future *r0 = sd_block_worker(ex, dir, 0);
-    cf_future *r1 = sd_block_worker(ex, dir, 1);
+    cf_executor *ex = support_new_pool(2, 0);
+    cf_future *r0 = support_block_worker(ex, dir, 0);
+    cf_future *r1 = support_block_worker(ex, dir, 1);
     cf_future *q[10];
     for (int i = 0; i < 10; i++)
-        cr_assert_eq(cf_submit(ex, sd_square, &q[i], "i", (int64_t)(i + 3)), 0);
+        cr_assert_eq(cf_submit(ex, support_square, &q[i], "i", (int64_t)(i + 3)), 0);
     cr_assert_eq(cf_executor_shutdown(ex, CF_NOWAIT, false), 0);
     /* Returned with the gate still closed: nothing can have finished. */
     cr_assert_not(cf_future_done(r0));
@@ -388,7 +290,7 @@ Test(shutdown, nowait_returns_while_running, .timeout = 30)
     for (int i = 0; i < 10; i++)
         cr_assert_not(cf_future_done(q[i]));
     sd_expect_refused(ex);
-    sd_touch(go);
+    support_touch(go);
     /* Release joins the pool; everything queued before shutdown ran. */
     cf_executor_release(ex);
     int64_t v;
@@ -403,7 +305,7 @@ Test(shutdown, nowait_returns_while_running, .timeout = 30)
     }
     cf_future_release(r0);
     cf_future_release(r1);
-    sd_remove_dir(dir);
+    support_remove_dir(dir);
 }
 
 struct sd_cb {
@@ -419,7 +321,7 @@ static int sd_shutdown_from_callback(cf_future *f, void *arg)
     (void)f;
     atomic_store(&cb->rc, cf_executor_shutdown(cb->ex, CF_NOWAIT, false));
     cf_future *g = NULL;
-    atomic_store(&cb->submit_rc, cf_submit(cb->ex, sd_square, &g, "i", (int64_t)1));
+    atomic_store(&cb->submit_rc, cf_submit(cb->ex, support_square, &g, "i", (int64_t)1));
     cf_future_release(g);
     atomic_store(&cb->ran, 1);
     return 0;
@@ -428,7 +330,7 @@ static int sd_shutdown_from_callback(cf_future *f, void *arg)
 Test(shutdown, from_done_callback, .timeout = 30)
 {
     static struct sd_cb cb;
-    cb.ex = sd_pool(2);
+    cb.ex = support_new_pool(2, 0);
     atomic_store(&cb.rc, 12345);
     cf_future *f, *others[10];
     cr_assert_eq(cf_submit(cb.ex, sd_nap, &f, "ii", (int64_t)41, (int64_t)5), 0);
@@ -438,8 +340,8 @@ Test(shutdown, from_done_callback, .timeout = 30)
     int64_t v;
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 42);
-    for (int i = 0; i < LIVENESS_MS && !atomic_load(&cb.ran); i++)
-        sd_sleep_ms(1);
+    for (int i = 0; i < SUPPORT_LIVENESS_MS && !atomic_load(&cb.ran); i++)
+        support_sleep_ms(1);
     cr_assert(atomic_load(&cb.ran), "the callback never ran");
     cr_assert_eq(atomic_load(&cb.rc), 0, "shutdown from a callback: %s",
                  cf_strerror(atomic_load(&cb.rc)));
@@ -471,8 +373,9 @@ static void *sd_racer_main(void *p)
     r->last_rc = 0;
     for (int i = 0; i < 3000; i++) {
         int64_t a = (int64_t)i * 7 + 1;
-        int rc = (i & 1) ? cf_submit(r->ex, sd_square, &r->fs[r->n], "i", a)
-                         : cf_submit_named(r->ex, "sd_square", CF_FOREVER, &r->fs[r->n], "i", a);
+        int rc = (i & 1) ? cf_submit(r->ex, support_square, &r->fs[r->n], "i", a)
+                         : cf_submit_named(r->ex, "support_square", CF_FOREVER, &r->fs[r->n],
+                                           "i", a);
         if (rc != 0) {
             r->last_rc = rc;
             break;
@@ -489,15 +392,15 @@ static void sd_race(bool wait, bool cancel)
     static struct sd_racer racers[T];
     pthread_t th[T];
     atomic_int started = 0;
-    cf_executor *ex = sd_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     memset(racers, 0, sizeof(racers));
     for (int t = 0; t < T; t++) {
         racers[t].ex = ex;
         racers[t].started = &started;
         cr_assert_eq(pthread_create(&th[t], NULL, sd_racer_main, &racers[t]), 0);
     }
-    for (int i = 0; i < LIVENESS_MS && atomic_load(&started) < 200; i++)
-        sd_sleep_ms(1);
+    for (int i = 0; i < SUPPORT_LIVENESS_MS && atomic_load(&started) < 200; i++)
+        support_sleep_ms(1);
     cr_assert_eq(cf_executor_shutdown(ex, wait, cancel), 0);
     for (int t = 0; t < T; t++)
         pthread_join(th[t], NULL);
@@ -549,7 +452,7 @@ static void *sd_release_later(void *p)
 
 Test(shutdown, shutdown_from_other_thread_while_waiting, .timeout = 30)
 {
-    cf_executor *ex = sd_pool(2);
+    cf_executor *ex = support_new_pool(2, 0);
     cf_future *f;
     cr_assert_eq(cf_submit(ex, sd_nap, &f, "ii", (int64_t)1, (int64_t)50), 0);
     pthread_t t;
@@ -570,10 +473,10 @@ Test(shutdown, nothing_left_behind, .timeout = 30)
     bool unlinked;
     cr_assert_eq(sd_shm_mappings(&unlinked), 0, "a segment is mapped before any pool");
     for (int round = 0; round < 2; round++) {
-        cf_executor *ex = sd_pool(2);
+        cf_executor *ex = support_new_pool(2, 0);
         cf_future *f;
         int64_t v;
-        cr_assert_eq(cf_submit(ex, sd_square, &f, "i", (int64_t)9), 0);
+        cr_assert_eq(cf_submit(ex, support_square, &f, "i", (int64_t)9), 0);
         cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
         cr_assert_eq(v, 81);
         cf_future_release(f);
@@ -585,10 +488,10 @@ Test(shutdown, nothing_left_behind, .timeout = 30)
         pid_t fs[4], workers[8];
         cr_assert_eq(sd_children(getpid(), "cf-forkserver", fs, 4), 1);
         int nw = 0;
-        for (int i = 0; i < LIVENESS_MS && nw < 2; i++) {
+        for (int i = 0; i < SUPPORT_LIVENESS_MS && nw < 2; i++) {
             nw = sd_children(fs[0], "cf-worker-", workers, 8);
             if (nw < 2)
-                sd_sleep_ms(1);
+                support_sleep_ms(1);
         }
         cr_assert_eq(nw, 2, "%d workers under the fork server", nw);
 

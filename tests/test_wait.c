@@ -18,23 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support.h"
+
 /* ---------------------------------------------------------------- tasks */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-static int wait_mul(const msgpack_object *args, msgpack_packer *out)
-{
-    int64_t x, y;
-    if (cf_arg_i64(args, 0, &x) < 0 || cf_arg_i64(args, 1, &y) < 0)
-        return cf_task_fail("wait_mul: expected two integers");
-    return msgpack_pack_int64(out, x * y);
-}
-CF_TASK(wait_mul);
 
 /* Python's divmod(x, 0): fails at once. */
 static int wait_div(const msgpack_object *args, msgpack_packer *out)
@@ -48,158 +34,31 @@ static int wait_div(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(wait_div);
 
-static bool gate_wait(const msgpack_object *args)
-{
-    const char *p;
-    size_t len;
-    char path[256];
-    if (cf_arg_str(args, 0, &p, &len) < 0 || len >= sizeof(path))
-        return false;
-    memcpy(path, p, len);
-    path[len] = '\0';
-    for (int i = 0; i < 15000 && access(path, F_OK) != 0; i++)
-        sleep_ms(1);
-    return access(path, F_OK) == 0;
-}
-
-/* Blocks until its gate file exists, then returns 1. */
-static int wait_gate(const msgpack_object *args, msgpack_packer *out)
-{
-    if (!gate_wait(args))
-        return cf_task_fail("wait_gate: never opened");
-    return msgpack_pack_int64(out, 1);
-}
-CF_TASK(wait_gate);
-
-/* Blocks until its gate file exists, then fails (sleep_and_raise). */
+/* Holds like support_gate until its gate opens, then fails (sleep_and_raise). */
 static int wait_gate_fail(const msgpack_object *args, msgpack_packer *out)
 {
     (void)out;
-    if (!gate_wait(args))
-        return cf_task_fail("wait_gate_fail: never opened");
+    int rc = support_gate_hold(args, NULL);
+    if (rc != 0)
+        return rc;
     return cf_task_fail("wait_gate_fail: this is an error");
 }
 CF_TASK(wait_gate_fail);
 
-/* ------------------------------------------------------------- fixture */
-
-#define MAX_GATES 8
-static char gates[MAX_GATES][64];
-static int n_gates;
-static cf_executor *pool;
-
-static const char *gate_new(void)
-{
-    cr_assert_lt(n_gates, MAX_GATES);
-    char *g = gates[n_gates];
-    snprintf(g, sizeof(gates[0]), "/tmp/cfutures-test-wait-%d-%d", (int)getpid(), n_gates);
-    n_gates++;
-    unlink(g);
-    return g;
-}
-
-static void gate_open(const char *g)
-{
-    int fd = open(g, O_CREAT | O_WRONLY, 0600);
-    cr_assert_geq(fd, 0, "cannot create %s", g);
-    close(fd);
-}
-
-static void setup(void)
-{
-    cf_process_pool_options opts = {.max_workers = 2};
-    cr_assert_eq(cf_process_pool_create(&pool, &opts), 0);
-}
-
-static void teardown(void)
-{
-    for (int i = 0; i < n_gates; i++) {
-        int fd = open(gates[i], O_CREAT | O_WRONLY, 0600);
-        if (fd >= 0)
-            close(fd);
-    }
-    if (pool)
-        cf_executor_release(pool);
-    pool = NULL;
-    for (int i = 0; i < n_gates; i++)
-        unlink(gates[i]);
-    n_gates = 0;
-}
-
 /* --------------------------------------------- stand-alone fixtures */
-
-static cf_future *mk_pending(void)
-{
-    cf_future *f = NULL;
-    cr_assert_eq(cf_future_create(&f), 0);
-    return f;
-}
-
-static int set_i64(cf_future *f, int64_t v)
-{
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_int64(&pk, v);
-    int rc = cf_future_set_result(f, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
-}
-
-static cf_future *mk_running(void)
-{
-    cf_future *f = mk_pending();
-    cr_assert_eq(cf_future_set_running(f), 0);
-    return f;
-}
-
-static cf_future *mk_cancelled(void)
-{
-    cf_future *f = mk_pending();
-    cr_assert(cf_future_cancel(f));
-    return f;
-}
-
-static cf_future *mk_failed(void)
-{
-    cf_future *f = mk_pending();
-    cr_assert_eq(cf_future_set_error(f, -EIO, "OSError"), 0);
-    return f;
-}
-
-static cf_future *mk_success(void)
-{
-    cf_future *f = mk_pending();
-    cr_assert_eq(set_i64(f, 42), 0);
-    return f;
-}
-
-static cf_future *submit_mul(int64_t x, int64_t y)
-{
-    cf_future *f = NULL;
-    cr_assert_eq(cf_submit(pool, wait_mul, &f, "ii", x, y), 0);
-    return f;
-}
 
 static cf_future *submit_div(int64_t x, int64_t y)
 {
     cf_future *f = NULL;
-    cr_assert_eq(cf_submit(pool, wait_div, &f, "ii", x, y), 0);
+    cr_assert_eq(cf_submit(support_pool, wait_div, &f, "ii", x, y), 0);
     return f;
 }
 
 static cf_future *submit_gate(cf_task_fn fn, const char *g)
 {
     cf_future *f = NULL;
-    cr_assert_eq(cf_submit(pool, fn, &f, "s", g), 0);
+    cr_assert_eq(cf_submit(support_pool, fn, &f, "si", g, (int64_t)1), 0);
     return f;
-}
-
-static void release_all(cf_future **fs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        cf_future_release(fs[i]);
 }
 
 static void assert_mask(const bool *got, const bool *want, size_t n)
@@ -235,14 +94,13 @@ struct later {
 static void *later_main(void *arg)
 {
     struct later *l = arg;
-    sleep_ms(50);
+    support_sleep_ms(50);
     switch (l->action) {
-    case DO_RESULT: l->rc = set_i64(l->f, 1); break;
+    case DO_RESULT: l->rc = support_set_i64(l->f, 1); break;
     case DO_ERROR: l->rc = cf_future_set_error(l->f, CF_ETASK, "late"); break;
     case DO_CANCEL: l->rc = cf_future_cancel(l->f) ? 0 : -1; break;
     case DO_GATE: {
-        int fd = open(l->gate, O_CREAT | O_WRONLY, 0600);
-        l->rc = fd >= 0 ? close(fd) : -errno;
+        l->rc = support_gate_try_open(l->gate) ? 0 : -errno;
         break;
     }
     }
@@ -265,7 +123,7 @@ static void later_join(struct later *l)
 
 Test(wait, invalid_arguments, .timeout = 20)
 {
-    cf_future *f = mk_success(), *p = mk_pending();
+    cf_future *f = support_succeeded(42), *p = support_pending();
     cf_future *with_null[] = {f, NULL};
     bool mask[2];
     cr_assert_eq(cf_wait(NULL, 1, CF_ALL_COMPLETED, 0, NULL), -EINVAL);
@@ -275,7 +133,7 @@ Test(wait, invalid_arguments, .timeout = 20)
     /* A bad call must not leave a waiter linked: completing p is safe. */
     cf_future *pp[] = {p, NULL};
     cr_assert_eq(cf_wait(pp, 2, CF_FIRST_COMPLETED, CF_FOREVER, NULL), -EINVAL);
-    cr_assert_eq(set_i64(p, 1), 0);
+    cr_assert_eq(support_set_i64(p, 1), 0);
     cf_future_release(f);
     cf_future_release(p);
 }
@@ -294,7 +152,8 @@ Test(wait, empty_set, .timeout = 20)
 
 Test(wait, states_count_only_done, .timeout = 20)
 {
-    cf_future *fs[] = {mk_pending(), mk_running(), mk_cancelled(), mk_failed(), mk_success()};
+    cf_future *fs[] = {support_pending(), support_running(), support_cancelled(), support_failed(),
+                       support_succeeded(42)};
     const bool want[] = {false, false, true, true, true};
     bool mask[5];
     memset(mask, 0xff, sizeof(mask));
@@ -308,26 +167,26 @@ Test(wait, states_count_only_done, .timeout = 20)
     memset(mask, 0xff, sizeof(mask));
     cr_assert_eq(cf_wait(fs, 2, CF_FIRST_COMPLETED, 0.05, mask), 0);
     assert_mask(mask, want, 2);
-    release_all(fs, 5);
+    support_release_all(fs, 5);
 }
 
 Test(wait, first_exception_ignores_cancelled, .timeout = 20)
 {
-    cf_future *fs[] = {mk_cancelled(), mk_success(), mk_pending()};
+    cf_future *fs[] = {support_cancelled(), support_succeeded(42), support_pending()};
     bool mask[3];
     const bool want[] = {true, true, false};
     /* Neither a cancellation nor a success is an exception: times out. */
     cr_assert_eq(cf_wait(fs, 3, CF_FIRST_EXCEPTION, 0.05, mask), 2);
     assert_mask(mask, want, 3);
     /* Once the last finishes, FIRST_EXCEPTION returns as all are done. */
-    cr_assert_eq(set_i64(fs[2], 5), 0);
+    cr_assert_eq(support_set_i64(fs[2], 5), 0);
     cr_assert_eq(cf_wait(fs, 3, CF_FIRST_EXCEPTION, CF_FOREVER, mask), 3);
-    release_all(fs, 3);
+    support_release_all(fs, 3);
 }
 
 Test(wait, wakes_on_completion_from_thread, .timeout = 20)
 {
-    cf_future *fs[] = {mk_pending(), mk_pending(), mk_pending()};
+    cf_future *fs[] = {support_pending(), support_pending(), support_pending()};
     struct later l;
     bool mask[3];
     later_start(&l, fs[1], NULL, DO_RESULT);
@@ -349,12 +208,12 @@ Test(wait, wakes_on_completion_from_thread, .timeout = 20)
     const bool want3[] = {true, true, true};
     assert_mask(mask, want3, 3);
     cr_assert(cf_future_cancelled(fs[0]));
-    release_all(fs, 3);
+    support_release_all(fs, 3);
 }
 
 Test(wait, running_future_is_not_done, .timeout = 20)
 {
-    cf_future *f = mk_running();
+    cf_future *f = support_running();
     struct later l;
     bool mask[1] = {true};
     cr_assert_eq(cf_wait(&f, 1, CF_FIRST_COMPLETED, 0, mask), 0);
@@ -368,7 +227,7 @@ Test(wait, running_future_is_not_done, .timeout = 20)
 
 Test(wait, duplicates_count_once, .timeout = 20)
 {
-    cf_future *d = mk_success(), *p = mk_pending();
+    cf_future *d = support_succeeded(42), *p = support_pending();
     cf_future *fs[] = {d, d, p, d, p};
     bool mask[5];
     const bool want[] = {true, true, false, true, false};
@@ -395,13 +254,13 @@ Test(wait, timeout_then_completion_is_safe, .timeout = 20)
     /* A wait that timed out must have unlinked its (stack) waiter: a later
      * completion must not touch it (ASan sees a use after return). */
     for (int round = 0; round < 20; round++) {
-        cf_future *fs[] = {mk_pending(), mk_pending()};
+        cf_future *fs[] = {support_pending(), support_pending()};
         cr_assert_eq(cf_wait(fs, 2, CF_ALL_COMPLETED, 0, NULL), 0);
         cr_assert_eq(cf_wait(fs, 2, CF_FIRST_COMPLETED, 0.001, NULL), 0);
-        cr_assert_eq(set_i64(fs[0], 1), 0);
+        cr_assert_eq(support_set_i64(fs[0], 1), 0);
         cr_assert_eq(cf_wait(fs, 2, CF_FIRST_COMPLETED, 0, NULL), 1);
         cr_assert(cf_future_cancel(fs[1]));
-        release_all(fs, 2);
+        support_release_all(fs, 2);
     }
 }
 
@@ -424,19 +283,19 @@ Test(wait, concurrent_waiters, .timeout = 20)
     enum { N = 8, T = 4 };
     cf_future *fs[N];
     for (int i = 0; i < N; i++)
-        fs[i] = mk_pending();
+        fs[i] = support_pending();
     pthread_t th[T];
     struct waiter_arg wa[T];
     for (int t = 0; t < T; t++) {
         wa[t] = (struct waiter_arg){fs, N, -99};
         cr_assert_eq(pthread_create(&th[t], NULL, wait_all_thread, &wa[t]), 0);
     }
-    sleep_ms(20);
+    support_sleep_ms(20);
     for (int i = 0; i < N; i++) {
         if (i % 3 == 0)
             cr_assert(cf_future_cancel(fs[i]));
         else if (i % 3 == 1)
-            cr_assert_eq(set_i64(fs[i], i), 0);
+            cr_assert_eq(support_set_i64(fs[i], i), 0);
         else
             cr_assert_eq(cf_future_set_error(fs[i], CF_ETASK, "x"), 0);
     }
@@ -444,15 +303,15 @@ Test(wait, concurrent_waiters, .timeout = 20)
         pthread_join(th[t], NULL);
         cr_assert_eq(wa[t].rc, N, "waiter %d", t);
     }
-    release_all(fs, N);
+    support_release_all(fs, N);
 }
 
 /* ---------------------------------------------------- with a process pool */
 
-Test(wait, first_completed, .init = setup, .fini = teardown, .timeout = 20)
+Test(wait, first_completed, .init = support_setup, .fini = support_teardown, .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *fs[] = {mk_pending(), submit_mul(21, 2), submit_gate(wait_gate, g)};
+    const char *g = support_gate_new();
+    cf_future *fs[] = {support_pending(), support_submit_mul(21, 2), submit_gate(support_gate, g)};
     bool mask[3];
     const bool want[] = {false, true, false};
     cr_assert_eq(cf_wait(fs, 3, CF_FIRST_COMPLETED, CF_FOREVER, mask), 1);
@@ -460,33 +319,33 @@ Test(wait, first_completed, .init = setup, .fini = teardown, .timeout = 20)
     int64_t v = 0;
     cr_assert_eq(cf_future_result_i64(fs[1], 0, &v), 0);
     cr_assert_eq(v, 42);
-    gate_open(g);
+    support_gate_open(g);
     cr_assert(cf_future_cancel(fs[0]));
     cr_assert_eq(cf_wait(fs, 3, CF_ALL_COMPLETED, CF_FOREVER, mask), 3);
-    release_all(fs, 3);
+    support_release_all(fs, 3);
 }
 
-Test(wait, first_completed_some_already_completed, .init = setup, .fini = teardown,
+Test(wait, first_completed_some_already_completed, .init = support_setup, .fini = support_teardown,
      .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *fs[] = {mk_cancelled(), mk_success(), submit_gate(wait_gate, g)};
+    const char *g = support_gate_new();
+    cf_future *fs[] = {support_cancelled(), support_succeeded(42), submit_gate(support_gate, g)};
     bool mask[3];
     const bool want[] = {true, true, false};
     cr_assert_eq(cf_wait(fs, 3, CF_FIRST_COMPLETED, CF_FOREVER, mask), 2);
     assert_mask(mask, want, 3);
     cr_assert_not(cf_future_done(fs[2]));
-    release_all(fs, 3);
+    support_release_all(fs, 3);
 }
 
-Test(wait, first_exception, .init = setup, .fini = teardown, .timeout = 20)
+Test(wait, first_exception, .init = support_setup, .fini = support_teardown, .timeout = 20)
 {
-    const char *gfail = gate_new(), *gslow = gate_new();
-    cf_future *f1 = submit_mul(2, 21);
+    const char *gfail = support_gate_new(), *gslow = support_gate_new();
+    cf_future *f1 = support_submit_mul(2, 21);
     int64_t v = 0;
     cr_assert_eq(cf_future_result_i64(f1, CF_FOREVER, &v), 0); /* done first */
     cr_assert_eq(v, 42);
-    cf_future *fs[] = {f1, submit_gate(wait_gate_fail, gfail), submit_gate(wait_gate, gslow)};
+    cf_future *fs[] = {f1, submit_gate(wait_gate_fail, gfail), submit_gate(support_gate, gslow)};
     bool mask[3];
     const bool want[] = {true, true, false};
     struct later l;
@@ -497,40 +356,40 @@ Test(wait, first_exception, .init = setup, .fini = teardown, .timeout = 20)
     cr_assert_eq(cf_future_error(fs[1], 0), CF_ETASK);
     cr_assert_str_eq(cf_future_error_message(fs[1]), "wait_gate_fail: this is an error");
     cr_assert_not(cf_future_done(fs[2]));
-    release_all(fs, 3);
+    support_release_all(fs, 3);
 }
 
-Test(wait, first_exception_some_already_complete, .init = setup, .fini = teardown,
+Test(wait, first_exception_some_already_complete, .init = support_setup, .fini = support_teardown,
      .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *fs[] = {mk_success(), mk_pending(), mk_cancelled(), submit_div(21, 0),
-                       submit_gate(wait_gate, g)};
+    const char *g = support_gate_new();
+    cf_future *fs[] = {support_succeeded(42), support_pending(), support_cancelled(),
+                       submit_div(21, 0), submit_gate(support_gate, g)};
     bool mask[5];
     const bool want[] = {true, false, true, true, false};
     cr_assert_eq(cf_wait(fs, 5, CF_FIRST_EXCEPTION, CF_FOREVER, mask), 3);
     assert_mask(mask, want, 5);
     cr_assert_eq(cf_future_error(fs[3], 0), CF_ETASK);
     cr_assert_str_eq(cf_future_error_message(fs[3]), "wait_div: division by zero");
-    release_all(fs, 5);
+    support_release_all(fs, 5);
 }
 
-Test(wait, first_exception_one_already_failed, .init = setup, .fini = teardown,
+Test(wait, first_exception_one_already_failed, .init = support_setup, .fini = support_teardown,
      .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *fs[] = {mk_failed(), submit_gate(wait_gate, g)};
+    const char *g = support_gate_new();
+    cf_future *fs[] = {support_failed(), submit_gate(support_gate, g)};
     bool mask[2];
     const bool want[] = {true, false};
     cr_assert_eq(cf_wait(fs, 2, CF_FIRST_EXCEPTION, CF_FOREVER, mask), 1);
     assert_mask(mask, want, 2);
-    release_all(fs, 2);
+    support_release_all(fs, 2);
 }
 
-Test(wait, all_completed, .init = setup, .fini = teardown, .timeout = 20)
+Test(wait, all_completed, .init = support_setup, .fini = support_teardown, .timeout = 20)
 {
-    cf_future *fs[] = {mk_success(), mk_cancelled(), mk_failed(), submit_div(2, 0),
-                       submit_mul(2, 21)};
+    cf_future *fs[] = {support_succeeded(42), support_cancelled(), support_failed(),
+                       submit_div(2, 0), support_submit_mul(2, 21)};
     bool mask[5];
     const bool want[] = {true, true, true, true, true};
     cr_assert_eq(cf_wait(fs, 5, CF_ALL_COMPLETED, CF_FOREVER, mask), 5);
@@ -539,15 +398,15 @@ Test(wait, all_completed, .init = setup, .fini = teardown, .timeout = 20)
     int64_t v = 0;
     cr_assert_eq(cf_future_result_i64(fs[4], 0, &v), 0);
     cr_assert_eq(v, 42);
-    release_all(fs, 5);
+    support_release_all(fs, 5);
 }
 
-Test(wait, all_completed_many, .init = setup, .fini = teardown, .timeout = 20)
+Test(wait, all_completed_many, .init = support_setup, .fini = support_teardown, .timeout = 20)
 {
     enum { N = 40 };
     cf_future *fs[N];
     for (int i = 0; i < N; i++)
-        fs[i] = submit_mul(i, i + 1);
+        fs[i] = support_submit_mul(i, i + 1);
     cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, CF_FOREVER, NULL), N);
     for (int i = 0; i < N; i++) {
         int64_t v = -1;
@@ -555,16 +414,16 @@ Test(wait, all_completed_many, .init = setup, .fini = teardown, .timeout = 20)
         cr_assert_eq(cf_future_result_i64(fs[i], 0, &v), 0);
         cr_assert_eq(v, (int64_t)i * (i + 1));
     }
-    release_all(fs, N);
+    support_release_all(fs, N);
 }
 
-Test(wait, timeout_partial, .init = setup, .fini = teardown, .timeout = 20)
+Test(wait, timeout_partial, .init = support_setup, .fini = support_teardown, .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *f1 = submit_mul(6, 7);
+    const char *g = support_gate_new();
+    cf_future *f1 = support_submit_mul(6, 7);
     cr_assert_eq(cf_future_error(f1, CF_FOREVER), 0);
-    cf_future *fs[] = {mk_cancelled(), mk_failed(), mk_success(), f1,
-                       submit_gate(wait_gate, g)};
+    cf_future *fs[] = {support_cancelled(), support_failed(), support_succeeded(42), f1,
+                       submit_gate(support_gate, g)};
     bool mask[5];
     const bool want[] = {true, true, true, true, false};
     cr_assert_eq(cf_wait(fs, 5, CF_ALL_COMPLETED, 0.2, mask), 4);
@@ -572,16 +431,17 @@ Test(wait, timeout_partial, .init = setup, .fini = teardown, .timeout = 20)
     cr_assert_eq(cf_wait(fs, 5, CF_ALL_COMPLETED, 0, mask), 4);
     assert_mask(mask, want, 5);
     cr_assert_eq(count_done(fs, 5), 4);
-    gate_open(g);
+    support_gate_open(g);
     cr_assert_eq(cf_wait(fs, 5, CF_ALL_COMPLETED, 15.0, mask), 5);
-    release_all(fs, 5);
+    support_release_all(fs, 5);
 }
 
-Test(wait, mixed_pool_and_standalone, .init = setup, .fini = teardown, .timeout = 20)
+Test(wait, mixed_pool_and_standalone, .init = support_setup, .fini = support_teardown,
+     .timeout = 20)
 {
-    const char *g = gate_new();
-    cf_future *sa = mk_pending();
-    cf_future *fs[] = {submit_gate(wait_gate, g), sa, submit_mul(3, 3), sa};
+    const char *g = support_gate_new();
+    cf_future *sa = support_pending();
+    cf_future *fs[] = {submit_gate(support_gate, g), sa, support_submit_mul(3, 3), sa};
     bool mask[4];
     struct later l1, l2;
     later_start(&l1, sa, NULL, DO_RESULT);

@@ -41,6 +41,20 @@ static int fixed_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
+int cf__pool_push_side(struct cf__ring *ring, uint64_t id, const struct cf__side *side,
+                       size_t len, uint64_t deadline_ns, uint64_t *pos)
+{
+    struct fixed_buf fb = {.len = 0};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &fb, fixed_write);
+    int rc = cf__record_side(&pk, (int32_t)getpid(), side->fd, len);
+    if (rc == 0) {
+        struct iovec iov[2] = {{&id, sizeof(id)}, {fb.bytes, fb.len}};
+        rc = cf__ring_pushv(ring, iov, 2, deadline_ns, pos);
+    }
+    return rc;
+}
+
 int cf__pool_push(struct cf__ring *ring, uint64_t id, const void *rec, size_t len,
                   uint64_t deadline_ns, struct cf__side *side, uint64_t *pos)
 {
@@ -52,14 +66,7 @@ int cf__pool_push(struct cf__ring *ring, uint64_t id, const void *rec, size_t le
     int rc = cf__side_create(side, rec, len);
     if (rc < 0)
         return rc;
-    struct fixed_buf fb = {.len = 0};
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &fb, fixed_write);
-    rc = cf__record_side(&pk, (int32_t)getpid(), side->fd, len);
-    if (rc == 0) {
-        struct iovec iov[2] = {{&id, sizeof(id)}, {fb.bytes, fb.len}};
-        rc = cf__ring_pushv(ring, iov, 2, deadline_ns, pos);
-    }
+    rc = cf__pool_push_side(ring, id, side, len, deadline_ns, pos);
     if (rc < 0)
         cf__side_close(side);
     return rc;

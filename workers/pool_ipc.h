@@ -80,5 +80,9 @@ struct cf__forkserver_request {
 struct cf__side;
 int cf__pool_push(struct cf__ring *ring, uint64_t id, const void *rec, size_t len,
                   uint64_t deadline_ns, struct cf__side *side, uint64_t *pos);
+/* Pushes the descriptor of a side segment that already exists (a record
+ * queued again keeps its sealed segment: its bytes cannot have changed). */
+int cf__pool_push_side(struct cf__ring *ring, uint64_t id, const struct cf__side *side,
+                       size_t len, uint64_t deadline_ns, uint64_t *pos);
 
 #endif

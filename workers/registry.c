@@ -26,6 +26,24 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *entries;
 static size_t n_entries, cap_entries;
 
+/* The pool's fork server is forked from a threaded parent: had another
+ * thread held the lock at that instant (cf_submit looks names up), every
+ * worker would block on its first lookup. Hold it across every fork. */
+static void lock_for_fork(void)
+{
+    pthread_mutex_lock(&registry_lock);
+}
+
+static void unlock_after_fork(void)
+{
+    pthread_mutex_unlock(&registry_lock);
+}
+
+__attribute__((constructor)) static void install_fork_handlers(void)
+{
+    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
+}
+
 static struct entry *find_name(const char *name, size_t len)
 {
     for (size_t i = 0; i < n_entries; i++)

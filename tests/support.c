@@ -1,0 +1,279 @@
+/* tests/support.c — the helpers the test files share, so that each exists
+ * once: sleeping, touching, waiting for and sizing files, temporary
+ * directories, the one gate task (support_gate) that holds a worker until
+ * the test creates a file, the shared support_mul and support_square tasks,
+ * pool creation, the pool-and-gates fixture
+ * (support_setup/support_teardown), and stand-alone futures in fixed
+ * states. Used by test_as_completed.c, test_future.c, test_wait.c,
+ * test_map.c, test_process_pool.c and test_shutdown.c. No Test() here.
+ */
+#include "support.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ files */
+
+void support_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+bool support_touch(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    return close(fd) == 0;
+}
+
+bool support_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+bool support_wait_file(const char *path)
+{
+    for (int i = 0; i < SUPPORT_LIVENESS_MS; i++) {
+        if (support_file_exists(path))
+            return true;
+        support_sleep_ms(1);
+    }
+    return support_file_exists(path);
+}
+
+off_t support_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+void support_make_dir(char *dir, size_t size)
+{
+    snprintf(dir, size, "/tmp/cfut-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+void support_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* ------------------------------------------------------------ gates */
+
+int support_gate_hold(const msgpack_object *args, int64_t *k)
+{
+    const char *dir;
+    size_t dlen;
+    int64_t n;
+    char path[512];
+    if (cf_arg_str(args, 0, &dir, &dlen) < 0 || cf_arg_i64(args, 1, &n) < 0)
+        return cf_task_fail("support_gate: expected dir, k");
+    snprintf(path, sizeof(path), "%.*s/ran", (int)dlen, dir);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        if (write(fd, "x", 1) != 1)
+            n = -1;
+        close(fd);
+    }
+    snprintf(path, sizeof(path), "%.*s/started-%lld", (int)dlen, dir, (long long)n);
+    support_touch(path);
+    snprintf(path, sizeof(path), "%.*s/go", (int)dlen, dir);
+    if (!support_wait_file(path))
+        return cf_task_fail("support_gate: the gate never opened");
+    if (k)
+        *k = n;
+    return 0;
+}
+
+int support_gate(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t k;
+    int rc = support_gate_hold(args, &k);
+    if (rc != 0)
+        return rc;
+    return msgpack_pack_int64(out, k);
+}
+CF_TASK(support_gate);
+
+bool support_gate_try_open(const char *dir)
+{
+    char go[512];
+    snprintf(go, sizeof(go), "%s/go", dir);
+    return support_touch(go);
+}
+
+void support_gate_open(const char *dir)
+{
+    cr_assert(support_gate_try_open(dir), "cannot open the gate %s", dir);
+}
+
+cf_future *support_submit_gate(cf_executor *ex, const char *dir, int64_t k)
+{
+    cf_future *f = NULL;
+    int rc = cf_submit(ex, support_gate, &f, "si", dir, k);
+    cr_assert_eq(rc, 0, "submit gate: %s", cf_strerror(rc));
+    return f;
+}
+
+cf_future *support_block_worker(cf_executor *ex, const char *dir, int64_t k)
+{
+    cf_future *f = support_submit_gate(ex, dir, k);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/started-%lld", dir, (long long)k);
+    cr_assert(support_wait_file(path), "gate task %lld never started", (long long)k);
+    return f;
+}
+
+/* ------------------------------------------------------------ tasks */
+
+int support_mul(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t x, y;
+    if (cf_arg_i64(args, 0, &x) < 0 || cf_arg_i64(args, 1, &y) < 0)
+        return cf_task_fail("support_mul: expected two integers");
+    return msgpack_pack_int64(out, x * y);
+}
+CF_TASK(support_mul);
+
+int support_square(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t n;
+    if (cf_arg_i64(args, 0, &n) < 0)
+        return cf_task_fail("support_square: expected an integer");
+    return msgpack_pack_int64(out, n * n);
+}
+CF_TASK(support_square);
+
+/* ------------------------------------------------------------ pools */
+
+cf_executor *support_new_pool(int workers, size_t ring_bytes)
+{
+    cf_executor *ex = NULL;
+    cf_process_pool_options o = {.max_workers = workers, .ring_bytes = ring_bytes};
+    int rc = cf_process_pool_create(&ex, &o);
+    cr_assert_eq(rc, 0, "pool create: %s", cf_strerror(rc));
+    cr_assert_not_null(ex);
+    return ex;
+}
+
+#define MAX_GATES 8
+static char gates[MAX_GATES][64];
+static int n_gates;
+cf_executor *support_pool;
+
+void support_start_pool(int workers)
+{
+    support_pool = support_new_pool(workers, 0);
+}
+
+void support_setup(void)
+{
+    support_start_pool(2);
+}
+
+void support_teardown(void)
+{
+    for (int i = 0; i < n_gates; i++)
+        support_gate_try_open(gates[i]);
+    if (support_pool)
+        cf_executor_release(support_pool);
+    support_pool = NULL;
+    for (int i = 0; i < n_gates; i++)
+        support_remove_dir(gates[i]);
+    n_gates = 0;
+}
+
+const char *support_gate_new(void)
+{
+    cr_assert_lt(n_gates, MAX_GATES);
+    char *g = gates[n_gates];
+    support_make_dir(g, sizeof(gates[0]));
+    n_gates++;
+    return g;
+}
+
+cf_future *support_submit_mul(int64_t x, int64_t y)
+{
+    cf_future *f = NULL;
+    cr_assert_eq(cf_submit(support_pool, support_mul, &f, "ii", x, y), 0);
+    return f;
+}
+
+/* ------------------------------------------------- stand-alone futures */
+
+int support_set_i64(cf_future *f, int64_t v)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_int64(&pk, v);
+    int rc = cf_future_set_result(f, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+cf_future *support_pending(void)
+{
+    cf_future *f = NULL;
+    cr_assert_eq(cf_future_create(&f), 0);
+    cr_assert_not_null(f);
+    return f;
+}
+
+cf_future *support_running(void)
+{
+    cf_future *f = support_pending();
+    cr_assert_eq(cf_future_set_running(f), 0);
+    return f;
+}
+
+cf_future *support_cancelled(void)
+{
+    cf_future *f = support_pending();
+    cr_assert(cf_future_cancel(f));
+    return f;
+}
+
+cf_future *support_failed(void)
+{
+    cf_future *f = support_pending();
+    cr_assert_eq(cf_future_set_error(f, -EIO, "OSError"), 0);
+    return f;
+}
+
+cf_future *support_succeeded(int64_t v)
+{
+    cf_future *f = support_pending();
+    cr_assert_eq(support_set_i64(f, v), 0);
+    return f;
+}
+
+void support_release_all(cf_future **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cf_future_release(fs[i]);
+}
