@@ -2,6 +2,7 @@
  * and dispatch to the backend's operations. Called from any user thread.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,14 @@ int cf_executor_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
 
 void cf_executor_release(cf_executor *ex)
 {
-    if (ex) {
-        ex->ops->shutdown(ex, true, false);
-        ex->ops->destroy(ex);
-    }
+    if (!ex)
+        return;
+    ex->ops->shutdown(ex, true, false);
+    /* Every future is done now, but a cancel or running() that read the
+     * owner while its future was pending may still be inside the backend. */
+    while (atomic_load(&ex->calls) > 0)
+        sched_yield();
+    ex->ops->destroy(ex);
 }
 
 int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task, double timeout,

@@ -8,6 +8,7 @@
 #ifndef CF_EXECUTOR_EXECUTOR_H
 #define CF_EXECUTOR_EXECUTOR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,6 +30,7 @@ struct cf__executor_ops {
 
 struct cf_executor {
     const struct cf__executor_ops *ops;
+    _Atomic int calls; /* cancel/running calls in progress through a future */
 };
 
 /* Dispatch helpers used by future.c, with the owner read under f->mu. */

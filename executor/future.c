@@ -83,6 +83,11 @@ static bool pending_owner(cf_future *f, cf_executor **owner)
     pthread_mutex_lock(&f->mu);
     bool pending = f->state == CF__PENDING;
     *owner = pending ? f->owner : NULL;
+    /* A pending future keeps its executor from being destroyed; this call
+     * count keeps it alive past the unlock, until the call is over
+     * (cf_executor_release waits for it). */
+    if (*owner)
+        atomic_fetch_add(&(*owner)->calls, 1);
     pthread_mutex_unlock(&f->mu);
     return pending;
 }
@@ -107,8 +112,10 @@ bool cf_future_running(const cf_future *f)
     cf_future *mf = (cf_future *)f;
     cf_executor *owner;
     /* A process pool learns lazily that a worker took the task. */
-    if (pending_owner(mf, &owner) && owner)
+    if (pending_owner(mf, &owner) && owner) {
         cf__executor_refresh_running(owner, mf);
+        atomic_fetch_sub(&owner->calls, 1);
+    }
     return cf__future_state(mf) == CF__RUNNING;
 }
 
@@ -116,12 +123,16 @@ bool cf_future_running(const cf_future *f)
  * callback added later is not confused with these. Called once per future. */
 static void run_callbacks(cf_future *f, struct cf__callback *first)
 {
+    /* A callback may drop what it thinks is the last reference: keep the
+     * future (and so the list) alive until the last callback returned. */
+    cf_future_retain(f);
     for (struct cf__callback *c = first; c; c = c->next) {
         int rc = c->fn(f, c->arg);
         if (rc != 0)
             fprintf(stderr, "cfutures: done-callback %p failed: %s (%d)\n",
                     (void *)(uintptr_t)c->fn, cf_strerror(rc), rc);
     }
+    cf_future_release(f);
 }
 
 /* With f->mu held: wake everyone who waits; returns the callbacks to run. */
@@ -139,9 +150,9 @@ static struct cf__callback *complete_locked(cf_future *f, int state)
 static int finish(cf_future *f, int error, const char *message, unsigned char *buf,
                   size_t len, struct cf__side *side, size_t side_off)
 {
-    char *msg = NULL;
-    if (error && message && !(msg = strdup(message)))
-        return -ENOMEM;
+    /* Out of memory for the text must not leave the future pending forever:
+     * it then completes with its code alone. */
+    char *msg = error && message ? strdup(message) : NULL;
     pthread_mutex_lock(&f->mu);
     if (f->state == CF__CANCELLED || f->state == CF__FINISHED) {
         pthread_mutex_unlock(&f->mu);
@@ -218,7 +229,11 @@ bool cf_future_cancel(cf_future *f)
     cf_executor *owner;
     if (!pending_owner(f, &owner))
         return cf__future_state(f) == CF__CANCELLED;
-    return owner ? cf__executor_cancel(owner, f) : cf__future_mark_cancelled(f);
+    if (!owner)
+        return cf__future_mark_cancelled(f);
+    bool cancelled = cf__executor_cancel(owner, f);
+    atomic_fetch_sub(&owner->calls, 1);
+    return cancelled;
 }
 
 /* Waits for completion with f->mu held. Returns 0 or -ETIMEDOUT. */

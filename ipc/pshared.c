@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
+#include "ipc/clock.h"
 #include "ipc/futex.h"
 #include "ipc/pshared.h"
 
@@ -71,6 +72,14 @@ int cf__pmutex_lock(cf__pmutex *mx)
 int cf__pmutex_trylock(cf__pmutex *mx)
 {
     return lock_result(mx, pthread_mutex_trylock(&mx->m));
+}
+
+int cf__pmutex_timedlock(cf__pmutex *mx, uint64_t deadline_ns)
+{
+    if (deadline_ns == CF__NO_DEADLINE)
+        return cf__pmutex_lock(mx);
+    struct timespec ts = cf__deadline_timespec(deadline_ns);
+    return lock_result(mx, pthread_mutex_clocklock(&mx->m, CLOCK_MONOTONIC, &ts));
 }
 
 void cf__pmutex_unlock(cf__pmutex *mx)

@@ -32,6 +32,9 @@ int cf__pmutex_init(cf__pmutex *mx);
 int cf__pmutex_lock(cf__pmutex *mx);
 /* Like lock, but -EBUSY instead of waiting. */
 int cf__pmutex_trylock(cf__pmutex *mx);
+/* Like lock, but -ETIMEDOUT once the absolute CLOCK_MONOTONIC deadline
+ * (CF__NO_DEADLINE: none) has passed. */
+int cf__pmutex_timedlock(cf__pmutex *mx, uint64_t deadline_ns);
 void cf__pmutex_unlock(cf__pmutex *mx);
 void cf__pmutex_destroy(cf__pmutex *mx);
 

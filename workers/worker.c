@@ -4,7 +4,8 @@
  * Runs in a child of the pool's fork server, single-threaded. It writes only
  * its own slot in the shared region: which task ids it took (under the
  * task ring lock, atomically with taking them) and which one is running, so
- * that the parent can tell exactly what a dead worker cost.
+ * that the parent can tell exactly what a dead worker cost. Running a task
+ * record itself is workers/execute.c, shared with the thread pool.
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,9 +19,8 @@
 #include "ipc/futex.h"
 #include "ipc/side.h"
 #include "serialize/record.h"
+#include "workers/execute.h"
 #include "workers/pool_ipc.h"
-#include "workers/registry.h"
-#include "workers/task_error.h"
 
 struct worker {
     struct cf__pool_ipc *ipc;
@@ -46,35 +46,6 @@ static void claim(void *arg, const struct cf__ring_batch *b)
     }
     atomic_store_explicit(&slot->running, 0, memory_order_relaxed);
     atomic_store_explicit(&slot->batch_count, n, memory_order_release);
-}
-
-/* Calls one task. On success its value is appended to `out` and 0 is
- * returned; on failure `out` is left as it was and `msg` explains. */
-static int call_task(struct worker *w, cf_task_fn fn, const char *name, size_t name_len,
-                     const msgpack_object *args, char *msg, size_t msg_size)
-{
-    size_t start = w->out.size;
-    if (!fn) {
-        snprintf(msg, msg_size, "no task registered as '%.*s'", (int)name_len, name);
-        return CF_ENOTASK;
-    }
-    cf__task_error_clear();
-    int status = fn(args, &w->pk);
-    if (status > 0)
-        status = CF_ETASK;
-    if (status == 0 && cf__msgpack_check_value(w->out.data + start, w->out.size - start) != 0) {
-        snprintf(msg, msg_size, "task '%.*s' must pack exactly one result object",
-                 (int)name_len, name);
-        status = CF_ETASK;
-    } else if (status == CF_ETASK && cf__task_error_message()[0]) {
-        snprintf(msg, msg_size, "%s", cf__task_error_message());
-    } else if (status < 0) {
-        snprintf(msg, msg_size, "task '%.*s' failed: %s (%d)", (int)name_len, name,
-                 cf_strerror(status), status);
-    }
-    if (status != 0)
-        w->out.size = start;
-    return status;
 }
 
 /* Waits until the parent has opened our previous large result, so that
@@ -105,39 +76,12 @@ static void push_result(struct worker *w, uint64_t id)
     }
 }
 
-/* Executes one decoded TASK or CHUNK record and pushes its result. A single
- * task's result is the value itself (or an error record); a chunk's is an
- * array of [status, value | message] pairs. */
+/* Executes one decoded TASK or CHUNK record and pushes its RESULT. */
 static void execute(struct worker *w, uint64_t id, const struct cf__record *rec)
 {
-    cf_task_fn fn = cf__task_lookup(rec->name, rec->name_len);
-    char msg[CF__TASK_MESSAGE_MAX + 300];
-    w->out.size = 0;
-    cf__record_result_begin(&w->pk, id);
-    if (rec->type == CF__REC_CHUNK) {
-        const msgpack_object_array *items = &rec->payload.via.array;
-        msgpack_pack_array(&w->pk, items->size);
-        for (uint32_t i = 0; i < items->size; i++) {
-            size_t start = w->out.size;
-            msgpack_pack_array(&w->pk, 2);
-            msgpack_pack_int(&w->pk, 0);
-            int status = call_task(w, fn, rec->name, rec->name_len, &items->ptr[i], msg,
-                                   sizeof(msg));
-            if (status != 0) {
-                w->out.size = start;
-                msgpack_pack_array(&w->pk, 2);
-                msgpack_pack_int(&w->pk, status);
-                msgpack_pack_str_with_body(&w->pk, msg, strlen(msg));
-            }
-        }
-    } else {
-        int status = call_task(w, fn, rec->name, rec->name_len, &rec->payload, msg,
-                               sizeof(msg));
-        if (status != 0) {
-            w->out.size = 0;
-            cf__record_result_error(&w->pk, id, status, msg, strlen(msg));
-        }
-    }
+    char msg[CF__EXECUTE_MESSAGE_MAX];
+    size_t value_off;
+    (void)cf__execute_record(&w->out, &w->pk, id, rec, &value_off, msg, sizeof(msg));
     push_result(w, id);
 }
 
@@ -183,7 +127,7 @@ static void handle_record(struct worker *w, const struct cf__ring_record *r)
 static void report_start(struct worker *w)
 {
     int status = 0;
-    char msg[CF__TASK_MESSAGE_MAX + 300] = "";
+    char msg[CF__EXECUTE_MESSAGE_MAX] = "";
     const char *init = w->ipc->init_name;
     if (init) {
         char why[CF__TASK_MESSAGE_MAX];
@@ -193,8 +137,8 @@ static void report_start(struct worker *w)
         if (w->ipc->init_len)
             msgpack_unpack(w->ipc->init_args, w->ipc->init_len, &off, w->zone, &args);
         w->out.size = 0;
-        status = call_task(w, cf__task_lookup(init, strlen(init)), init, strlen(init), &args,
-                           why, sizeof(why));
+        status = cf__execute_task(&w->out, &w->pk, init, strlen(init), &args, why,
+                                  sizeof(why));
         if (status != 0)
             snprintf(msg, sizeof(msg), "initializer '%s' failed: %s", init, why);
     }

@@ -1,0 +1,480 @@
+/* The thread pool backend: registered tasks run on threads of this process.
+ *
+ * Owns a FIFO of futures not yet taken (linked through f->inflight_next,
+ * each holding one reference and its record in f->record) and the threads,
+ * started lazily by submit. User threads submit, cancel and shut down; pool
+ * threads take futures from the queue, run them (workers/execute.c) and
+ * complete them, running their done-callbacks.
+ *
+ * `mu` guards every field under it. Lock order: pool mu, then a future's
+ * mu. No task, callback or future completion runs with mu held.
+ *
+ * Cancellation is Python's: a cancelled future stays queued, and the
+ * thread that takes it finds it cannot mark it running and drops it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "executor/executor.h"
+#include "executor/future_internal.h"
+#include "ipc/clock.h"
+#include "serialize/record.h"
+#include "workers/execute.h"
+#include "workers/pool_ipc.h"
+#include "workers/registry.h"
+
+#define MAX_WORKERS 4096
+#define DEFAULT_MAX_PENDING 4096
+#define DEFAULT_PREFIX "cf-thread"
+
+struct thread_pool {
+    cf_executor base;
+    int max_workers;
+    size_t max_pending;
+    char *prefix;
+    char *init_name;          /* NULL: no initializer */
+    unsigned char *init_args; /* one packed array */
+    size_t init_len;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;   /* queue not empty, shutdown or broken */
+    pthread_cond_t room_cv;   /* queue below max_pending, shutdown or broken */
+    pthread_cond_t joined_cv; /* threads joined */
+    cf_future *head, *tail;   /* the queue */
+    size_t queued;
+    pthread_t *threads; /* [max_workers]; [0..nthreads) started */
+    int nthreads;
+    int busy; /* threads between taking a task and its result */
+    bool shutdown;
+    bool broken;
+    char broken_msg[CF__EXECUTE_MESSAGE_MAX + 64];
+    bool joining, joined;
+};
+
+/* The pool whose thread this is, for -EDEADLK; NULL elsewhere. */
+static _Thread_local struct thread_pool *current_pool;
+
+static struct thread_pool *pool_of(cf_executor *ex)
+{
+    return (struct thread_pool *)ex;
+}
+
+/* ------------------------------------------------------------ queue */
+
+static void push_locked(struct thread_pool *p, cf_future *f)
+{
+    f->inflight_next = NULL;
+    if (p->tail)
+        p->tail->inflight_next = f;
+    else
+        p->head = f;
+    p->tail = f;
+    p->queued++;
+}
+
+static cf_future *pop_locked(struct thread_pool *p)
+{
+    cf_future *f = p->head;
+    if (f) {
+        p->head = f->inflight_next;
+        if (!p->head)
+            p->tail = NULL;
+        f->inflight_next = NULL;
+        p->queued--;
+    }
+    return f;
+}
+
+/* With mu held: takes the whole queue (to complete once mu is dropped). */
+static cf_future *take_all_locked(struct thread_pool *p)
+{
+    cf_future *all = p->head;
+    p->head = p->tail = NULL;
+    p->queued = 0;
+    pthread_cond_broadcast(&p->room_cv);
+    return all;
+}
+
+/* Completes each future of a detached list (cancelled when err is 0) and
+ * drops the queue's references. */
+static void drain_list(cf_future *f, int err, const char *msg)
+{
+    while (f) {
+        cf_future *next = f->inflight_next;
+        f->inflight_next = NULL;
+        if (err)
+            cf__future_finish(f, err, msg, NULL, 0);
+        else
+            cf__future_mark_cancelled(f);
+        cf_future_release(f);
+        f = next;
+    }
+}
+
+/* ---------------------------------------------------------- threads */
+
+struct runner {
+    struct thread_pool *p;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_zone *zone;
+    char msg[CF__EXECUTE_MESSAGE_MAX];
+};
+
+/* Marks the pool broken (first reason wins) and fails every queued
+ * future with CF_EBROKEN. */
+static void break_pool(struct thread_pool *p, const char *why)
+{
+    pthread_mutex_lock(&p->mu);
+    if (!p->broken) {
+        snprintf(p->broken_msg, sizeof(p->broken_msg), "%s", why);
+        p->broken = true;
+    }
+    cf_future *lost = take_all_locked(p);
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    /* broken_msg is written once, before broken is set, under mu (held by
+     * us above): it no longer changes. */
+    drain_list(lost, CF_EBROKEN, p->broken_msg);
+}
+
+/* Runs the initializer; false (and the pool broken) when it failed. */
+static bool run_initializer(struct runner *r)
+{
+    struct thread_pool *p = r->p;
+    if (!p->init_name)
+        return true;
+    msgpack_object args = {.type = MSGPACK_OBJECT_NIL};
+    size_t off = 0;
+    int rc = CF_EPROTO;
+    if (msgpack_unpack((const char *)p->init_args, p->init_len, &off, r->zone, &args) ==
+        MSGPACK_UNPACK_SUCCESS) {
+        r->sb.size = 0;
+        rc = cf__execute_task(&r->sb, &r->pk, p->init_name, strlen(p->init_name), &args, r->msg,
+                              sizeof(r->msg));
+    } else {
+        snprintf(r->msg, sizeof(r->msg), "its arguments could not be unpacked");
+    }
+    msgpack_zone_clear(r->zone);
+    if (rc == 0)
+        return true;
+    char why[sizeof(p->broken_msg)];
+    snprintf(why, sizeof(why), "initializer '%s' failed: %s", p->init_name, r->msg);
+    break_pool(p, why);
+    return false;
+}
+
+/* Decodes and runs f's record, then completes f. The thread counts as free
+ * again before the completion, so that whoever the result wakes finds it
+ * free for their next submit. */
+static void run_one(struct runner *r, cf_future *f)
+{
+    struct cf__record rec;
+    size_t value_off = 0;
+    int status =
+        cf__record_decode(f->record + CF__ID_PREFIX, f->record_len - CF__ID_PREFIX, r->zone, &rec);
+    if (status == 0)
+        status =
+            cf__execute_record(&r->sb, &r->pk, f->id, &rec, &value_off, r->msg, sizeof(r->msg));
+    else
+        snprintf(r->msg, sizeof(r->msg), "could not read the task record: %s (%d)",
+                 cf_strerror(status), status);
+    msgpack_zone_clear(r->zone);
+    pthread_mutex_lock(&r->p->mu);
+    r->p->busy--;
+    pthread_mutex_unlock(&r->p->mu);
+    if (status == 0)
+        cf__future_finish(f, 0, NULL, r->sb.data + value_off, r->sb.size - value_off);
+    else
+        cf__future_finish(f, status, r->msg, NULL, 0);
+}
+
+static void set_thread_name(const struct thread_pool *p, int k)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "%s_%d", p->prefix, k);
+    pthread_setname_np(pthread_self(), name);
+}
+
+struct start_arg {
+    struct thread_pool *p;
+    int index;
+};
+
+static void *thread_main(void *arg)
+{
+    struct start_arg sa = *(struct start_arg *)arg;
+    free(arg);
+    struct runner r = {.p = sa.p};
+    struct thread_pool *p = sa.p;
+    current_pool = p;
+    set_thread_name(p, sa.index);
+    msgpack_sbuffer_init(&r.sb);
+    msgpack_packer_init(&r.pk, &r.sb, msgpack_sbuffer_write);
+    r.zone = msgpack_zone_new(4096);
+    /* A thread that cannot run would count as free for ever: better to
+     * say so on every future than to let them wait. */
+    if (!r.zone) {
+        break_pool(p, "out of memory starting a pool thread");
+        goto out_free;
+    }
+    if (!run_initializer(&r))
+        goto out_free;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->head && !p->shutdown && !p->broken)
+            pthread_cond_wait(&p->work_cv, &p->mu);
+        cf_future *f = p->broken ? NULL : pop_locked(p);
+        if (!f)
+            break; /* shut down with the queue empty, or broken */
+        pthread_cond_signal(&p->room_cv);
+        p->busy++;
+        pthread_mutex_unlock(&p->mu);
+        if (cf__future_mark_running(f)) {
+            run_one(&r, f);
+        } else { /* cancelled while queued */
+            pthread_mutex_lock(&p->mu);
+            p->busy--;
+            pthread_mutex_unlock(&p->mu);
+        }
+        cf_future_release(f);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+out_free:
+    if (r.zone)
+        msgpack_zone_free(r.zone);
+    msgpack_sbuffer_destroy(&r.sb);
+    return NULL;
+}
+
+/* With mu held, before queueing one more future: starts a thread unless a
+ * started one is free for it. Fails only when no thread runs at all. */
+static int adjust_threads_locked(struct thread_pool *p)
+{
+    int free_threads = p->nthreads - p->busy;
+    if ((size_t)free_threads > p->queued || p->nthreads >= p->max_workers)
+        return 0;
+    struct start_arg *sa = malloc(sizeof(*sa));
+    int rc = sa ? 0 : -ENOMEM;
+    if (sa) {
+        *sa = (struct start_arg){p, p->nthreads};
+        rc = -pthread_create(&p->threads[p->nthreads], NULL, thread_main, sa);
+    }
+    if (rc == 0) {
+        p->nthreads++;
+        return 0;
+    }
+    free(sa);
+    return p->nthreads > 0 ? 0 : rc;
+}
+
+/* --------------------------------------------------------- operations */
+
+/* With mu held: waits until the queue has room. 0, CF_ESHUTDOWN,
+ * CF_EBROKEN, -EAGAIN (deadline 0: the generic layer makes it CF_EFULL)
+ * or -ETIMEDOUT. */
+static int wait_room_locked(struct thread_pool *p, uint64_t deadline_ns)
+{
+    struct timespec ts = cf__deadline_timespec(deadline_ns);
+    for (;;) {
+        if (p->broken)
+            return CF_EBROKEN;
+        if (p->shutdown)
+            return CF_ESHUTDOWN;
+        if (p->queued < p->max_pending)
+            return 0;
+        if (deadline_ns == 0)
+            return -EAGAIN;
+        if (deadline_ns == CF__NO_DEADLINE)
+            pthread_cond_wait(&p->room_cv, &p->mu);
+        else if (pthread_cond_timedwait(&p->room_cv, &p->mu, &ts) == ETIMEDOUT && !p->broken &&
+                 !p->shutdown && p->queued >= p->max_pending)
+            return -ETIMEDOUT;
+    }
+}
+
+static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
+                       uint64_t deadline_ns)
+{
+    struct thread_pool *p = pool_of(ex);
+    /* Freed with the future whether or not it is queued. */
+    f->record = record;
+    f->record_len = len;
+    pthread_mutex_lock(&p->mu);
+    int rc = wait_room_locked(p, deadline_ns);
+    if (rc == 0)
+        rc = adjust_threads_locked(p);
+    if (rc == 0) {
+        push_locked(p, cf_future_retain(f));
+        pthread_cond_signal(&p->work_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static bool pool_cancel(cf_executor *ex, cf_future *f)
+{
+    (void)ex;
+    /* Pending means no thread took it (taking marks it running under
+     * f->mu); the queued entry is dropped by the thread that finds it. */
+    return cf__future_mark_cancelled(f);
+}
+
+static int join_threads(struct thread_pool *p)
+{
+    if (current_pool == p)
+        return -EDEADLK; /* a task or callback cannot wait for its own thread */
+    pthread_mutex_lock(&p->mu);
+    if (p->joining) {
+        while (!p->joined)
+            pthread_cond_wait(&p->joined_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    p->joining = true;
+    int n = p->nthreads; /* fixed: no thread starts after shutdown */
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_lock(&p->mu);
+    p->joined = true;
+    pthread_cond_broadcast(&p->joined_cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
+{
+    struct thread_pool *p = pool_of(ex);
+    pthread_mutex_lock(&p->mu);
+    p->shutdown = true;
+    cf_future *cancelled = cancel_futures ? take_all_locked(p) : NULL;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_cond_broadcast(&p->room_cv);
+    pthread_mutex_unlock(&p->mu);
+    drain_list(cancelled, 0, NULL);
+    return wait ? join_threads(p) : 0;
+}
+
+static void pool_destroy(cf_executor *ex)
+{
+    struct thread_pool *p = pool_of(ex);
+    /* cf_executor_release joined the threads; the queue is empty. */
+    pthread_cond_destroy(&p->joined_cv);
+    pthread_cond_destroy(&p->room_cv);
+    pthread_cond_destroy(&p->work_cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->threads);
+    free(p->prefix);
+    free(p->init_name);
+    free(p->init_args);
+    free(p);
+}
+
+static int pool_workers(const cf_executor *ex)
+{
+    return ((const struct thread_pool *)ex)->max_workers;
+}
+
+static const struct cf__executor_ops thread_pool_ops = {
+    .submit = pool_submit,
+    .cancel = pool_cancel,
+    .refresh_running = NULL, /* a thread marks its future running itself */
+    .shutdown = pool_shutdown,
+    .destroy = pool_destroy,
+    .workers = pool_workers,
+};
+
+/* ------------------------------------------------------------ creation */
+
+int cf_thread_pool_default_workers(void)
+{
+    int cpus = 1;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) {
+        cpus = CPU_COUNT(&set);
+    } else {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cpus = n > 0 && n < 1024 ? (int)n : 1;
+    }
+    return cpus + 4 < 32 ? cpus + 4 : 32;
+}
+
+static int check_options(const cf_thread_pool_options *o)
+{
+    if (!o)
+        return 0;
+    if (o->max_workers <= 0 || o->max_workers > MAX_WORKERS)
+        return -EINVAL;
+    if (o->initializer) {
+        size_t len = strlen(o->initializer);
+        if (len == 0 || len > CF__TASK_NAME_MAX)
+            return -EINVAL;
+        if (!cf__task_lookup(o->initializer, len))
+            return CF_ENOTASK;
+        if (o->initargs_len &&
+            (!o->initargs || cf__msgpack_check_value(o->initargs, o->initargs_len) != 0))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static int copy_options(struct thread_pool *p, const cf_thread_pool_options *o)
+{
+    static const unsigned char empty_array = 0x90;
+    p->max_workers = o ? o->max_workers : cf_thread_pool_default_workers();
+    p->max_pending = o && o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
+    p->prefix = strdup(o && o->thread_name_prefix ? o->thread_name_prefix : DEFAULT_PREFIX);
+    p->threads = calloc((size_t)p->max_workers, sizeof(*p->threads));
+    if (!p->prefix || !p->threads)
+        return -ENOMEM;
+    if (!o || !o->initializer)
+        return 0;
+    const void *args = o->initargs_len ? o->initargs : &empty_array;
+    p->init_len = o->initargs_len ? o->initargs_len : 1;
+    p->init_name = strdup(o->initializer);
+    p->init_args = malloc(p->init_len);
+    if (!p->init_name || !p->init_args)
+        return -ENOMEM;
+    memcpy(p->init_args, args, p->init_len);
+    return 0;
+}
+
+int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts)
+{
+    if (!out)
+        return -EINVAL;
+    int rc = check_options(opts);
+    if (rc < 0)
+        return rc;
+    struct thread_pool *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->base.ops = &thread_pool_ops;
+    if ((rc = copy_options(p, opts)) < 0)
+        goto out_free;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->work_cv, &attr);
+    pthread_cond_init(&p->room_cv, &attr);
+    pthread_cond_init(&p->joined_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    *out = &p->base;
+    return 0;
+
+out_free:
+    free(p->threads);
+    free(p->prefix);
+    free(p->init_name);
+    free(p->init_args);
+    free(p);
+    return rc;
+}

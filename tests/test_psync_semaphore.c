@@ -1,0 +1,263 @@
+/* Tests for cf_psem: Python's Semaphore across forked processes. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cfutures.h>
+
+/* ---- forked children ----------------------------------------------------
+ * Children die with the test process (PR_SET_PDEATHSIG), report through
+ * their exit status only, and are killed and reaped by the .fini. Waits
+ * are bounded liveness checks, never timing assertions. */
+#define MAX_KIDS 16
+#define LIVENESS_NS (10ull * 1000000000ull)
+
+static pid_t kids[MAX_KIDS];
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Forks a child running fn(arg) and exiting with its return value. */
+static pid_t spawn(int (*fn)(int), int arg)
+{
+    pid_t parent = getpid(), pid;
+    int slot = 0;
+
+    while (slot < MAX_KIDS && kids[slot] > 0)
+        slot++;
+    cr_assert_lt(slot, MAX_KIDS, "too many children");
+    pid = fork();
+    cr_assert_geq(pid, 0, "fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(90);
+        _exit(fn(arg));
+    }
+    kids[slot] = pid;
+    return pid;
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (kids[i] == pid)
+            kids[i] = 0;
+}
+
+/* Waits (bounded) for `pid`; returns its exit code, or -1 when it was
+ * killed by a signal or did not end in time. */
+static int reap(pid_t pid)
+{
+    uint64_t limit = now_ns() + LIVENESS_NS;
+    int status;
+
+    while (now_ns() < limit) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+
+        if (got == pid) {
+            forget(pid);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        if (got < 0)
+            return -1;
+        sleep_ms(1);
+    }
+    return -1;
+}
+
+static void kill_kid(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    forget(pid);
+}
+
+static void kill_all_kids(void)
+{
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (kids[i] > 0)
+            kill_kid(kids[i]);
+}
+
+/* Polls until *flag >= want or the liveness limit passes. */
+static bool eventually_at_least(_Atomic int *flag, int want)
+{
+    uint64_t limit = now_ns() + LIVENESS_NS;
+
+    while (atomic_load(flag) < want) {
+        if (now_ns() >= limit)
+            return false;
+        sleep_ms(1);
+    }
+    return true;
+}
+
+struct sem_shared {
+    cf_psem sem;
+    _Atomic int inside;   /* children inside the guarded section */
+    _Atomic int max_inside;
+    _Atomic int entries;
+    _Atomic int ready;
+};
+
+static struct sem_shared *sh;
+
+static void setup_with(long long value)
+{
+    sh = cf_pshared_alloc(sizeof *sh);
+    cr_assert_not_null(sh);
+    cr_assert_eq(cf_psem_init(&sh->sem, value), 0);
+}
+
+static void setup0(void)
+{
+    setup_with(0);
+}
+
+static void setup2(void)
+{
+    setup_with(2);
+}
+
+static void teardown(void)
+{
+    kill_all_kids();
+    if (sh) {
+        cf_psem_destroy(&sh->sem);
+        cf_pshared_free(sh, sizeof *sh);
+    }
+    sh = NULL;
+}
+
+#define ROUNDS 50
+
+static int sem_guarded_section(int unused)
+{
+    (void)unused;
+    for (int i = 0; i < ROUNDS; i++) {
+        if (cf_psem_acquire(&sh->sem) != 0)
+            return 1;
+        int now = atomic_fetch_add(&sh->inside, 1) + 1;
+        int seen = atomic_load(&sh->max_inside);
+        while (now > seen && !atomic_compare_exchange_weak(&sh->max_inside, &seen, now))
+            ;
+        atomic_fetch_add(&sh->entries, 1);
+        sleep_ms(1);
+        atomic_fetch_sub(&sh->inside, 1);
+        if (cf_psem_release(&sh->sem, 1) != 0)
+            return 2;
+    }
+    return 0;
+}
+
+static int sem_block_then_exit(int unused)
+{
+    (void)unused;
+    atomic_fetch_add(&sh->ready, 1);
+    return cf_psem_acquire(&sh->sem) == 0 ? 0 : 1;
+}
+
+Test(psync_sem, limits_concurrency_across_processes, .init = setup2, .fini = teardown,
+     .timeout = 20)
+{
+    pid_t pids[5];
+
+    for (int i = 0; i < 5; i++)
+        pids[i] = spawn(sem_guarded_section, 0);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(reap(pids[i]), 0, "child %d failed", i);
+    cr_assert_eq(atomic_load(&sh->entries), 5 * ROUNDS);
+    cr_assert_leq(atomic_load(&sh->max_inside), 2, "more holders than permits");
+    cr_assert_geq(atomic_load(&sh->max_inside), 1);
+    cr_assert_eq(cf_psem_value(&sh->sem), 2, "every permit returned");
+}
+
+Test(psync_sem, release_wakes_a_waiter_in_another_process, .init = setup0,
+     .fini = teardown, .timeout = 20)
+{
+    pid_t pid = spawn(sem_block_then_exit, 0);
+
+    cr_assert(eventually_at_least(&sh->ready, 1));
+    sleep_ms(20); /* let it block; the test holds either way */
+    cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
+    cr_assert_eq(reap(pid), 0);
+    cr_assert_eq(cf_psem_value(&sh->sem), 0);
+}
+
+Test(psync_sem, release_n_wakes_n_waiters, .init = setup0, .fini = teardown, .timeout = 20)
+{
+    pid_t pids[3];
+
+    for (int i = 0; i < 3; i++)
+        pids[i] = spawn(sem_block_then_exit, 0);
+    cr_assert(eventually_at_least(&sh->ready, 3));
+    cr_assert_eq(cf_psem_release(&sh->sem, 3), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(reap(pids[i]), 0);
+    cr_assert_eq(cf_psem_value(&sh->sem), 0);
+}
+
+Test(psync_sem, waiter_killed_while_blocked, .init = setup0, .fini = teardown,
+     .timeout = 20)
+{
+    pid_t a = spawn(sem_block_then_exit, 0), b = spawn(sem_block_then_exit, 0);
+
+    cr_assert(eventually_at_least(&sh->ready, 2));
+    sleep_ms(20);
+    kill_kid(a);
+    cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
+    cr_assert_eq(reap(b), 0, "the live waiter got the permit");
+    cr_assert_eq(cf_psem_value(&sh->sem), 0);
+}
+
+Test(psync_sem, try_and_timed, .init = setup0, .fini = teardown, .timeout = 20)
+{
+    cr_assert_eq(cf_psem_try_acquire(&sh->sem), -EBUSY);
+    cr_assert_eq(cf_psem_acquire_timed(&sh->sem, 0), -EBUSY);
+    cr_assert_eq(cf_psem_acquire_timed(&sh->sem, 0.02), -ETIMEDOUT);
+    cr_assert_eq(cf_psem_release(&sh->sem, 3), 0);
+    cr_assert_eq(cf_psem_value(&sh->sem), 3);
+    cr_assert_eq(cf_psem_try_acquire(&sh->sem), 0);
+    cr_assert_eq(cf_psem_acquire_timed(&sh->sem, 5), 0);
+    cr_assert_eq(cf_psem_acquire_timed(&sh->sem, CF_FOREVER), 0);
+    cr_assert_eq(cf_psem_value(&sh->sem), 0);
+}
+
+Test(psync_sem, errors, .init = setup0, .fini = teardown, .timeout = 20)
+{
+    cf_psem *s = &sh->sem;
+
+    cr_assert_eq(cf_psem_init(NULL, 1), -EINVAL);
+    cr_assert_eq(cf_psem_init(s, -1), -EINVAL);
+    cr_assert_eq(cf_psem_init(s, (long long)UINT32_MAX + 1), -EINVAL);
+    cr_assert_eq(cf_psem_acquire(NULL), -EINVAL);
+    cr_assert_eq(cf_psem_try_acquire(NULL), -EINVAL);
+    cr_assert_eq(cf_psem_acquire_timed(NULL, 1), -EINVAL);
+    cr_assert_eq(cf_psem_release(NULL, 1), -EINVAL);
+    cr_assert_eq(cf_psem_release(s, 0), -EINVAL);
+    cr_assert_eq(cf_psem_release(s, -2), -EINVAL);
+    cr_assert_eq(cf_psem_value(NULL), -EINVAL);
+    cr_assert_eq(cf_psem_release(s, UINT32_MAX), 0);
+    cr_assert_eq(cf_psem_release(s, 1), -EOVERFLOW);
+    cr_assert_eq(cf_psem_value(s), (long long)UINT32_MAX, "unchanged by the failure");
+    cf_psem_destroy(NULL);
+}

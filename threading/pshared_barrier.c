@@ -1,0 +1,216 @@
+/* cf_pbarrier: Python's Barrier (without an action) across processes.
+ *
+ * Owns the round state in the caller's shared memory, guarded by a robust
+ * process-shared mutex, with a futex event count (cf__pcond) for waiters.
+ * Any thread of any process may wait, abort or reset. Lock order: only `mx`.
+ *
+ * Why generations instead of Python's filling/draining states: in Python
+ * each released waiter decrements the count on its way out, so a waiter
+ * killed after release would leave the barrier draining forever. Here the
+ * last arrival ends the round by itself (count = 0, gen++) and a waiter
+ * only compares `gen` with the round it joined, so dead waiters cost
+ * nothing. A process dying while holding `mx` may leave the round half
+ * updated; as in Python when a party fails, the barrier breaks.
+ */
+#include <errno.h>
+
+#include <cfutures.h>
+
+#include "ipc/clock.h"
+#include "ipc/pshared.h"
+
+struct pbarrier_state {
+    cf__pmutex mx;
+    cf__pcond cv;       /* broadcast when a round ends or the barrier breaks */
+    uint32_t parties;   /* fixed at init */
+    uint32_t count;     /* arrivals in round `gen`; protected by mx */
+    uint32_t broken;    /* protected by mx */
+    uint64_t gen;       /* current round; protected by mx */
+    uint64_t reset_gen; /* last round ended by reset (UINT64_MAX: none) */
+};
+
+_Static_assert(sizeof(struct pbarrier_state) <= sizeof(((cf_pbarrier *)0)->cf__priv),
+               "cf_pbarrier storage too small");
+_Static_assert(_Alignof(struct pbarrier_state) <= _Alignof(cf_pbarrier),
+               "cf_pbarrier misaligned");
+
+static struct pbarrier_state *state_of(cf_pbarrier *b)
+{
+    return (struct pbarrier_state *)(void *)b->cf__priv.cf__bytes;
+}
+
+static void break_locked(struct pbarrier_state *st)
+{
+    st->broken = 1;
+    cf__pcond_broadcast(&st->cv);
+}
+
+/* Locks; a previous holder that died breaks the barrier (see above). */
+static int lock_state(struct pbarrier_state *st)
+{
+    int rc = cf__pmutex_lock(&st->mx);
+
+    if (rc == 1)
+        break_locked(st);
+    return rc < 0 ? rc : 0;
+}
+
+int cf_pbarrier_init(cf_pbarrier *b, long long parties)
+{
+    struct pbarrier_state *st;
+    int rc;
+
+    if (!b || parties < 1 || parties > INT32_MAX)
+        return -EINVAL;
+    st = state_of(b);
+    rc = cf__pmutex_init(&st->mx);
+    if (rc < 0)
+        return rc;
+    cf__pcond_init(&st->cv);
+    st->parties = (uint32_t)parties;
+    st->count = 0;
+    st->broken = 0;
+    st->gen = 0;
+    st->reset_gen = UINT64_MAX;
+    return 0;
+}
+
+/* Sleeps (mx held) until round `my_gen` ends or the barrier breaks.
+ * Returns `index`, CF_EBROKEN, or -ENOTRECOVERABLE with mx not held. */
+static int await_round(struct pbarrier_state *st, uint64_t my_gen, int index,
+                       uint64_t deadline)
+{
+    for (;;) {
+        int died = 0;
+        int rc = cf__pcond_wait(&st->cv, &st->mx, deadline, 0, &died);
+
+        if (rc == -ENOTRECOVERABLE)
+            return rc;
+        if (died)
+            break_locked(st);
+        /* A round that ended counts even if the barrier broke since. */
+        if (st->gen != my_gen)
+            return st->reset_gen == my_gen ? CF_EBROKEN : index;
+        if (st->broken)
+            return CF_EBROKEN;
+        if (rc == -ETIMEDOUT) {
+            break_locked(st);
+            return CF_EBROKEN;
+        }
+    }
+}
+
+int cf_pbarrier_wait(cf_pbarrier *b, double timeout)
+{
+    struct pbarrier_state *st;
+    uint64_t deadline = cf__deadline_after(timeout);
+    int rc, index;
+
+    if (!b)
+        return -EINVAL;
+    st = state_of(b);
+    rc = lock_state(st);
+    if (rc < 0)
+        return rc;
+    if (st->broken) {
+        rc = CF_EBROKEN;
+        goto out_unlock;
+    }
+    index = (int)st->count++;
+    if (st->count == st->parties) {
+        st->count = 0;
+        st->gen++;
+        cf__pcond_broadcast(&st->cv);
+        rc = index;
+        goto out_unlock;
+    }
+    rc = await_round(st, st->gen, index, deadline);
+    if (rc == -ENOTRECOVERABLE)
+        return rc;
+out_unlock:
+    cf__pmutex_unlock(&st->mx);
+    return rc;
+}
+
+int cf_pbarrier_abort(cf_pbarrier *b)
+{
+    struct pbarrier_state *st;
+    int rc;
+
+    if (!b)
+        return -EINVAL;
+    st = state_of(b);
+    rc = lock_state(st);
+    if (rc < 0)
+        return rc;
+    break_locked(st);
+    cf__pmutex_unlock(&st->mx);
+    return 0;
+}
+
+int cf_pbarrier_reset(cf_pbarrier *b)
+{
+    struct pbarrier_state *st;
+    int rc;
+
+    if (!b)
+        return -EINVAL;
+    st = state_of(b);
+    rc = lock_state(st);
+    if (rc < 0)
+        return rc;
+    if (st->count > 0) { /* end the round in flight: its waiters fail */
+        st->reset_gen = st->gen;
+        st->gen++;
+    }
+    st->count = 0;
+    st->broken = 0;
+    cf__pcond_broadcast(&st->cv);
+    cf__pmutex_unlock(&st->mx);
+    return 0;
+}
+
+bool cf_pbarrier_broken(cf_pbarrier *b)
+{
+    struct pbarrier_state *st;
+    bool broken;
+
+    if (!b)
+        return false;
+    st = state_of(b);
+    if (lock_state(st) < 0)
+        return true; /* unusable is as good as broken */
+    broken = st->broken != 0;
+    cf__pmutex_unlock(&st->mx);
+    return broken;
+}
+
+int cf_pbarrier_n_waiting(cf_pbarrier *b)
+{
+    struct pbarrier_state *st;
+    int rc;
+
+    if (!b)
+        return -EINVAL;
+    st = state_of(b);
+    rc = lock_state(st);
+    if (rc < 0)
+        return rc;
+    /* As Python: nobody counts as waiting on a broken barrier. */
+    rc = st->broken ? 0 : (int)st->count;
+    cf__pmutex_unlock(&st->mx);
+    return rc;
+}
+
+int cf_pbarrier_parties(cf_pbarrier *b)
+{
+    if (!b)
+        return -EINVAL;
+    return (int)state_of(b)->parties; /* fixed at init: no lock needed */
+}
+
+void cf_pbarrier_destroy(cf_pbarrier *b)
+{
+    if (b)
+        cf__pmutex_destroy(&state_of(b)->mx);
+}
