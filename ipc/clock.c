@@ -18,13 +18,15 @@ uint64_t cf__now_ns(void)
 
 uint64_t cf__deadline_after(double seconds)
 {
-    uint64_t now = cf__now_ns();
+    uint64_t now;
     double ns;
 
     /* NaN compares false with everything: treat it like "forever" rather
-     * than converting it to an integer (undefined behaviour). */
+     * than converting it to an integer (undefined behaviour). Decided
+     * before reading the clock: waiting forever is the common case. */
     if (seconds != seconds || seconds < 0)
         return CF__NO_DEADLINE;
+    now = cf__now_ns();
     if (seconds == 0)
         return now;
     ns = seconds * 1e9;

@@ -92,7 +92,8 @@ static int push(cf_queue *q, void *item, int64_t priority)
     }
     struct cf__queue_slot s = {item, priority, q->seq++};
     if (q->kind == CF_QUEUE_FIFO) {
-        q->slots[(q->head + q->len) % q->cap] = s;
+        size_t at = q->head + q->len; /* < 2 * cap: a compare beats a division */
+        q->slots[at >= q->cap ? at - q->cap : at] = s;
     } else {
         q->slots[q->len] = s;
         if (q->kind == CF_QUEUE_PRIORITY)
@@ -109,7 +110,7 @@ static struct cf__queue_slot pop(cf_queue *q)
     struct cf__queue_slot s;
     if (q->kind == CF_QUEUE_FIFO) {
         s = q->slots[q->head];
-        q->head = (q->head + 1) % q->cap;
+        q->head = q->head + 1 == q->cap ? 0 : q->head + 1;
     } else if (q->kind == CF_QUEUE_LIFO) {
         s = q->slots[q->len - 1];
     } else {
