@@ -6,6 +6,8 @@
 #   make test SANITIZE=address,undefined   the same under ASan+UBSan
 #   make test-threading SANITIZE=thread    the threading tests under TSan
 #   make bench      print benchmark figures (never fails on time)
+#   make fuzz       libFuzzer over the record decoder and the ring, each for
+#                   FUZZ_SECONDS (default 60); fails on any crash or hang
 #
 # Missing Debian packages are installed by tools/deps.sh on first use.
 
@@ -48,6 +50,11 @@ BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 STATIC_LIB := $(BUILD)/libcfutures.a
+# The suite links a variant with the fault-injection points of ipc/fault.h
+# compiled in (tests arm them to kill processes at the worst moments); the
+# library people link never contains them.
+FAULT_OBJS := $(LIB_SRCS:%.c=$(BUILD)/faults/%.o)
+FAULT_LIB  := $(BUILD)/libcfutures-faults.a
 SHARED_LIB := $(BUILD)/libcfutures.so
 TEST_BIN   := $(BUILD)/tests/cfutures-tests
 TH_TEST_BIN := $(BUILD)/tests/cfutures-threading-tests
@@ -63,7 +70,18 @@ $(DEPS_STAMP): tools/deps.sh
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+# Tests see the fault-injection API (ipc/fault.h) of the library they link.
+$(TEST_OBJS): EXTRA_CFLAGS := -DCF_FAULT_INJECTION
+
+$(BUILD)/faults/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
+
+$(FAULT_LIB): $(FAULT_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
 
 $(STATIC_LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -72,8 +90,8 @@ $(STATIC_LIB): $(LIB_OBJS)
 $(SHARED_LIB): $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libcfutures.so.0 $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
-$(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS_ALL)
+$(TEST_BIN): $(TEST_OBJS) $(FAULT_LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(FAULT_LIB) $(CRITERION_LIBS) $(LIBS_ALL)
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC_LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
@@ -91,6 +109,7 @@ $(BUILD)/tests-shim/%.o: %.c | $(DEPS_STAMP)
 	$(CC) -I$(SHIM_DIR) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(TH_TEST_BIN): $(TH_TEST_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TH_TEST_OBJS) $(STATIC_LIB) $(LIBS_ALL)
 
 # make test-threading SANITIZE=thread: the threading tests under TSan.
@@ -103,8 +122,61 @@ demo: $(EXAMPLES)
 bench: $(BENCHES)
 	@for b in $(BENCHES); do $$b || exit 1; done
 
+# ---- fuzzing (fuzz/README.md) ----
+# clang with libFuzzer, ASan and UBSan; the library sources each target
+# needs are compiled into build-fuzz/ with the same flags (not the gcc
+# archive). Runs work on build-fuzz/corpus/<target>, seeded from
+# fuzz/corpus/<target>, which they never write. Crash inputs land in
+# build-fuzz/crash/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_DEPS    := $(FUZZ_BUILD)/.deps-ok
+FUZZ_CFLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I. \
+                $(MSGPACK_CFLAGS)
+FUZZ_TARGETS := record ring
+FUZZ_record  := fuzz/fuzz_record.c serialize/record.c serialize/validate.c
+FUZZ_ring    := fuzz/fuzz_ring.c ipc/ring.c ipc/pshared.c ipc/futex.c ipc/clock.c
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_OBJS    := $(sort $(foreach t,$(FUZZ_TARGETS),$(FUZZ_$(t):%.c=$(FUZZ_BUILD)/%.o)))
+FUZZ_RUN      = -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
+                -print_final_stats=1
+
+.PHONY: fuzz
+$(FUZZ_DEPS): tools/deps.sh
+	@sh tools/deps.sh fuzz
+	@mkdir -p $(@D) && touch $@
+
+$(FUZZ_BUILD)/%.o: %.c | $(FUZZ_DEPS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_record: $(FUZZ_record:%.c=$(FUZZ_BUILD)/%.o)
+$(FUZZ_BUILD)/fuzz_ring: $(FUZZ_ring:%.c=$(FUZZ_BUILD)/%.o)
+$(FUZZ_BINS):
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(MSGPACK_LIBS) -lrt
+
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/crash/$$t && \
+	    cp fuzz/corpus/$$t/* $(FUZZ_BUILD)/corpus/$$t/ && \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s (log: $(FUZZ_BUILD)/fuzz_$$t.log)" && \
+	    if $(FUZZ_BUILD)/fuzz_$$t $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/crash/$$t/ \
+	            $(FUZZ_BUILD)/corpus/$$t >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1; then \
+	        grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)' \
+	            $(FUZZ_BUILD)/fuzz_$$t.log; \
+	        grep -E '^#[0-9]+[[:space:]]+DONE' $(FUZZ_BUILD)/fuzz_$$t.log; \
+	    else \
+	        tail -n 60 $(FUZZ_BUILD)/fuzz_$$t.log; \
+	        echo "fuzz_$$t FAILED: reproduce with $(FUZZ_BUILD)/fuzz_$$t <input above>" >&2; \
+	        exit 1; \
+	    fi; \
+	done
+
 clean:
 	rm -rf build build-*
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(TH_TEST_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(FAULT_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(TH_TEST_OBJS:.o=.d)
+-include $(FUZZ_OBJS:.o=.d)
 .SECONDARY:

@@ -2,6 +2,7 @@
  * and dispatch to the backend's operations. Called from any user thread.
  */
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -49,11 +50,16 @@ void cf_executor_release(cf_executor *ex)
     ex->ops->destroy(ex);
 }
 
-int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task, double timeout,
-                               cf__pack_fn pack_payload, void *arg, cf_future **out)
+int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
+                               const cf_submit_options *opts, cf__pack_fn pack_payload,
+                               void *arg, cf_future **out)
 {
-    if (!ex || !task || !out)
+    static const cf_submit_options defaults = CF_SUBMIT_OPTIONS_INIT;
+    if (!opts)
+        opts = &defaults;
+    if (!ex || !task || !out || isnan(opts->timeout) || isnan(opts->task_timeout))
         return -EINVAL;
+    double timeout = opts->timeout;
     size_t name_len = strlen(task);
     if (name_len == 0 || name_len > CF__TASK_NAME_MAX)
         return -EINVAL;
@@ -88,6 +94,8 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task, do
     /* The backend takes the buffer; it keeps it until the future completes
      * so that a task lost with its worker can be queued again. */
     f->owner = ex;
+    f->retries_left = opts->max_retries;
+    f->task_deadline = opts->task_timeout > 0 ? cf__deadline_after(opts->task_timeout) : 0;
     /* The ring reads deadline 0 as "do not wait" (-EAGAIN -> CF_EFULL);
      * cf__deadline_after(0) would give "now", which times out instead. */
     rc = ex->ops->submit(ex, f, (unsigned char *)sb.data, sb.size,
@@ -97,8 +105,54 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task, do
         cf_future_release(f);
         return rc == -EAGAIN ? CF_EFULL : rc;
     }
+    atomic_fetch_add_explicit(&ex->counters.submitted, 1, memory_order_relaxed);
     *out = f;
     return 0;
+}
+
+void cf__executor_count_completion(cf_executor *ex, int state, int error)
+{
+    struct cf__executor_counters *c = &ex->counters;
+    if (state == CF__CANCELLED) {
+        atomic_fetch_add_explicit(&c->cancelled, 1, memory_order_relaxed);
+        return;
+    }
+    if (error == 0) {
+        atomic_fetch_add_explicit(&c->completed, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&c->failed, 1, memory_order_relaxed);
+    _Atomic uint64_t *cause = error == CF_EWORKER    ? &c->failed_worker
+                              : error == -ETIMEDOUT ? &c->failed_timeout
+                                                    : &c->failed_task;
+    atomic_fetch_add_explicit(cause, 1, memory_order_relaxed);
+}
+
+int cf_executor_stats(cf_executor *ex, cf_stats *out)
+{
+    if (!ex || !out)
+        return -EINVAL;
+    struct cf__executor_counters *c = &ex->counters;
+    *out = (cf_stats){
+        .submitted = atomic_load(&c->submitted),
+        .completed = atomic_load(&c->completed),
+        .failed = atomic_load(&c->failed),
+        .failed_task = atomic_load(&c->failed_task),
+        .failed_worker = atomic_load(&c->failed_worker),
+        .failed_timeout = atomic_load(&c->failed_timeout),
+        .cancelled = atomic_load(&c->cancelled),
+        .workers = ex->ops->workers(ex),
+    };
+    if (ex->ops->stats)
+        ex->ops->stats(ex, out);
+    return 0;
+}
+
+int cf_executor_worker_stats(cf_executor *ex, int index, cf_worker_stats *out)
+{
+    if (!ex || !out || index < 0 || index >= ex->ops->workers(ex))
+        return -EINVAL;
+    return ex->ops->worker_stats ? ex->ops->worker_stats(ex, index, out) : -ENOTSUP;
 }
 
 struct format_args {
@@ -138,7 +192,7 @@ int cf_submit(cf_executor *ex, cf_task_fn fn, cf_future **out, const char *fmt, 
     va_list ap;
     va_start(ap, fmt);
     struct format_args fa = {fmt, &ap};
-    int rc = cf__executor_submit_packed(ex, false, name, CF_FOREVER, pack_format, &fa, out);
+    int rc = cf__executor_submit_packed(ex, false, name, NULL, pack_format, &fa, out);
     va_end(ap);
     return rc;
 }
@@ -148,10 +202,25 @@ int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future
 {
     if (!ex || !task || !out || !fmt)
         return -EINVAL;
+    cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
+    opts.timeout = timeout;
     va_list ap;
     va_start(ap, fmt);
     struct format_args fa = {fmt, &ap};
-    int rc = cf__executor_submit_packed(ex, false, task, timeout, pack_format, &fa, out);
+    int rc = cf__executor_submit_packed(ex, false, task, &opts, pack_format, &fa, out);
+    va_end(ap);
+    return rc;
+}
+
+int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
+                   cf_future **out, const char *fmt, ...)
+{
+    if (!ex || !task || !out || !fmt)
+        return -EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    struct format_args fa = {fmt, &ap};
+    int rc = cf__executor_submit_packed(ex, false, task, opts, pack_format, &fa, out);
     va_end(ap);
     return rc;
 }
@@ -166,5 +235,22 @@ int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future *
     if (cf__msgpack_check_value(args, len) != 0)
         return CF_EPROTO;
     struct raw_args ra = {args, len};
-    return cf__executor_submit_packed(ex, false, task, timeout, pack_raw, &ra, out);
+    cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
+    opts.timeout = timeout;
+    return cf__executor_submit_packed(ex, false, task, &opts, pack_raw, &ra, out);
+}
+
+bool cf_future_cancel_running(cf_future *f)
+{
+    cf_executor *owner;
+    if (!f)
+        return false;
+    if (!cf__future_pending_owner(f, true, &owner))
+        return cf_future_cancelled(f);
+    if (!owner)
+        return cf__future_mark_cancelled(f);
+    bool cancelled = owner->ops->cancel_running ? owner->ops->cancel_running(owner, f)
+                                                : owner->ops->cancel(owner, f);
+    atomic_fetch_sub(&owner->calls, 1);
+    return cancelled;
 }

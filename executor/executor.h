@@ -26,12 +26,29 @@ struct cf__executor_ops {
     int (*shutdown)(cf_executor *ex, bool wait, bool cancel_futures);
     void (*destroy)(cf_executor *ex);
     int (*workers)(const cf_executor *ex);
+    /* Optional (NULL: not supported). cancel_running interrupts a task a
+     * worker is running; stats fills the backend's fields of *out (the
+     * generic counters are already there); worker_stats one position. */
+    bool (*cancel_running)(cf_executor *ex, cf_future *f);
+    void (*stats)(cf_executor *ex, cf_stats *out);
+    int (*worker_stats)(cf_executor *ex, int index, cf_worker_stats *out);
+};
+
+/* Counters every executor keeps alike: submissions here, completions by
+ * future.c as each future of this executor completes. */
+struct cf__executor_counters {
+    _Atomic uint64_t submitted, completed, failed, failed_task, failed_worker,
+        failed_timeout, cancelled;
 };
 
 struct cf_executor {
     const struct cf__executor_ops *ops;
     _Atomic int calls; /* cancel/running calls in progress through a future */
+    struct cf__executor_counters counters;
 };
+
+/* Counts the completion of a future of ex (called once per future). */
+void cf__executor_count_completion(cf_executor *ex, int state, int error);
 
 /* Dispatch helpers used by future.c, with the owner read under f->mu. */
 bool cf__executor_cancel(cf_executor *ex, cf_future *f);
@@ -41,7 +58,8 @@ void cf__executor_refresh_running(cf_executor *ex, cf_future *f);
  * args object (TASK) or the items array (CHUNK). Used by cf_submit* and
  * cf_map. */
 typedef int (*cf__pack_fn)(msgpack_packer *pk, void *arg);
-int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task, double timeout,
-                               cf__pack_fn pack_payload, void *arg, cf_future **out);
+int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
+                               const cf_submit_options *opts, cf__pack_fn pack_payload,
+                               void *arg, cf_future **out);
 
 #endif

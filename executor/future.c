@@ -78,10 +78,10 @@ int cf__future_state(cf_future *f)
 
 /* Whether f is pending, and (then) which executor runs it; one lock hold
  * so that the owner read agrees with the state. */
-static bool pending_owner(cf_future *f, cf_executor **owner)
+bool cf__future_pending_owner(cf_future *f, bool running_too, cf_executor **owner)
 {
     pthread_mutex_lock(&f->mu);
-    bool pending = f->state == CF__PENDING;
+    bool pending = f->state == CF__PENDING || (running_too && f->state == CF__RUNNING);
     *owner = pending ? f->owner : NULL;
     /* A pending future keeps its executor from being destroyed; this call
      * count keeps it alive past the unlock, until the call is over
@@ -112,7 +112,7 @@ bool cf_future_running(const cf_future *f)
     cf_future *mf = (cf_future *)f;
     cf_executor *owner;
     /* A process pool learns lazily that a worker took the task. */
-    if (pending_owner(mf, &owner) && owner) {
+    if (cf__future_pending_owner(mf, false, &owner) && owner) {
         cf__executor_refresh_running(owner, mf);
         atomic_fetch_sub(&owner->calls, 1);
     }
@@ -139,6 +139,8 @@ static void run_callbacks(cf_future *f, struct cf__callback *first)
 static struct cf__callback *complete_locked(cf_future *f, int state)
 {
     f->state = state;
+    if (f->owner)
+        cf__executor_count_completion(f->owner, state, f->error);
     f->owner = NULL;
     bool failed = state == CF__FINISHED && f->error != 0;
     for (struct cf__waiter_link *l = f->waiters; l; l = l->next)
@@ -212,6 +214,21 @@ bool cf__future_mark_cancelled(cf_future *f)
     return true;
 }
 
+bool cf__future_mark_interrupted(cf_future *f)
+{
+    pthread_mutex_lock(&f->mu);
+    if (f->state != CF__PENDING && f->state != CF__RUNNING) {
+        bool already = f->state == CF__CANCELLED;
+        pthread_mutex_unlock(&f->mu);
+        return already;
+    }
+    f->error = CF_ECANCELLED;
+    struct cf__callback *cbs = complete_locked(f, CF__CANCELLED);
+    pthread_mutex_unlock(&f->mu);
+    run_callbacks(f, cbs);
+    return true;
+}
+
 bool cf__future_mark_running(cf_future *f)
 {
     pthread_mutex_lock(&f->mu);
@@ -227,7 +244,7 @@ bool cf_future_cancel(cf_future *f)
     if (!f)
         return false;
     cf_executor *owner;
-    if (!pending_owner(f, &owner))
+    if (!cf__future_pending_owner(f, false, &owner))
         return cf__future_state(f) == CF__CANCELLED;
     if (!owner)
         return cf__future_mark_cancelled(f);

@@ -59,6 +59,8 @@ struct cf_future {
     size_t record_len;
     struct cf__side task_side; /* large arguments, held until completion */
     char *task;                /* task name, for messages */
+    int retries_left;          /* re-runs allowed if its worker dies (-1: pool's) */
+    uint64_t task_deadline;    /* CLOCK_MONOTONIC ns it must finish by (0: none) */
     cf_future *inflight_next;  /* the executor's table of futures in flight */
 };
 
@@ -71,6 +73,13 @@ int cf__future_finish(cf_future *f, int error, const char *message, const void *
 int cf__future_finish_side(cf_future *f, struct cf__side *side, size_t off, size_t len);
 /* PENDING -> CANCELLED with waiters and callbacks notified; false if not pending. */
 bool cf__future_mark_cancelled(cf_future *f);
+/* PENDING or RUNNING -> CANCELLED (a running task that was interrupted);
+ * false if it had already finished. */
+bool cf__future_mark_interrupted(cf_future *f);
+/* Whether f is pending (or running too, if asked); if so *owner is its
+ * executor with its call count raised (the caller lowers it when done), or
+ * NULL for a stand-alone future. */
+bool cf__future_pending_owner(cf_future *f, bool running_too, cf_executor **owner);
 /* PENDING -> RUNNING; false if it was not pending. */
 bool cf__future_mark_running(cf_future *f);
 int cf__future_state(cf_future *f);

@@ -135,9 +135,9 @@ static int refill(cf_map *m)
             m->n_window == 0)) {
         struct pack_state ps = {m, 0, 1};
         struct chunk c = {.first = m->next_index, .submitted_ns = cf__now_ns()};
-        double t = remaining(m);
-        int rc = cf__executor_submit_packed(m->ex, true, m->task, t == 0 ? 0 : t, pack_chunk,
-                                            &ps, &c.f);
+        cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
+        opts.timeout = remaining(m);
+        int rc = cf__executor_submit_packed(m->ex, true, m->task, &opts, pack_chunk, &ps, &c.f);
         if (ps.input_rc <= 0) {
             m->input_done = true;
             if (ps.input_rc < 0) {

@@ -26,6 +26,7 @@
 #include "executor/future_internal.h"
 #include "executor/pool_table.h"
 #include "ipc/clock.h"
+#include "ipc/fault.h"
 #include "ipc/futex.h"
 #include "serialize/record.h"
 #include "workers/pool_ipc.h"
@@ -49,6 +50,12 @@ struct process_pool {
     char broken_msg[1200];
     int live_workers;   /* spawn requested and exit not yet reported */
     int start_state;    /* 0 starting, 1 running, <0 failed (-errno) */
+    int max_retries;    /* the default of futures that do not say */
+    uint64_t next_deadline; /* earliest task_deadline in flight; UINT64_MAX: none */
+    struct {
+        uint64_t retried, worker_deaths, deaths_by_signal, retirements, respawns;
+        uint64_t *slot_respawns; /* per worker position */
+    } stats;
 
     /* Futures whose record waits for room in the task ring, pushed by the
      * collector between batches (guarded by mu): tasks of a dead worker
@@ -198,6 +205,88 @@ static void drain_overflow(struct process_pool *p)
         fail_future(failed, failed_rc, "could not queue the task again");
 }
 
+/* The pid of the worker running task `id` now, or 0. Read from slots the
+ * workers write as they go: a worker that finished the task an instant ago
+ * may be named; the caller has already completed the future, so at worst a
+ * neighbouring task is lost with the worker (and re-queued or retried). */
+static pid_t worker_running(struct process_pool *p, uint64_t id)
+{
+    for (int i = 0; i < p->ipc.nworkers; i++) {
+        struct cf__worker_slot *slot = &p->ipc.sh->slots[i];
+        uint32_t n = atomic_load(&slot->batch_count);
+        uint32_t r = atomic_load(&slot->running);
+        if (r > 0 && r <= n && r <= CF__BATCH_MAX && slot->batch_ids[r - 1] == id)
+            return atomic_load(&slot->pid);
+    }
+    return 0;
+}
+
+/* With mu held: takes f out of flight wherever it is. Returns 1 if it had
+ * not been taken by a worker, 2 if a worker had it (then *victim is the pid
+ * running it, or 0 if it had not started), 0 if it was not in flight. */
+static int withdraw_locked(struct process_pool *p, cf_future *f, pid_t *victim)
+{
+    *victim = 0;
+    if (cf__pool_table_find(&p->inflight, f->id) != f)
+        return 0;
+    int where;
+    if (f->ring_pos == UINT64_MAX) {
+        if (!overflow_remove(p, f))
+            return 0; /* a submitter is pushing it right now */
+        where = 1;
+    } else if (cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0) {
+        where = 1;
+    } else {
+        *victim = worker_running(p, f->id);
+        where = 2;
+    }
+    cf__pool_table_remove(&p->inflight, f->id);
+    return where;
+}
+
+/* Fails every future whose task_deadline has passed; a worker running one
+ * is killed (and replaced), the rest of its batch queued again. */
+static void expire_deadlines(struct process_pool *p)
+{
+    uint64_t now = cf__now_ns();
+    pthread_mutex_lock(&p->mu);
+    if (now < p->next_deadline) {
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    size_t n = cf__pool_table_count(&p->inflight), k = 0;
+    cf_future **all = malloc((n ? n : 1) * sizeof(*all));
+    pid_t *victims = malloc((n ? n : 1) * sizeof(*victims));
+    n = all && victims ? cf__pool_table_list(&p->inflight, all, n) : 0;
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        cf_future *f = all[i];
+        if (!f->task_deadline)
+            continue;
+        if (f->task_deadline > now) {
+            next = f->task_deadline < next ? f->task_deadline : next;
+        } else if (withdraw_locked(p, f, &victims[k])) {
+            all[k++] = f; /* compacts in place: k <= i */
+        }
+    }
+    p->next_deadline = all && victims ? next : now + 10000000ull; /* OOM: retry soon */
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < k; i++) {
+        char msg[400];
+        if (victims[i])
+            snprintf(msg, sizeof(msg), "task %s passed its timeout; worker %d was killed",
+                     all[i]->task, (int)victims[i]);
+        else
+            snprintf(msg, sizeof(msg), "task %s passed its timeout before it ran",
+                     all[i]->task);
+        fail_future(all[i], -ETIMEDOUT, msg);
+        if (victims[i])
+            kill(victims[i], SIGKILL);
+    }
+    free(all);
+    free(victims);
+}
+
 /* ---------------------------------------------------------- collector */
 
 static void ack_side(struct process_pool *p, int32_t pid)
@@ -262,14 +351,21 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
     uint32_t running = atomic_load(&slot->running);
     if (n > CF__BATCH_MAX)
         n = CF__BATCH_MAX; /* written by another process: never trust it */
+    bool retired = WIFEXITED(rec->wait_status) &&
+                   WEXITSTATUS(rec->wait_status) == CF__WORKER_RETIRED && running == 0 && n == 0;
     for (uint32_t i = 0; i < n; i++) {
         pthread_mutex_lock(&p->mu);
         cf_future *f = cf__pool_table_find(&p->inflight, slot->batch_ids[i]);
         bool requeued = false;
-        if (f && i + 1 > running && !p->tasks_closed) {
-            /* Never started: queue it again. Through the overflow queue, as
-             * the collector must not wait for room in the task ring. */
+        bool retry = f && i + 1 == running && f->retries_left > 0;
+        if (f && (i + 1 > running || retry) && !p->tasks_closed) {
+            /* Never started (or may run again): queue it again. Through the
+             * overflow queue: the collector must not wait for ring room. */
             requeued = overflow_append(p, f) == 0;
+            if (requeued && retry) {
+                f->retries_left--;
+                p->stats.retried++;
+            }
         }
         if (f && !requeued)
             cf__pool_table_remove(&p->inflight, f->id);
@@ -299,9 +395,18 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
     }
     pthread_mutex_lock(&p->mu);
     p->live_workers--;
+    if (!p->tasks_closed && retired) {
+        p->stats.retirements++;
+    } else if (!p->tasks_closed) {
+        p->stats.worker_deaths++;
+        p->stats.deaths_by_signal += WIFSIGNALED(rec->wait_status);
+    }
     bool respawn = !p->tasks_closed && !p->broken;
-    if (respawn)
+    if (respawn) {
         p->live_workers++;
+        p->stats.respawns++;
+        p->stats.slot_respawns[rec->slot]++;
+    }
     pthread_mutex_unlock(&p->mu);
     if (respawn)
         send_forkserver(p, CF__FS_SPAWN, rec->slot);
@@ -333,6 +438,8 @@ static void handle_record(struct process_pool *p, const struct cf__ring_record *
         return;
     msgpack_zone_clear(zone);
     int rc = cf__record_decode(r->data + CF__ID_PREFIX, r->len - CF__ID_PREFIX, zone, &rec);
+    if (CF__FAULT(CF__FAULT_PARENT_DECODE))
+        rc = CF_EPROTO;
     if (rc == 0 && rec.type == CF__REC_SIDE) {
         rc = cf__side_open(&side, rec.pid, rec.fd, rec.size);
         ack_side(p, rec.pid); /* whether or not it opened: the sender may close */
@@ -452,8 +559,13 @@ static void *collector_main(void *arg)
         /* Wake now and then: to retry the overflow queue, and to notice a
          * fork server that died (its workers die with it, so nobody else
          * would ever tell us). */
-        uint64_t wait_ns = waiting ? 1000000ull : 250000000ull;
-        rc = cf__ring_pop(&p->ipc.results, &batch, 256, cf__now_ns() + wait_ns, NULL, NULL);
+        uint64_t deadline = cf__now_ns() + (waiting ? 1000000ull : 250000000ull);
+        pthread_mutex_lock(&p->mu);
+        if (p->next_deadline < deadline)
+            deadline = p->next_deadline;
+        pthread_mutex_unlock(&p->mu);
+        rc = cf__ring_pop(&p->ipc.results, &batch, 256, deadline, NULL, NULL);
+        expire_deadlines(p);
         if (rc == -ETIMEDOUT || (rc == 0 && batch.count == 0)) {
             check_forkserver(p);
             continue;
@@ -496,16 +608,23 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     f->record = record;
     f->record_len = len;
     f->ring_pos = UINT64_MAX;
+    if (f->retries_left < 0)
+        f->retries_left = p->max_retries;
     pthread_mutex_lock(&p->mu);
     int rc = p->broken ? CF_EBROKEN : p->shutdown ? CF_ESHUTDOWN : 0;
     if (rc == 0)
         rc = cf__pool_table_insert(&p->inflight, cf_future_retain(f));
+    bool sooner = rc == 0 && f->task_deadline && f->task_deadline < p->next_deadline;
+    if (sooner)
+        p->next_deadline = f->task_deadline;
     pthread_mutex_unlock(&p->mu);
     if (rc < 0) {
         if (rc == -ENOMEM)
             cf_future_release(f);
         return rc;
     }
+    if (sooner)
+        wake_collector(p); /* to sleep no later than this deadline */
     /* A done-callback runs on the collector, the only thread that drains
      * results: waiting there for room in the task ring could wait forever. */
     bool defer = on_collector(p) && deadline_ns != 0;
@@ -527,6 +646,63 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     if (rc < 0)
         wake_collector(p); /* shutdown may have been waiting for this one */
     return rc;
+}
+
+static bool pool_cancel_running(cf_executor *ex, cf_future *f)
+{
+    struct process_pool *p = pool_of(ex);
+    pid_t victim;
+    pthread_mutex_lock(&p->mu);
+    int where = withdraw_locked(p, f, &victim);
+    bool wake = where && p->shutdown;
+    pthread_mutex_unlock(&p->mu);
+    if (!where)
+        return cf_future_cancelled(f);
+    cf__side_close(&f->task_side);
+    cf__future_mark_interrupted(f);
+    cf_future_release(f);
+    if (victim)
+        kill(victim, SIGKILL); /* after the future is settled: see worker_running */
+    if (wake)
+        wake_collector(p);
+    return true;
+}
+
+static void pool_stats(cf_executor *ex, cf_stats *out)
+{
+    struct process_pool *p = pool_of(ex);
+    pthread_mutex_lock(&p->mu);
+    size_t n = cf__pool_table_count(&p->inflight);
+    cf_future **all = malloc((n ? n : 1) * sizeof(*all));
+    size_t listed = all ? cf__pool_table_list(&p->inflight, all, n) : 0;
+    uint64_t queued = 0;
+    for (size_t i = 0; i < listed; i++)
+        queued += all[i]->ring_pos == UINT64_MAX ||
+                  !cf__ring_taken(&p->ipc.tasks, all[i]->ring_pos);
+    out->queued = queued;
+    out->in_flight = n;
+    out->retried = p->stats.retried;
+    out->worker_deaths = p->stats.worker_deaths;
+    out->deaths_by_signal = p->stats.deaths_by_signal;
+    out->retirements = p->stats.retirements;
+    out->respawns = p->stats.respawns;
+    pthread_mutex_unlock(&p->mu);
+    free(all);
+}
+
+static int pool_worker_stats(cf_executor *ex, int index, cf_worker_stats *out)
+{
+    struct process_pool *p = pool_of(ex);
+    struct cf__worker_slot *slot = &p->ipc.sh->slots[index];
+    pthread_mutex_lock(&p->mu);
+    *out = (cf_worker_stats){
+        .pid = atomic_load(&slot->pid),
+        .tasks = atomic_load(&slot->tasks),
+        .busy_ns = atomic_load(&slot->busy_ns),
+        .respawns = p->stats.slot_respawns[index],
+    };
+    pthread_mutex_unlock(&p->mu);
+    return 0;
 }
 
 static bool pool_cancel(cf_executor *ex, cf_future *f)
@@ -642,6 +818,7 @@ static void pool_destroy(cf_executor *ex)
     pthread_cond_destroy(&p->started_cv);
     pthread_mutex_destroy(&p->mu);
     free(p->overflow);
+    free(p->stats.slot_respawns);
     free(p->init_name);
     free(p->init_args);
     free(p);
@@ -659,6 +836,9 @@ static const struct cf__executor_ops process_pool_ops = {
     .shutdown = pool_shutdown,
     .destroy = pool_destroy,
     .workers = pool_workers,
+    .cancel_running = pool_cancel_running,
+    .stats = pool_stats,
+    .worker_stats = pool_worker_stats,
 };
 
 /* ------------------------------------------------------------ creation */
@@ -687,6 +867,8 @@ static int check_options(const cf_process_pool_options *o, int *workers, size_t 
         return -EINVAL;
     *ring = o && o->ring_bytes ? o->ring_bytes : DEFAULT_RING_BYTES;
     if (*ring < CF__RING_MIN_CAPACITY || (*ring & (*ring - 1)) || *ring > (1ull << 40))
+        return -EINVAL;
+    if (o && (o->max_retries < 0 || o->max_tasks_per_child < 0))
         return -EINVAL;
     if (o && o->initializer) {
         if (!cf__task_lookup(o->initializer, strlen(o->initializer)))
@@ -757,6 +939,13 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
         return -ENOMEM;
     p->base.ops = &process_pool_ops;
     p->fs_sock = -1;
+    p->next_deadline = UINT64_MAX;
+    p->max_retries = opts ? opts->max_retries : 0;
+    p->ipc.max_tasks_per_child = opts ? opts->max_tasks_per_child : 0;
+    if (!(p->stats.slot_respawns = calloc((size_t)workers, sizeof(uint64_t)))) {
+        free(p);
+        return -ENOMEM;
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->started_cv, NULL);
     pthread_cond_init(&p->joined_cv, NULL);
@@ -784,6 +973,7 @@ out_free:
     pthread_cond_destroy(&p->started_cv);
     pthread_mutex_destroy(&p->mu);
     cf__pool_table_free(&p->inflight);
+    free(p->stats.slot_respawns);
     free(p->init_name);
     free(p->init_args);
     free(p);

@@ -199,6 +199,8 @@ typedef struct cf_process_pool_options {
     const char *initializer;   /* a registered task run once per worker */
     const void *initargs;      /* its packed msgpack array (NULL: []) */
     size_t initargs_len;
+    int max_retries;           /* re-runs of a task lost with its worker (0: none) */
+    int max_tasks_per_child;   /* a worker retires after this many records (0: never) */
 } cf_process_pool_options;
 
 /* The default worker count: CF_WORKERS from the environment when set
@@ -232,6 +234,62 @@ int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future
  * msgpack object, normally an array (CF_EPROTO otherwise). Borrows args. */
 int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,
                   const void *args, size_t len);
+
+/* Per-submission options; zero-initialised means the defaults except for
+ * `timeout`, so start from CF_SUBMIT_OPTIONS_INIT. */
+typedef struct cf_submit_options {
+    double timeout;      /* wait for room in the task ring (CF_FOREVER) */
+    double task_timeout; /* the task must finish this long after submission,
+                            else its worker is killed and replaced and the
+                            future fails with -ETIMEDOUT (<= 0: no limit) */
+    int max_retries;     /* re-runs if its worker dies (-1: the pool's) */
+} cf_submit_options;
+#define CF_SUBMIT_OPTIONS_INIT {CF_FOREVER, 0, -1}
+
+/* cf_submit_named with options (NULL: the defaults). Same returns, plus
+ * -EINVAL for a NaN timeout. A task_timeout is enforced by the process
+ * pool; other executors ignore it. */
+int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
+                   cf_future **out, const char *fmt, ...);
+
+/* Cancels f even if it is running: a process pool kills the worker running
+ * it (a replacement is forked; the other tasks that worker had taken are
+ * queued again) and the future ends cancelled. Returns true when f is (now)
+ * cancelled, false when it had already finished or its executor cannot
+ * interrupt a running task (the thread pool cannot). */
+bool cf_future_cancel_running(cf_future *f);
+
+/* What an executor has done so far. */
+typedef struct cf_stats {
+    uint64_t submitted;
+    uint64_t completed;        /* finished with a result */
+    uint64_t failed;           /* finished with an error, of which: */
+    uint64_t failed_task;      /*   the task failed (CF_ETASK, CF_ENOTASK...) */
+    uint64_t failed_worker;    /*   its worker died (CF_EWORKER) */
+    uint64_t failed_timeout;   /*   its task_timeout passed (-ETIMEDOUT) */
+    uint64_t cancelled;
+    uint64_t retried;          /* tasks queued again after their worker died */
+    uint64_t queued;           /* submitted, not yet taken by a worker (now) */
+    uint64_t in_flight;        /* submitted, not yet finished (now) */
+    uint64_t worker_deaths;    /* workers that died outside shutdown */
+    uint64_t deaths_by_signal; /*   of which killed by a signal */
+    uint64_t retirements;      /* workers replaced after max_tasks_per_child */
+    uint64_t respawns;         /* replacement workers forked */
+    int workers;
+} cf_stats;
+
+/* Per worker position (0 .. workers-1) of a process pool. */
+typedef struct cf_worker_stats {
+    int pid;            /* the worker now in that position (0: none) */
+    uint64_t tasks;     /* records run in that position, all workers */
+    uint64_t busy_ns;   /* time spent running them */
+    uint64_t respawns;  /* workers forked into it after the first */
+} cf_worker_stats;
+
+/* Fill *out. Returns 0, -EINVAL, or -ENOTSUP (worker stats of a thread
+ * pool). Thread-safe; a snapshot, not atomic across fields. */
+int cf_executor_stats(cf_executor *ex, cf_stats *out);
+int cf_executor_worker_stats(cf_executor *ex, int index, cf_worker_stats *out);
 
 /* Shuts down: no submission is accepted afterwards (CF_ESHUTDOWN). With
  * cancel_futures, every task not yet taken by a worker is cancelled. With

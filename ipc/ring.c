@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ipc/clock.h"
+#include "ipc/fault.h"
 #include "ipc/ring.h"
 
 #define HDR 8u                 /* record header bytes */
@@ -257,6 +258,8 @@ static uint64_t write_record(struct cf__ring *r, uint64_t head, uint64_t pad,
         if (iov[i].iov_len)
             memcpy(p, iov[i].iov_base, iov[i].iov_len);
         p += iov[i].iov_len;
+        if (i == 0)
+            (void)CF__FAULT(CF__FAULT_RING_PUSH_PARTIAL); /* header, part of the bytes */
     }
     /* Zero the padding: no stale bytes of an older record leak out. */
     memset(p, 0, rec_size((uint32_t)len) - HDR - len);
@@ -302,6 +305,7 @@ int cf__ring_pushv(struct cf__ring *r, const struct iovec *iov, int iovcnt,
     err = lock_ring(r);
     if (err)
         return err;
+    (void)CF__FAULT(CF__FAULT_RING_PUSH_LOCKED);
     pad = wait_for_room(r, rec_size((uint32_t)len), deadline_ns, &head);
     if (pad == -ENOTRECOVERABLE)
         return (int)pad;
@@ -495,6 +499,8 @@ int cf__ring_pop(struct cf__ring *r, struct cf__ring_batch *b, size_t max_record
     }
     if (b->count && claim)
         claim(claim_arg, b);
+    if (b->count)
+        (void)CF__FAULT(CF__FAULT_RING_POP_PARTIAL);
     /* Publication: the records are ours only from this store on; a consumer
      * that died before it took nothing. */
     atomic_store_explicit(&r->sh->tail, end, memory_order_release);

@@ -1,11 +1,11 @@
 /* Tests for ipc/pshared.c: the robust process-shared mutex and the futex
  * event-count condition variable, across real processes.
  *
- * Every child is forked through spawn(), dies with the test process
- * (PR_SET_PDEATHSIG) and is killed and reaped by the suite's .fini even when
- * an assertion aborts the test. Children report through their exit status
- * only (Criterion's asserts belong to the test process). Waits are bounded
- * liveness checks, never timing assertions.
+ * Every child is forked through psync_spawn() (psync_support.c), dies with
+ * the test process (PR_SET_PDEATHSIG) and is killed and reaped by the
+ * suite's .fini even when an assertion aborts the test. Children report
+ * through their exit status only (Criterion's asserts belong to the test
+ * process). Waits are bounded liveness checks, never timing assertions.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -19,9 +19,7 @@
 
 #include "ipc/clock.h"
 #include "ipc/pshared.h"
-
-#define MAX_KIDS 8
-#define LIVENESS_NS (10ull * 1000000000ull) /* generous: only catches hangs */
+#include "psync_support.h"
 
 struct shared {
     cf__pmutex mx;
@@ -30,69 +28,7 @@ struct shared {
     _Atomic int locked;   /* child → parent: "I hold mx" */
 };
 
-static pid_t kids[MAX_KIDS];
 static struct shared *sh;
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static pid_t spawn(void (*fn)(void))
-{
-    pid_t parent = getpid(), pid;
-    int slot = 0;
-
-    while (slot < MAX_KIDS && kids[slot] > 0)
-        slot++;
-    cr_assert_lt(slot, MAX_KIDS, "too many children");
-    pid = fork();
-    cr_assert_geq(pid, 0, "fork failed");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(90);
-        fn();
-        _exit(0);
-    }
-    kids[slot] = pid;
-    return pid;
-}
-
-static void forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] == pid)
-            kids[i] = 0;
-}
-
-/* Waits (bounded) for `pid` to exit; returns its wait status or -1. */
-static int reap(pid_t pid)
-{
-    uint64_t limit = cf__now_ns() + LIVENESS_NS;
-    int status;
-
-    while (cf__now_ns() < limit) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-        if (got == pid) {
-            forget(pid);
-            return status;
-        }
-        if (got < 0)
-            return -1;
-        sleep_ms(1);
-    }
-    return -1;
-}
-
-static void kill_and_reap(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    forget(pid);
-}
 
 static void setup(void)
 {
@@ -104,25 +40,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] > 0)
-            kill_and_reap(kids[i]);
+    psync_kill_all();
     if (sh && sh != MAP_FAILED)
         munmap(sh, sizeof(*sh));
     sh = NULL;
-}
-
-/* Polls `cond` until true or the liveness limit. */
-static bool eventually(bool (*cond)(void))
-{
-    uint64_t limit = cf__now_ns() + LIVENESS_NS;
-
-    while (!cond()) {
-        if (cf__now_ns() >= limit)
-            return false;
-        sleep_ms(1);
-    }
-    return true;
 }
 
 static bool child_holds_lock(void)
@@ -132,15 +53,17 @@ static bool child_holds_lock(void)
 
 /* ---- children ----------------------------------------------------------- */
 
-static void lock_and_exit(void)
+static int lock_and_exit(int unused)
 {
+    (void)unused;
     if (cf__pmutex_lock(&sh->mx) < 0) /* 1 (previous owner died) is fine */
         _exit(1);
     _exit(0); /* dies holding the mutex */
 }
 
-static void lock_and_hang(void)
+static int lock_and_hang(int unused)
 {
+    (void)unused;
     if (cf__pmutex_lock(&sh->mx) != 0)
         _exit(1);
     atomic_store(&sh->locked, 1);
@@ -149,7 +72,7 @@ static void lock_and_hang(void)
 }
 
 /* Waits for sh->go with the given spin; exit 0 when it saw go. */
-static void wait_go(unsigned spin)
+static _Noreturn void wait_go(unsigned spin)
 {
     if (cf__pmutex_lock(&sh->mx) < 0)
         _exit(2);
@@ -160,13 +83,15 @@ static void wait_go(unsigned spin)
     _exit(0);
 }
 
-static void wait_go_nospin(void)
+static int wait_go_nospin(int unused)
 {
+    (void)unused;
     wait_go(0);
 }
 
-static void wait_go_spin(void)
+static int wait_go_spin(int unused)
 {
+    (void)unused;
     wait_go(1000);
 }
 
@@ -174,8 +99,8 @@ static void wait_go_spin(void)
 
 Test(pshared, mutex_owner_exits, .init = setup, .fini = teardown, .timeout = 20)
 {
-    pid_t pid = spawn(lock_and_exit);
-    int st = reap(pid);
+    pid_t pid = psync_spawn(lock_and_exit, 0);
+    int st = psync_reap_status(pid);
 
     cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed");
     cr_assert_eq(cf__pmutex_lock(&sh->mx), 1, "EOWNERDEAD must be reported as 1");
@@ -188,11 +113,11 @@ Test(pshared, mutex_owner_exits, .init = setup, .fini = teardown, .timeout = 20)
 
 Test(pshared, mutex_owner_sigkilled, .init = setup, .fini = teardown, .timeout = 20)
 {
-    pid_t pid = spawn(lock_and_hang);
+    pid_t pid = psync_spawn(lock_and_hang, 0);
 
-    cr_assert(eventually(child_holds_lock), "child never locked");
+    cr_assert(psync_eventually(child_holds_lock), "child never locked");
     cr_assert_eq(cf__pmutex_trylock(&sh->mx), -EBUSY);
-    kill_and_reap(pid);
+    psync_kill(pid);
     cr_assert_eq(cf__pmutex_trylock(&sh->mx), 1, "trylock reports the dead owner");
     cf__pmutex_unlock(&sh->mx);
     for (int i = 0; i < 3; i++) {
@@ -205,13 +130,13 @@ Test(pshared, mutex_owner_sigkilled, .init = setup, .fini = teardown, .timeout =
 /* A process blocked in lock() is handed the mutex when the owner dies. */
 Test(pshared, mutex_blocked_locker_recovers, .init = setup, .fini = teardown, .timeout = 20)
 {
-    pid_t owner = spawn(lock_and_hang), waiter;
+    pid_t owner = psync_spawn(lock_and_hang, 0), waiter;
     int st;
 
-    cr_assert(eventually(child_holds_lock));
-    waiter = spawn(lock_and_exit); /* blocks in lock, then dies holding it */
-    kill_and_reap(owner);
-    st = reap(waiter);
+    cr_assert(psync_eventually(child_holds_lock));
+    waiter = psync_spawn(lock_and_exit, 0); /* blocks in lock, then dies holding it */
+    psync_kill(owner);
+    st = psync_reap_status(waiter);
     cr_assert(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     cr_assert_eq(cf__pmutex_lock(&sh->mx), 1);
     cf__pmutex_unlock(&sh->mx);
@@ -250,12 +175,12 @@ static char proc_state(pid_t pid)
 static void wait_asleep(const pid_t *pids, int npids, unsigned n)
 {
     expected_sleepers = n;
-    cr_assert(eventually(sleepers_reached), "waiters never registered");
+    cr_assert(psync_eventually(sleepers_reached), "waiters never registered");
     for (int i = 0; i < npids; i++) {
-        uint64_t limit = cf__now_ns() + LIVENESS_NS;
+        uint64_t limit = cf__now_ns() + PSYNC_LIVENESS_NS;
         while (proc_state(pids[i]) != 'S') {
             cr_assert_lt(cf__now_ns(), limit, "waiter %d never slept", (int)pids[i]);
-            sleep_ms(1);
+            psync_sleep_ms(1);
         }
     }
 }
@@ -269,7 +194,7 @@ static void set_go(int go)
 
 static void assert_exit0(pid_t pid)
 {
-    int st = reap(pid);
+    int st = psync_reap_status(pid);
 
     cr_assert(st >= 0, "child %d still blocked", (int)pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (status %d)", (int)pid,
@@ -278,7 +203,7 @@ static void assert_exit0(pid_t pid)
 
 Test(pshared, cond_signal_wakes_other_process, .init = setup, .fini = teardown, .timeout = 20)
 {
-    pid_t pid = spawn(wait_go_nospin);
+    pid_t pid = psync_spawn(wait_go_nospin, 0);
 
     wait_asleep(&pid, 1, 1);
     set_go(1);
@@ -289,10 +214,10 @@ Test(pshared, cond_signal_wakes_other_process, .init = setup, .fini = teardown, 
 
 Test(pshared, cond_signal_wakes_spinning_waiter, .init = setup, .fini = teardown, .timeout = 20)
 {
-    pid_t pid = spawn(wait_go_spin);
+    pid_t pid = psync_spawn(wait_go_spin, 0);
 
     expected_sleepers = 1;
-    cr_assert(eventually(sleepers_reached));
+    cr_assert(psync_eventually(sleepers_reached));
     set_go(1);
     cf__pcond_signal(&sh->cv);
     assert_exit0(pid);
@@ -323,9 +248,9 @@ Test(pshared, cond_broadcast_wakes_all, .init = setup, .fini = teardown, .timeou
     pid_t pids[4];
 
     for (int i = 0; i < 4; i++)
-        pids[i] = spawn(i % 2 ? wait_go_spin : wait_go_nospin);
+        pids[i] = psync_spawn(i % 2 ? wait_go_spin : wait_go_nospin, 0);
     expected_sleepers = 4;
-    cr_assert(eventually(sleepers_reached));
+    cr_assert(psync_eventually(sleepers_reached));
     set_go(1);
     cf__pcond_broadcast(&sh->cv);
     for (int i = 0; i < 4; i++)
@@ -334,8 +259,9 @@ Test(pshared, cond_broadcast_wakes_all, .init = setup, .fini = teardown, .timeou
 
 /* A waiter that re-locks after the mutex owner died is told so: the child
  * can only lock while we wait, then notifies and dies holding the mutex. */
-static void lock_signal_exit(void)
+static int lock_signal_exit(int unused)
 {
+    (void)unused;
     if (cf__pmutex_lock(&sh->mx) < 0)
         _exit(1);
     cf__pcond_signal(&sh->cv);
@@ -344,12 +270,12 @@ static void lock_signal_exit(void)
 
 Test(pshared, cond_wait_reports_dead_owner, .init = setup, .fini = teardown, .timeout = 20)
 {
-    uint64_t limit = cf__now_ns() + LIVENESS_NS;
+    uint64_t limit = cf__now_ns() + PSYNC_LIVENESS_NS;
     pid_t pid;
     int died = 0, rc = 0;
 
     cr_assert_eq(cf__pmutex_lock(&sh->mx), 0);
-    pid = spawn(lock_signal_exit);
+    pid = psync_spawn(lock_signal_exit, 0);
     while (!died && rc == 0)
         rc = cf__pcond_wait(&sh->cv, &sh->mx, limit, 0, &died);
     cr_assert_eq(rc, 0);
@@ -374,10 +300,10 @@ Test(pshared, cond_survives_killed_waiters, .init = setup, .fini = teardown, .ti
 
         set_go(0);
         for (int i = 0; i < WAITERS; i++)
-            pids[i] = spawn(wait_go_nospin);
+            pids[i] = psync_spawn(wait_go_nospin, 0);
         wait_asleep(pids, WAITERS, stale + WAITERS);
         for (int i = 1; i < WAITERS; i++)
-            kill_and_reap(pids[i]);
+            psync_kill(pids[i]);
         stale += WAITERS - 1;
         /* Notifications with nobody to wake must return. */
         cf__pcond_broadcast(&sh->cv);

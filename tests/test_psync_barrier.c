@@ -4,112 +4,13 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cfutures.h>
 
-/* ---- forked children ----------------------------------------------------
- * Children die with the test process (PR_SET_PDEATHSIG), report through
- * their exit status only, and are killed and reaped by the .fini. Waits
- * are bounded liveness checks, never timing assertions. */
-#define MAX_KIDS 16
-#define LIVENESS_NS (10ull * 1000000000ull)
-
-static pid_t kids[MAX_KIDS];
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Forks a child running fn(arg) and exiting with its return value. */
-static pid_t spawn(int (*fn)(int), int arg)
-{
-    pid_t parent = getpid(), pid;
-    int slot = 0;
-
-    while (slot < MAX_KIDS && kids[slot] > 0)
-        slot++;
-    cr_assert_lt(slot, MAX_KIDS, "too many children");
-    pid = fork();
-    cr_assert_geq(pid, 0, "fork failed");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(90);
-        _exit(fn(arg));
-    }
-    kids[slot] = pid;
-    return pid;
-}
-
-static void forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] == pid)
-            kids[i] = 0;
-}
-
-/* Waits (bounded) for `pid`; returns its exit code, or -1 when it was
- * killed by a signal or did not end in time. */
-static int reap(pid_t pid)
-{
-    uint64_t limit = now_ns() + LIVENESS_NS;
-    int status;
-
-    while (now_ns() < limit) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-
-        if (got == pid) {
-            forget(pid);
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        if (got < 0)
-            return -1;
-        sleep_ms(1);
-    }
-    return -1;
-}
-
-static void kill_kid(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    forget(pid);
-}
-
-static void kill_all_kids(void)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] > 0)
-            kill_kid(kids[i]);
-}
-
-/* Polls until *flag >= want or the liveness limit passes. */
-static bool eventually_at_least(_Atomic int *flag, int want)
-{
-    uint64_t limit = now_ns() + LIVENESS_NS;
-
-    while (atomic_load(flag) < want) {
-        if (now_ns() >= limit)
-            return false;
-        sleep_ms(1);
-    }
-    return true;
-}
+#include "psync_support.h"
 
 #define PARTIES 4
 #define ROUNDS 5
@@ -141,7 +42,7 @@ static void setup3(void)
 
 static void teardown(void)
 {
-    kill_all_kids();
+    psync_kill_all();
     if (sh) {
         cf_pbarrier_destroy(&sh->bar);
         cf_pshared_free(sh, sizeof *sh);
@@ -179,7 +80,7 @@ static bool n_waiting_reaches(int want)
     for (int i = 0; i < 10000; i++) {
         if (cf_pbarrier_n_waiting(&sh->bar) == want)
             return true;
-        sleep_ms(1);
+        psync_sleep_ms(1);
     }
     return false;
 }
@@ -190,9 +91,9 @@ Test(psync_barrier, unique_indices_every_round, .init = setup4, .fini = teardown
     pid_t pids[PARTIES];
 
     for (int i = 0; i < PARTIES; i++)
-        pids[i] = spawn(barrier_rounds, i);
+        pids[i] = psync_spawn(barrier_rounds, i);
     for (int i = 0; i < PARTIES; i++)
-        cr_assert_eq(reap(pids[i]), 0, "child %d failed", i);
+        cr_assert_eq(psync_reap(pids[i]), 0, "child %d failed", i);
     for (int r = 0; r < ROUNDS; r++) {
         int seen = 0;
 
@@ -210,48 +111,48 @@ Test(psync_barrier, unique_indices_every_round, .init = setup4, .fini = teardown
 Test(psync_barrier, abort_with_waiters_in_flight, .init = setup3, .fini = teardown,
      .timeout = 20)
 {
-    pid_t a = spawn(barrier_wait_once, 0), b = spawn(barrier_wait_once, 0), p[3];
+    pid_t a = psync_spawn(barrier_wait_once, 0), b = psync_spawn(barrier_wait_once, 0), p[3];
 
-    cr_assert(eventually_at_least(&sh->ready, 2));
+    cr_assert(psync_eventually_at_least(&sh->ready, 2));
     cr_assert(n_waiting_reaches(2));
     cr_assert_eq(cf_pbarrier_abort(&sh->bar), 0);
-    cr_assert_eq(reap(a), 10);
-    cr_assert_eq(reap(b), 10);
+    cr_assert_eq(psync_reap(a), 10);
+    cr_assert_eq(psync_reap(b), 10);
     cr_assert(cf_pbarrier_broken(&sh->bar));
     cr_assert_eq(cf_pbarrier_n_waiting(&sh->bar), 0);
     cr_assert_eq(cf_pbarrier_wait(&sh->bar, CF_FOREVER), CF_EBROKEN);
     cr_assert_eq(cf_pbarrier_reset(&sh->bar), 0);
     cr_assert_not(cf_pbarrier_broken(&sh->bar));
     for (int i = 0; i < 3; i++)
-        p[i] = spawn(barrier_wait_once, 0);
+        p[i] = psync_spawn(barrier_wait_once, 0);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(reap(p[i]), 0, "usable again after reset");
+        cr_assert_eq(psync_reap(p[i]), 0, "usable again after reset");
 }
 
 Test(psync_barrier, reset_with_waiters_in_flight, .init = setup3, .fini = teardown,
      .timeout = 20)
 {
-    pid_t a = spawn(barrier_wait_once, 0), b = spawn(barrier_wait_once, 0), p[3];
+    pid_t a = psync_spawn(barrier_wait_once, 0), b = psync_spawn(barrier_wait_once, 0), p[3];
 
     cr_assert(n_waiting_reaches(2));
     cr_assert_eq(cf_pbarrier_reset(&sh->bar), 0);
-    cr_assert_eq(reap(a), 10);
-    cr_assert_eq(reap(b), 10);
+    cr_assert_eq(psync_reap(a), 10);
+    cr_assert_eq(psync_reap(b), 10);
     cr_assert_not(cf_pbarrier_broken(&sh->bar));
     cr_assert_eq(cf_pbarrier_n_waiting(&sh->bar), 0);
     for (int i = 0; i < 3; i++)
-        p[i] = spawn(barrier_wait_once, 0);
+        p[i] = psync_spawn(barrier_wait_once, 0);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(reap(p[i]), 0);
+        cr_assert_eq(psync_reap(p[i]), 0);
 }
 
 Test(psync_barrier, timeout_breaks_it, .init = setup3, .fini = teardown, .timeout = 20)
 {
-    pid_t a = spawn(barrier_wait_once, 0);
+    pid_t a = psync_spawn(barrier_wait_once, 0);
 
     cr_assert(n_waiting_reaches(1));
     cr_assert_eq(cf_pbarrier_wait(&sh->bar, 0.02), CF_EBROKEN);
-    cr_assert_eq(reap(a), 10, "the other waiter sees the break");
+    cr_assert_eq(psync_reap(a), 10, "the other waiter sees the break");
     cr_assert(cf_pbarrier_broken(&sh->bar));
     cr_assert_eq(cf_pbarrier_wait(&sh->bar, 0), CF_EBROKEN);
     cr_assert_eq(cf_pbarrier_reset(&sh->bar), 0);
@@ -261,21 +162,21 @@ Test(psync_barrier, timeout_breaks_it, .init = setup3, .fini = teardown, .timeou
 Test(psync_barrier, waiter_killed_does_not_stop_the_round, .init = setup3,
      .fini = teardown, .timeout = 20)
 {
-    pid_t dead = spawn(barrier_wait_once, 0), p[3];
+    pid_t dead = psync_spawn(barrier_wait_once, 0), p[3];
 
     cr_assert(n_waiting_reaches(1));
-    kill_kid(dead);
+    psync_kill(dead);
     /* The dead process arrived: two more complete the round. */
-    p[0] = spawn(barrier_wait_once, 0);
-    p[1] = spawn(barrier_wait_once, 0);
-    cr_assert_eq(reap(p[0]), 0);
-    cr_assert_eq(reap(p[1]), 0);
+    p[0] = psync_spawn(barrier_wait_once, 0);
+    p[1] = psync_spawn(barrier_wait_once, 0);
+    cr_assert_eq(psync_reap(p[0]), 0);
+    cr_assert_eq(psync_reap(p[1]), 0);
     cr_assert_not(cf_pbarrier_broken(&sh->bar));
     cr_assert_eq(cf_pbarrier_n_waiting(&sh->bar), 0);
     for (int i = 0; i < 3; i++)
-        p[i] = spawn(barrier_wait_once, 0);
+        p[i] = psync_spawn(barrier_wait_once, 0);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(reap(p[i]), 0, "next round unaffected");
+        cr_assert_eq(psync_reap(p[i]), 0, "next round unaffected");
 }
 
 Test(psync_barrier, single_party_and_errors, .init = setup3, .fini = teardown,

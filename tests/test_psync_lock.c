@@ -5,112 +5,13 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cfutures.h>
 
-/* ---- forked children ----------------------------------------------------
- * Children die with the test process (PR_SET_PDEATHSIG), report through
- * their exit status only, and are killed and reaped by the .fini. Waits
- * are bounded liveness checks, never timing assertions. */
-#define MAX_KIDS 16
-#define LIVENESS_NS (10ull * 1000000000ull)
-
-static pid_t kids[MAX_KIDS];
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Forks a child running fn(arg) and exiting with its return value. */
-static pid_t spawn(int (*fn)(int), int arg)
-{
-    pid_t parent = getpid(), pid;
-    int slot = 0;
-
-    while (slot < MAX_KIDS && kids[slot] > 0)
-        slot++;
-    cr_assert_lt(slot, MAX_KIDS, "too many children");
-    pid = fork();
-    cr_assert_geq(pid, 0, "fork failed");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(90);
-        _exit(fn(arg));
-    }
-    kids[slot] = pid;
-    return pid;
-}
-
-static void forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] == pid)
-            kids[i] = 0;
-}
-
-/* Waits (bounded) for `pid`; returns its exit code, or -1 when it was
- * killed by a signal or did not end in time. */
-static int reap(pid_t pid)
-{
-    uint64_t limit = now_ns() + LIVENESS_NS;
-    int status;
-
-    while (now_ns() < limit) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-
-        if (got == pid) {
-            forget(pid);
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        if (got < 0)
-            return -1;
-        sleep_ms(1);
-    }
-    return -1;
-}
-
-static void kill_kid(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    forget(pid);
-}
-
-static void kill_all_kids(void)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] > 0)
-            kill_kid(kids[i]);
-}
-
-/* Polls until *flag >= want or the liveness limit passes. */
-static bool eventually_at_least(_Atomic int *flag, int want)
-{
-    uint64_t limit = now_ns() + LIVENESS_NS;
-
-    while (atomic_load(flag) < want) {
-        if (now_ns() >= limit)
-            return false;
-        sleep_ms(1);
-    }
-    return true;
-}
+#include "psync_support.h"
 
 struct lock_shared {
     cf_plock lock;
@@ -131,7 +32,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    kill_all_kids();
+    psync_kill_all();
     if (sh) {
         cf_plock_destroy(&sh->lock);
         cf_pshared_free(sh, sizeof *sh);
@@ -173,7 +74,7 @@ static int lock_hold_until_told(int unused)
         return 1;
     atomic_store(&sh->holding, 1);
     while (!atomic_load(&sh->release))
-        sleep_ms(1);
+        psync_sleep_ms(1);
     return cf_plock_release(&sh->lock) == 0 ? 0 : 2;
 }
 
@@ -197,22 +98,22 @@ Test(psync_lock, exclusion_across_four_processes, .init = setup, .fini = teardow
     pid_t pids[4];
 
     for (int i = 0; i < 4; i++)
-        pids[i] = spawn(lock_increment, INCREMENTS);
+        pids[i] = psync_spawn(lock_increment, INCREMENTS);
     for (int i = 0; i < 4; i++)
-        cr_assert_eq(reap(pids[i]), 0, "child %d failed", i);
+        cr_assert_eq(psync_reap(pids[i]), 0, "child %d failed", i);
     cr_assert_eq(sh->counter, 4L * INCREMENTS);
 }
 
 Test(psync_lock, holder_sigkilled_reports_owner_died, .init = setup, .fini = teardown,
      .timeout = 20)
 {
-    pid_t pid = spawn(lock_hold_forever, 0);
+    pid_t pid = psync_spawn(lock_hold_forever, 0);
 
-    cr_assert(eventually_at_least(&sh->holding, 1), "child never acquired");
+    cr_assert(psync_eventually_at_least(&sh->holding, 1), "child never acquired");
     cr_assert_eq(cf_plock_try_acquire(&sh->lock), -EBUSY);
     cr_assert_eq(cf_plock_acquire_timed(&sh->lock, 0), -EBUSY);
     cr_assert_eq(cf_plock_acquire_timed(&sh->lock, 0.02), -ETIMEDOUT);
-    kill_kid(pid);
+    psync_kill(pid);
     cr_assert_eq(cf_plock_acquire(&sh->lock), CF_PLOCK_OWNER_DIED);
     cr_assert_eq(sh->counter, 7, "the dead owner's writes are visible for repair");
     sh->counter = 0;
@@ -220,18 +121,18 @@ Test(psync_lock, holder_sigkilled_reports_owner_died, .init = setup, .fini = tea
     /* The lock keeps working, without the indication now. */
     cr_assert_eq(cf_plock_acquire(&sh->lock), 0);
     cr_assert_eq(cf_plock_release(&sh->lock), 0);
-    pid = spawn(lock_increment, 100);
-    cr_assert_eq(reap(pid), 0);
+    pid = psync_spawn(lock_increment, 100);
+    cr_assert_eq(psync_reap(pid), 0);
     cr_assert_eq(sh->counter, 100);
 }
 
 Test(psync_lock, holder_exits_reports_owner_died_to_try_and_timed, .init = setup,
      .fini = teardown, .timeout = 20)
 {
-    cr_assert_eq(reap(spawn(lock_acquire_and_exit, 0)), 0);
+    cr_assert_eq(psync_reap(psync_spawn(lock_acquire_and_exit, 0)), 0);
     cr_assert_eq(cf_plock_try_acquire(&sh->lock), CF_PLOCK_OWNER_DIED);
     cr_assert_eq(cf_plock_release(&sh->lock), 0);
-    cr_assert_eq(reap(spawn(lock_acquire_and_exit, 0)), 0);
+    cr_assert_eq(psync_reap(psync_spawn(lock_acquire_and_exit, 0)), 0);
     cr_assert_eq(cf_plock_acquire_timed(&sh->lock, 5), CF_PLOCK_OWNER_DIED);
     cr_assert_eq(cf_plock_release(&sh->lock), 0);
     cr_assert_eq(cf_plock_acquire_timed(&sh->lock, 5), 0);
@@ -241,15 +142,15 @@ Test(psync_lock, holder_exits_reports_owner_died_to_try_and_timed, .init = setup
 Test(psync_lock, waiter_killed_while_blocked, .init = setup, .fini = teardown,
      .timeout = 20)
 {
-    pid_t holder = spawn(lock_hold_until_told, 0), waiter;
+    pid_t holder = psync_spawn(lock_hold_until_told, 0), waiter;
 
-    cr_assert(eventually_at_least(&sh->holding, 1));
-    waiter = spawn(lock_block_in_acquire, 0);
-    cr_assert(eventually_at_least(&sh->ready, 1));
-    sleep_ms(20); /* let it block; the test holds either way */
-    kill_kid(waiter);
+    cr_assert(psync_eventually_at_least(&sh->holding, 1));
+    waiter = psync_spawn(lock_block_in_acquire, 0);
+    cr_assert(psync_eventually_at_least(&sh->ready, 1));
+    psync_sleep_ms(20); /* let it block; the test holds either way */
+    psync_kill(waiter);
     atomic_store(&sh->release, 1);
-    cr_assert_eq(reap(holder), 0);
+    cr_assert_eq(psync_reap(holder), 0);
     /* The killed waiter never owned the lock: a clean acquire. */
     cr_assert_eq(cf_plock_acquire(&sh->lock), 0);
     cr_assert_eq(cf_plock_release(&sh->lock), 0);
@@ -261,11 +162,11 @@ Test(psync_lock, release_by_non_owner_is_eperm, .init = setup, .fini = teardown,
     pid_t holder;
 
     cr_assert_eq(cf_plock_release(&sh->lock), -EPERM, "unlocked");
-    holder = spawn(lock_hold_until_told, 0);
-    cr_assert(eventually_at_least(&sh->holding, 1));
+    holder = psync_spawn(lock_hold_until_told, 0);
+    cr_assert(psync_eventually_at_least(&sh->holding, 1));
     cr_assert_eq(cf_plock_release(&sh->lock), -EPERM, "held by another process");
     atomic_store(&sh->release, 1);
-    cr_assert_eq(reap(holder), 0);
+    cr_assert_eq(psync_reap(holder), 0);
     cr_assert_eq(cf_plock_acquire_timed(&sh->lock, CF_FOREVER), 0);
     cr_assert_eq(cf_plock_release(&sh->lock), 0);
     cr_assert_eq(cf_plock_release(&sh->lock), -EPERM, "released twice");
@@ -313,7 +214,7 @@ Test(psync_lock, pshared_alloc_is_shared_with_children, .timeout = 20)
 {
     alloc_flag = cf_pshared_alloc(sizeof *alloc_flag);
     cr_assert_not_null(alloc_flag);
-    cr_assert_eq(reap(spawn(lock_write_shared, 42)), 0);
+    cr_assert_eq(psync_reap(psync_spawn(lock_write_shared, 42)), 0);
     cr_assert_eq(atomic_load(alloc_flag), 42);
     cr_assert_eq(cf_pshared_free(alloc_flag, sizeof *alloc_flag), 0);
 }

@@ -6,112 +6,13 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cfutures.h>
 
-/* ---- forked children ----------------------------------------------------
- * Children die with the test process (PR_SET_PDEATHSIG), report through
- * their exit status only, and are killed and reaped by the .fini. Waits
- * are bounded liveness checks, never timing assertions. */
-#define MAX_KIDS 16
-#define LIVENESS_NS (10ull * 1000000000ull)
-
-static pid_t kids[MAX_KIDS];
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Forks a child running fn(arg) and exiting with its return value. */
-static pid_t spawn(int (*fn)(int), int arg)
-{
-    pid_t parent = getpid(), pid;
-    int slot = 0;
-
-    while (slot < MAX_KIDS && kids[slot] > 0)
-        slot++;
-    cr_assert_lt(slot, MAX_KIDS, "too many children");
-    pid = fork();
-    cr_assert_geq(pid, 0, "fork failed");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(90);
-        _exit(fn(arg));
-    }
-    kids[slot] = pid;
-    return pid;
-}
-
-static void forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] == pid)
-            kids[i] = 0;
-}
-
-/* Waits (bounded) for `pid`; returns its exit code, or -1 when it was
- * killed by a signal or did not end in time. */
-static int reap(pid_t pid)
-{
-    uint64_t limit = now_ns() + LIVENESS_NS;
-    int status;
-
-    while (now_ns() < limit) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-
-        if (got == pid) {
-            forget(pid);
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        if (got < 0)
-            return -1;
-        sleep_ms(1);
-    }
-    return -1;
-}
-
-static void kill_kid(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    forget(pid);
-}
-
-static void kill_all_kids(void)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] > 0)
-            kill_kid(kids[i]);
-}
-
-/* Polls until *flag >= want or the liveness limit passes. */
-static bool eventually_at_least(_Atomic int *flag, int want)
-{
-    uint64_t limit = now_ns() + LIVENESS_NS;
-
-    while (atomic_load(flag) < want) {
-        if (now_ns() >= limit)
-            return false;
-        sleep_ms(1);
-    }
-    return true;
-}
+#include "psync_support.h"
 
 #define PRODUCERS 2
 #define CONSUMERS 2
@@ -152,7 +53,7 @@ static void setup2(void)
 
 static void teardown(void)
 {
-    kill_all_kids();
+    psync_kill_all();
     if (q) {
         cf_pqueue_destroy(q);
         cf_pshared_free(q, q_bytes);
@@ -227,14 +128,14 @@ Test(psync_queue, every_item_exactly_once, .init = setup, .fini = teardown, .tim
     pid_t prod[PRODUCERS], cons[CONSUMERS];
 
     for (int i = 0; i < CONSUMERS; i++)
-        cons[i] = spawn(queue_consume, 0);
+        cons[i] = psync_spawn(queue_consume, 0);
     for (int i = 0; i < PRODUCERS; i++)
-        prod[i] = spawn(queue_produce, i);
+        prod[i] = psync_spawn(queue_produce, i);
     for (int i = 0; i < PRODUCERS; i++)
-        cr_assert_eq(reap(prod[i]), 0, "producer %d", i);
+        cr_assert_eq(psync_reap(prod[i]), 0, "producer %d", i);
     cr_assert_eq(cf_pqueue_shutdown(q, false), 0);
     for (int i = 0; i < CONSUMERS; i++)
-        cr_assert_eq(reap(cons[i]), 0, "consumer %d", i);
+        cr_assert_eq(psync_reap(cons[i]), 0, "consumer %d", i);
     cr_assert_eq(atomic_load(&sh->bad), 0);
     for (int p = 0; p < PRODUCERS; p++)
         for (int i = 0; i < PER_PRODUCER; i++)
@@ -287,14 +188,14 @@ Test(psync_queue, sizes, .init = setup2, .fini = teardown, .timeout = 20)
 Test(psync_queue, shutdown_wakes_blocked_getter_and_putter, .init = setup2,
      .fini = teardown, .timeout = 20)
 {
-    pid_t getter = spawn(queue_get_once, 0), putter;
+    pid_t getter = psync_spawn(queue_get_once, 0), putter;
     char buf[ITEM_MAX];
     size_t len;
 
-    cr_assert(eventually_at_least(&sh->ready, 1));
-    sleep_ms(20); /* let it block; the test holds either way */
+    cr_assert(psync_eventually_at_least(&sh->ready, 1));
+    psync_sleep_ms(20); /* let it block; the test holds either way */
     cr_assert_eq(cf_pqueue_shutdown(q, false), 0);
-    cr_assert_eq(reap(getter), 10);
+    cr_assert_eq(psync_reap(getter), 10);
     cr_assert_eq(cf_pqueue_put(q, "x", 1), CF_ESHUTDOWN);
     cr_assert_eq(cf_pqueue_shutdown(q, false), 0, "idempotent");
 
@@ -302,11 +203,11 @@ Test(psync_queue, shutdown_wakes_blocked_getter_and_putter, .init = setup2,
     cr_assert_eq(cf_pqueue_init(q, 2, ITEM_MAX), 0);
     cr_assert_eq(cf_pqueue_put(q, "a", 1), 0);
     cr_assert_eq(cf_pqueue_put(q, "b", 1), 0);
-    putter = spawn(queue_put_once, 5);
-    cr_assert(eventually_at_least(&sh->ready, 2));
-    sleep_ms(20);
+    putter = psync_spawn(queue_put_once, 5);
+    cr_assert(psync_eventually_at_least(&sh->ready, 2));
+    psync_sleep_ms(20);
     cr_assert_eq(cf_pqueue_shutdown(q, false), 0);
-    cr_assert_eq(reap(putter), 10);
+    cr_assert_eq(psync_reap(putter), 10);
     /* Not immediate: what is queued still drains, then CF_ESHUTDOWN. */
     cr_assert_eq(cf_pqueue_get(q, buf, sizeof buf, &len), 0);
     cr_assert_eq(buf[0], 'a');
@@ -331,13 +232,13 @@ Test(psync_queue, shutdown_immediate_discards, .init = setup2, .fini = teardown,
 Test(psync_queue, consumer_killed_while_blocked, .init = setup2, .fini = teardown,
      .timeout = 20)
 {
-    pid_t a = spawn(queue_get_once, 0), b = spawn(queue_get_once, 0);
+    pid_t a = psync_spawn(queue_get_once, 0), b = psync_spawn(queue_get_once, 0);
 
-    cr_assert(eventually_at_least(&sh->ready, 2));
-    sleep_ms(20);
-    kill_kid(a);
+    cr_assert(psync_eventually_at_least(&sh->ready, 2));
+    psync_sleep_ms(20);
+    psync_kill(a);
     cr_assert_eq(cf_pqueue_put(q, "x", 1), 0);
-    cr_assert_eq(reap(b), 0, "the live consumer got the item");
+    cr_assert_eq(psync_reap(b), 0, "the live consumer got the item");
     cr_assert(cf_pqueue_empty(q));
 }
 

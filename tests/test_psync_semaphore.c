@@ -4,112 +4,13 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cfutures.h>
 
-/* ---- forked children ----------------------------------------------------
- * Children die with the test process (PR_SET_PDEATHSIG), report through
- * their exit status only, and are killed and reaped by the .fini. Waits
- * are bounded liveness checks, never timing assertions. */
-#define MAX_KIDS 16
-#define LIVENESS_NS (10ull * 1000000000ull)
-
-static pid_t kids[MAX_KIDS];
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Forks a child running fn(arg) and exiting with its return value. */
-static pid_t spawn(int (*fn)(int), int arg)
-{
-    pid_t parent = getpid(), pid;
-    int slot = 0;
-
-    while (slot < MAX_KIDS && kids[slot] > 0)
-        slot++;
-    cr_assert_lt(slot, MAX_KIDS, "too many children");
-    pid = fork();
-    cr_assert_geq(pid, 0, "fork failed");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(90);
-        _exit(fn(arg));
-    }
-    kids[slot] = pid;
-    return pid;
-}
-
-static void forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] == pid)
-            kids[i] = 0;
-}
-
-/* Waits (bounded) for `pid`; returns its exit code, or -1 when it was
- * killed by a signal or did not end in time. */
-static int reap(pid_t pid)
-{
-    uint64_t limit = now_ns() + LIVENESS_NS;
-    int status;
-
-    while (now_ns() < limit) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-
-        if (got == pid) {
-            forget(pid);
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        if (got < 0)
-            return -1;
-        sleep_ms(1);
-    }
-    return -1;
-}
-
-static void kill_kid(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    forget(pid);
-}
-
-static void kill_all_kids(void)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] > 0)
-            kill_kid(kids[i]);
-}
-
-/* Polls until *flag >= want or the liveness limit passes. */
-static bool eventually_at_least(_Atomic int *flag, int want)
-{
-    uint64_t limit = now_ns() + LIVENESS_NS;
-
-    while (atomic_load(flag) < want) {
-        if (now_ns() >= limit)
-            return false;
-        sleep_ms(1);
-    }
-    return true;
-}
+#include "psync_support.h"
 
 struct sem_shared {
     cf_psem sem;
@@ -140,7 +41,7 @@ static void setup2(void)
 
 static void teardown(void)
 {
-    kill_all_kids();
+    psync_kill_all();
     if (sh) {
         cf_psem_destroy(&sh->sem);
         cf_pshared_free(sh, sizeof *sh);
@@ -161,7 +62,7 @@ static int sem_guarded_section(int unused)
         while (now > seen && !atomic_compare_exchange_weak(&sh->max_inside, &seen, now))
             ;
         atomic_fetch_add(&sh->entries, 1);
-        sleep_ms(1);
+        psync_sleep_ms(1);
         atomic_fetch_sub(&sh->inside, 1);
         if (cf_psem_release(&sh->sem, 1) != 0)
             return 2;
@@ -182,9 +83,9 @@ Test(psync_sem, limits_concurrency_across_processes, .init = setup2, .fini = tea
     pid_t pids[5];
 
     for (int i = 0; i < 5; i++)
-        pids[i] = spawn(sem_guarded_section, 0);
+        pids[i] = psync_spawn(sem_guarded_section, 0);
     for (int i = 0; i < 5; i++)
-        cr_assert_eq(reap(pids[i]), 0, "child %d failed", i);
+        cr_assert_eq(psync_reap(pids[i]), 0, "child %d failed", i);
     cr_assert_eq(atomic_load(&sh->entries), 5 * ROUNDS);
     cr_assert_leq(atomic_load(&sh->max_inside), 2, "more holders than permits");
     cr_assert_geq(atomic_load(&sh->max_inside), 1);
@@ -194,12 +95,12 @@ Test(psync_sem, limits_concurrency_across_processes, .init = setup2, .fini = tea
 Test(psync_sem, release_wakes_a_waiter_in_another_process, .init = setup0,
      .fini = teardown, .timeout = 20)
 {
-    pid_t pid = spawn(sem_block_then_exit, 0);
+    pid_t pid = psync_spawn(sem_block_then_exit, 0);
 
-    cr_assert(eventually_at_least(&sh->ready, 1));
-    sleep_ms(20); /* let it block; the test holds either way */
+    cr_assert(psync_eventually_at_least(&sh->ready, 1));
+    psync_sleep_ms(20); /* let it block; the test holds either way */
     cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
-    cr_assert_eq(reap(pid), 0);
+    cr_assert_eq(psync_reap(pid), 0);
     cr_assert_eq(cf_psem_value(&sh->sem), 0);
 }
 
@@ -208,24 +109,24 @@ Test(psync_sem, release_n_wakes_n_waiters, .init = setup0, .fini = teardown, .ti
     pid_t pids[3];
 
     for (int i = 0; i < 3; i++)
-        pids[i] = spawn(sem_block_then_exit, 0);
-    cr_assert(eventually_at_least(&sh->ready, 3));
+        pids[i] = psync_spawn(sem_block_then_exit, 0);
+    cr_assert(psync_eventually_at_least(&sh->ready, 3));
     cr_assert_eq(cf_psem_release(&sh->sem, 3), 0);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(reap(pids[i]), 0);
+        cr_assert_eq(psync_reap(pids[i]), 0);
     cr_assert_eq(cf_psem_value(&sh->sem), 0);
 }
 
 Test(psync_sem, waiter_killed_while_blocked, .init = setup0, .fini = teardown,
      .timeout = 20)
 {
-    pid_t a = spawn(sem_block_then_exit, 0), b = spawn(sem_block_then_exit, 0);
+    pid_t a = psync_spawn(sem_block_then_exit, 0), b = psync_spawn(sem_block_then_exit, 0);
 
-    cr_assert(eventually_at_least(&sh->ready, 2));
-    sleep_ms(20);
-    kill_kid(a);
+    cr_assert(psync_eventually_at_least(&sh->ready, 2));
+    psync_sleep_ms(20);
+    psync_kill(a);
     cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
-    cr_assert_eq(reap(b), 0, "the live waiter got the permit");
+    cr_assert_eq(psync_reap(b), 0, "the live waiter got the permit");
     cr_assert_eq(cf_psem_value(&sh->sem), 0);
 }
 

@@ -19,7 +19,7 @@
 
 #include <cfutures.h>
 
-#include "ipc/clock.h"
+#include "threading/internal.h"
 #include "workers/task_error.h"
 
 #define TAG_MSG 0
@@ -122,11 +122,7 @@ int cf_actor_start(cf_actor *a, cf_actor_fn handler, void *arg)
     a->arg = arg;
     a->ended = a->joined = false;
     a->error = 0;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->ended_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cf__cond_init_monotonic(&a->ended_cv);
     pthread_mutex_init(&a->mu, NULL);
     rc = pthread_create(&a->thread, NULL, actor_main, a);
     if (rc != 0)
@@ -196,8 +192,7 @@ int cf_actor_join(cf_actor *a, double timeout)
         return -EINVAL;
     if (current_actor == a)
         return -EDEADLK;
-    uint64_t deadline = cf__deadline_after(timeout);
-    struct timespec ts = cf__deadline_timespec(deadline);
+    uint64_t deadline = cf__wait_deadline(timeout);
     bool reap = false;
     int rc = 0;
     pthread_mutex_lock(&a->mu);
@@ -206,9 +201,7 @@ int cf_actor_join(cf_actor *a, double timeout)
             rc = -ETIMEDOUT;
             break;
         }
-        if (deadline == CF__NO_DEADLINE) {
-            pthread_cond_wait(&a->ended_cv, &a->mu);
-        } else if (pthread_cond_timedwait(&a->ended_cv, &a->mu, &ts) == ETIMEDOUT) {
+        if (cf__cond_wait_until(&a->ended_cv, &a->mu, deadline) == -ETIMEDOUT) {
             rc = a->ended ? 0 : -ETIMEDOUT;
             break;
         }

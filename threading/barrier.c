@@ -21,47 +21,20 @@
 
 #include <errno.h>
 #include <math.h>
-#include <time.h>
+
+#include "threading/internal.h"
 
 enum { BARRIER_BROKEN = -2, BARRIER_RESETTING = -1, BARRIER_FILLING = 0, BARRIER_DRAINING = 1 };
-
-/* Longer timeouts than this (about 31 years) mean "forever". */
-#define BARRIER_TIMEOUT_MAX 1e9
-
-/* Fills *dl with now + timeout on CLOCK_MONOTONIC. Returns false when the
- * timeout means "no deadline" (negative or huge). */
-static bool barrier_deadline(double timeout, struct timespec *dl)
-{
-    if (timeout < 0 || timeout > BARRIER_TIMEOUT_MAX)
-        return false;
-    clock_gettime(CLOCK_MONOTONIC, dl);
-    time_t whole = (time_t)timeout; /* timeout is in 0..1e9 */
-    dl->tv_sec += whole;
-    dl->tv_nsec += (long)((timeout - (double)whole) * 1e9);
-    if (dl->tv_nsec >= 1000000000L) {
-        dl->tv_sec++;
-        dl->tv_nsec -= 1000000000L;
-    }
-    return true;
-}
 
 int cf_barrier_init(cf_barrier *b, int parties, cf_barrier_action_fn action, void *arg,
                     double timeout)
 {
-    pthread_condattr_t ca;
     int rc;
 
     if (!b || parties < 1 || isnan(timeout))
         return -EINVAL;
-    if ((rc = pthread_condattr_init(&ca)) != 0)
-        return -rc;
-    if ((rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0)
-        goto out_condattr;
-    if ((rc = pthread_mutex_init(&b->mu, NULL)) != 0)
-        goto out_condattr;
-    if ((rc = pthread_cond_init(&b->cond, &ca)) != 0)
-        goto out_mutex;
-    pthread_condattr_destroy(&ca);
+    if ((rc = cf__mutex_cond_init(&b->mu, &b->cond)) < 0)
+        return rc;
     b->action = action;
     b->action_arg = arg;
     b->timeout = timeout;
@@ -69,12 +42,6 @@ int cf_barrier_init(cf_barrier *b, int parties, cf_barrier_action_fn action, voi
     b->count = 0;
     b->state = BARRIER_FILLING;
     return 0;
-
-out_mutex:
-    pthread_mutex_destroy(&b->mu);
-out_condattr:
-    pthread_condattr_destroy(&ca);
-    return -rc;
 }
 
 int cf_barrier_destroy(cf_barrier *b)
@@ -122,15 +89,11 @@ static int barrier_release(cf_barrier *b)
  * The deadline counts from here, after barrier_enter, as in CPython. */
 static int barrier_await(cf_barrier *b, double timeout)
 {
-    struct timespec dl;
-    bool has_dl = timeout != 0 && barrier_deadline(timeout, &dl);
+    uint64_t deadline = cf__wait_deadline(timeout);
 
     while (b->state == BARRIER_FILLING) {
-        int rc = ETIMEDOUT;
-        if (timeout != 0)
-            rc = has_dl ? pthread_cond_timedwait(&b->cond, &b->mu, &dl)
-                        : pthread_cond_wait(&b->cond, &b->mu);
-        if (rc == ETIMEDOUT && b->state == BARRIER_FILLING) {
+        int rc = timeout == 0 ? -ETIMEDOUT : cf__cond_wait_until(&b->cond, &b->mu, deadline);
+        if (rc == -ETIMEDOUT && b->state == BARRIER_FILLING) {
             barrier_break(b);
             return CF_EBROKEN;
         }

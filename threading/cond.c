@@ -17,14 +17,7 @@
 #include <errno.h>
 #include <math.h>
 
-#include "ipc/clock.h"
-
-/* Defined in lock.c and rlock.c (no private header in threading/). */
-int cf__futex_wait_private(uint32_t *word, uint32_t val, uint64_t deadline_ns);
-void cf__futex_wake_private(uint32_t *word, int n);
-bool cf__lock_held_by_self(const cf_lock *lock);
-unsigned cf__rlock_release_all(cf_rlock *rlock);
-void cf__rlock_restore(cf_rlock *rlock, unsigned saved);
+#include "threading/internal.h"
 
 struct cf__cond_waiter {
     uint32_t signaled; /* 0 waiting, 1 notified: atomic */

@@ -14,54 +14,21 @@
 
 #include <errno.h>
 #include <math.h>
-#include <time.h>
 
-/* Longer timeouts than this (about 31 years) mean "forever". */
-#define EVENT_TIMEOUT_MAX 1e9
-
-/* Fills *dl with now + timeout on CLOCK_MONOTONIC. Returns false when the
- * timeout means "no deadline" (negative or huge). */
-static bool event_deadline(double timeout, struct timespec *dl)
-{
-    if (timeout < 0 || timeout > EVENT_TIMEOUT_MAX)
-        return false;
-    clock_gettime(CLOCK_MONOTONIC, dl);
-    time_t whole = (time_t)timeout; /* timeout is in 0..1e9 */
-    dl->tv_sec += whole;
-    dl->tv_nsec += (long)((timeout - (double)whole) * 1e9);
-    if (dl->tv_nsec >= 1000000000L) {
-        dl->tv_sec++;
-        dl->tv_nsec -= 1000000000L;
-    }
-    return true;
-}
+#include "threading/internal.h"
 
 int cf_event_init(cf_event *ev)
 {
-    pthread_condattr_t ca;
     int rc;
 
     if (!ev)
         return -EINVAL;
-    if ((rc = pthread_condattr_init(&ca)) != 0)
-        return -rc;
-    if ((rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0)
-        goto out_condattr;
-    if ((rc = pthread_mutex_init(&ev->mu, NULL)) != 0)
-        goto out_condattr;
-    if ((rc = pthread_cond_init(&ev->cond, &ca)) != 0)
-        goto out_mutex;
-    pthread_condattr_destroy(&ca);
+    if ((rc = cf__mutex_cond_init(&ev->mu, &ev->cond)) < 0)
+        return rc;
     ev->flag = false;
     ev->sets = 0;
     ev->waiters = 0;
     return 0;
-
-out_mutex:
-    pthread_mutex_destroy(&ev->mu);
-out_condattr:
-    pthread_condattr_destroy(&ca);
-    return -rc;
 }
 
 int cf_event_destroy(cf_event *ev)
@@ -115,22 +82,17 @@ bool cf_event_is_set(cf_event *ev)
 
 bool cf_event_wait(cf_event *ev, double timeout)
 {
-    struct timespec dl;
-
     if (!ev || isnan(timeout))
         return false;
-    bool has_dl = timeout != 0 && event_deadline(timeout, &dl);
+    uint64_t deadline = cf__wait_deadline(timeout);
     pthread_mutex_lock(&ev->mu);
     unsigned long start = ev->sets;
     bool signalled = ev->flag;
     if (!signalled && timeout != 0) {
         ev->waiters++;
-        while (!ev->flag && ev->sets == start) {
-            int rc = has_dl ? pthread_cond_timedwait(&ev->cond, &ev->mu, &dl)
-                            : pthread_cond_wait(&ev->cond, &ev->mu);
-            if (rc == ETIMEDOUT)
+        while (!ev->flag && ev->sets == start)
+            if (cf__cond_wait_until(&ev->cond, &ev->mu, deadline) == -ETIMEDOUT)
                 break;
-        }
         ev->waiters--;
         signalled = ev->flag || ev->sets != start;
     }

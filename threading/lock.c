@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ipc/clock.h"
+#include "threading/internal.h"
 
 /* glibc says when no second thread was ever started; pthread_mutex_t uses
  * the same flag to drop the bus lock, and we must keep up with it. */
@@ -36,12 +36,6 @@
 #ifndef ALONE
 #define ALONE() false
 #endif
-
-/* Defined here for rlock.c and cond.c (no private header in threading/). */
-int cf__futex_wait_private(uint32_t *word, uint32_t val, uint64_t deadline_ns);
-void cf__futex_wake_private(uint32_t *word, int n);
-uintptr_t cf__thread_self(void);
-bool cf__lock_held_by_self(const cf_lock *lock);
 
 enum { FREE = 0, HELD = 1, CONTENDED = 2, SPINS = 100 };
 

@@ -20,7 +20,7 @@
 
 #include <cfutures.h>
 
-#include "ipc/clock.h"
+#include "threading/internal.h"
 
 #define INITIAL_CAP 16
 
@@ -139,13 +139,9 @@ int cf_queue_init(cf_queue *q, enum cf_queue_kind kind, size_t maxsize)
             return -ENOMEM;
         q->cap = maxsize;
     }
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->not_empty, &attr);
-    pthread_cond_init(&q->not_full, &attr);
-    pthread_cond_init(&q->all_done, &attr);
-    pthread_condattr_destroy(&attr);
+    cf__cond_init_monotonic(&q->not_empty);
+    cf__cond_init_monotonic(&q->not_full);
+    cf__cond_init_monotonic(&q->all_done);
     pthread_mutex_init(&q->mu, NULL);
     return 0;
 }
@@ -163,27 +159,13 @@ void cf_queue_destroy(cf_queue *q)
     pthread_mutex_destroy(&q->mu);
 }
 
-/* ------------------------------------------------------------- waiting */
-
-/* Waits on cv until signalled or the deadline; returns -ETIMEDOUT once the
- * deadline has passed. The caller re-checks its condition either way. */
-static int wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline)
-{
-    if (deadline == CF__NO_DEADLINE) {
-        pthread_cond_wait(cv, mu);
-        return 0;
-    }
-    struct timespec ts = cf__deadline_timespec(deadline);
-    return pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT ? -ETIMEDOUT : 0;
-}
-
 /* ----------------------------------------------------------------- put */
 
 int cf_queue_put_priority(cf_queue *q, void *item, int64_t priority, double timeout)
 {
     if (!q || isnan(timeout))
         return -EINVAL;
-    uint64_t deadline = cf__deadline_after(timeout);
+    uint64_t deadline = cf__wait_deadline(timeout);
     bool timed_out = false;
     int rc;
     pthread_mutex_lock(&q->mu);
@@ -202,7 +184,7 @@ int cf_queue_put_priority(cf_queue *q, void *item, int64_t priority, double time
             rc = timeout == 0 ? CF_EFULL : -ETIMEDOUT;
             break;
         }
-        timed_out = wait_until(&q->not_full, &q->mu, deadline) == -ETIMEDOUT;
+        timed_out = cf__cond_wait_until(&q->not_full, &q->mu, deadline) == -ETIMEDOUT;
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
@@ -229,7 +211,7 @@ int cf_queue_get_priority(cf_queue *q, void **item, int64_t *priority, double ti
 {
     if (!q || !item || isnan(timeout))
         return -EINVAL;
-    uint64_t deadline = cf__deadline_after(timeout);
+    uint64_t deadline = cf__wait_deadline(timeout);
     bool timed_out = false;
     int rc;
     pthread_mutex_lock(&q->mu);
@@ -254,7 +236,7 @@ int cf_queue_get_priority(cf_queue *q, void **item, int64_t *priority, double ti
             rc = timeout == 0 ? CF_EEMPTY : -ETIMEDOUT;
             break;
         }
-        timed_out = wait_until(&q->not_empty, &q->mu, deadline) == -ETIMEDOUT;
+        timed_out = cf__cond_wait_until(&q->not_empty, &q->mu, deadline) == -ETIMEDOUT;
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
@@ -332,7 +314,7 @@ int cf_queue_join_timed(cf_queue *q, double timeout)
 {
     if (!q || isnan(timeout))
         return -EINVAL;
-    uint64_t deadline = cf__deadline_after(timeout);
+    uint64_t deadline = cf__wait_deadline(timeout);
     bool timed_out = false;
     int rc = 0;
     pthread_mutex_lock(&q->mu);
@@ -341,7 +323,7 @@ int cf_queue_join_timed(cf_queue *q, double timeout)
             rc = -ETIMEDOUT;
             break;
         }
-        timed_out = wait_until(&q->all_done, &q->mu, deadline) == -ETIMEDOUT;
+        timed_out = cf__cond_wait_until(&q->all_done, &q->mu, deadline) == -ETIMEDOUT;
     }
     pthread_mutex_unlock(&q->mu);
     return rc;

@@ -14,9 +14,7 @@
 #include <limits.h>
 #include <math.h>
 
-uintptr_t cf__thread_self(void); /* lock.c */
-unsigned cf__rlock_release_all(cf_rlock *rlock);
-void cf__rlock_restore(cf_rlock *rlock, unsigned saved);
+#include "threading/internal.h"
 
 static uintptr_t owner_of(const cf_rlock *rlock)
 {

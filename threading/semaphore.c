@@ -11,56 +11,22 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <time.h>
 
-/* Longer timeouts than this (about 31 years) mean "forever": their
- * deadline would not fit a timespec on every platform. */
-#define SEM_TIMEOUT_MAX 1e9
-
-/* Fills *dl with now + timeout on CLOCK_MONOTONIC. Returns false when the
- * timeout means "no deadline" (negative or huge). */
-static bool sem_deadline(double timeout, struct timespec *dl)
-{
-    if (timeout < 0 || timeout > SEM_TIMEOUT_MAX)
-        return false;
-    clock_gettime(CLOCK_MONOTONIC, dl);
-    time_t whole = (time_t)timeout; /* timeout is in 0..1e9 */
-    dl->tv_sec += whole;
-    dl->tv_nsec += (long)((timeout - (double)whole) * 1e9);
-    if (dl->tv_nsec >= 1000000000L) {
-        dl->tv_sec++;
-        dl->tv_nsec -= 1000000000L;
-    }
-    return true;
-}
+#include "threading/internal.h"
 
 static int sem_init_common(cf_sem *s, long value, bool bounded)
 {
-    pthread_condattr_t ca;
     int rc;
 
     if (!s || value < 0)
         return -EINVAL;
-    if ((rc = pthread_condattr_init(&ca)) != 0)
-        return -rc;
-    if ((rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0)
-        goto out_condattr;
-    if ((rc = pthread_mutex_init(&s->mu, NULL)) != 0)
-        goto out_condattr;
-    if ((rc = pthread_cond_init(&s->cond, &ca)) != 0)
-        goto out_mutex;
-    pthread_condattr_destroy(&ca);
+    if ((rc = cf__mutex_cond_init(&s->mu, &s->cond)) < 0)
+        return rc;
     s->value = value;
     s->bound = value;
     s->bounded = bounded;
     s->waiters = 0;
     return 0;
-
-out_mutex:
-    pthread_mutex_destroy(&s->mu);
-out_condattr:
-    pthread_condattr_destroy(&ca);
-    return -rc;
 }
 
 int cf_sem_init(cf_sem *s, long value)
@@ -87,18 +53,15 @@ int cf_sem_destroy(cf_sem *s)
     return 0;
 }
 
-/* The one acquire path. has_dl false: wait forever; nonblocking: never
- * wait. Called with s->mu held. */
-static int sem_take_locked(cf_sem *s, bool nonblocking, bool has_dl, const struct timespec *dl)
+/* The one acquire path, until deadline (CF__NO_DEADLINE: forever);
+ * nonblocking: never wait. Called with s->mu held. */
+static int sem_take_locked(cf_sem *s, bool nonblocking, uint64_t deadline)
 {
     if (s->value == 0 && !nonblocking) {
         s->waiters++;
-        while (s->value == 0) {
-            int rc = has_dl ? pthread_cond_timedwait(&s->cond, &s->mu, dl)
-                            : pthread_cond_wait(&s->cond, &s->mu);
-            if (rc == ETIMEDOUT)
+        while (s->value == 0)
+            if (cf__cond_wait_until(&s->cond, &s->mu, deadline) == -ETIMEDOUT)
                 break;
-        }
         s->waiters--;
     }
     /* Re-checked after a timeout too: a unit released just as the
@@ -111,14 +74,13 @@ static int sem_take_locked(cf_sem *s, bool nonblocking, bool has_dl, const struc
 
 int cf_sem_acquire_timed(cf_sem *s, double timeout)
 {
-    struct timespec dl;
     int rc;
 
     if (!s || isnan(timeout))
         return -EINVAL;
-    bool has_dl = timeout != 0 && sem_deadline(timeout, &dl);
+    uint64_t deadline = cf__wait_deadline(timeout);
     pthread_mutex_lock(&s->mu);
-    rc = sem_take_locked(s, timeout == 0, has_dl, &dl);
+    rc = sem_take_locked(s, timeout == 0, deadline);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

@@ -20,8 +20,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "threading/internal.h"
 
 enum { TH_NEW, TH_STARTING, TH_RUNNING, TH_FINISHED, TH_REAPED };
 
@@ -30,53 +31,25 @@ static atomic_uint th_counter;
 
 static _Thread_local cf_thread *th_current;
 
-/* Converts a relative timeout into an absolute CLOCK_MONOTONIC deadline.
- * Returns false when there is none (wait forever). Timeouts beyond a
- * century count as forever, so the sum cannot overflow time_t. */
-static bool th_deadline(double timeout, struct timespec *ts)
+/* Waits on t->cv until t->state >= want or the deadline (CF__NO_DEADLINE:
+ * none). Called with t->mu held. */
+static int th_wait_state(cf_thread *t, int want, uint64_t deadline)
 {
-    if (timeout < 0 || timeout > 3.2e9)
-        return false;
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    time_t whole = (time_t)timeout; /* timeout >= 0: truncation is floor */
-    ts->tv_sec += whole;
-    ts->tv_nsec += (long)((timeout - (double)whole) * 1e9);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-    return true;
-}
-
-/* Waits on t->cv until t->state >= want. Called with t->mu held. */
-static int th_wait_state(cf_thread *t, int want, bool timed, const struct timespec *deadline)
-{
-    while (t->state < want) {
-        int rc = timed ? pthread_cond_timedwait(&t->cv, &t->mu, deadline)
-                       : pthread_cond_wait(&t->cv, &t->mu);
-        if (rc == ETIMEDOUT && t->state < want)
+    while (t->state < want)
+        if (cf__cond_wait_until(&t->cv, &t->mu, deadline) == -ETIMEDOUT && t->state < want)
             return -ETIMEDOUT;
-    }
     return 0;
 }
 
 int cf_thread_init(cf_thread *t, const char *name, cf_thread_fn fn, void *arg)
 {
-    pthread_condattr_t ca;
     int rc;
 
     if (!t || !fn)
         return -EINVAL;
     memset(t, 0, sizeof *t);
-    if ((rc = pthread_condattr_init(&ca)) != 0)
-        return -rc;
-    if ((rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0)
-        goto out_attr;
-    if ((rc = pthread_mutex_init(&t->mu, NULL)) != 0)
-        goto out_attr;
-    if ((rc = pthread_cond_init(&t->cv, &ca)) != 0)
-        goto out_mutex;
-    pthread_condattr_destroy(&ca);
+    if ((rc = cf__mutex_cond_init(&t->mu, &t->cv)) < 0)
+        return rc;
     t->fn = fn;
     t->arg = arg;
     t->state = TH_NEW;
@@ -85,12 +58,6 @@ int cf_thread_init(cf_thread *t, const char *name, cf_thread_fn fn, void *arg)
     else
         snprintf(t->name, sizeof t->name, "Thread-%u", atomic_fetch_add(&th_counter, 1) + 1);
     return 0;
-
-out_mutex:
-    pthread_mutex_destroy(&t->mu);
-out_attr:
-    pthread_condattr_destroy(&ca);
-    return -rc;
 }
 
 /* Marks the end; runs on return and on pthread_exit (a cleanup handler).
@@ -145,20 +112,19 @@ int cf_thread_start(cf_thread *t)
         return -rc;
     }
     t->state = TH_STARTING;
-    th_wait_state(t, TH_RUNNING, false, NULL);
+    th_wait_state(t, TH_RUNNING, CF__NO_DEADLINE);
     pthread_mutex_unlock(&t->mu);
     return 0;
 }
 
 int cf_thread_join(cf_thread *t, double timeout)
 {
-    struct timespec deadline;
-    bool timed;
+    uint64_t deadline;
     int rc;
 
     if (!t || isnan(timeout))
         return -EINVAL;
-    timed = th_deadline(timeout, &deadline);
+    deadline = cf__deadline_after(timeout);
     pthread_mutex_lock(&t->mu);
     if (t->state == TH_NEW) {
         rc = -EINVAL;
@@ -171,7 +137,7 @@ int cf_thread_join(cf_thread *t, double timeout)
         rc = -EDEADLK;
         goto out_unlock;
     }
-    if ((rc = th_wait_state(t, TH_FINISHED, timed, &deadline)) < 0)
+    if ((rc = th_wait_state(t, TH_FINISHED, deadline)) < 0)
         goto out_unlock;
     if (t->state == TH_FINISHED && !t->reaping) {
         t->reaping = true;
@@ -183,7 +149,7 @@ int cf_thread_join(cf_thread *t, double timeout)
     }
     /* Another joiner is reaping: that takes no longer than the thread's
      * exit, so wait for it whatever the deadline. */
-    rc = th_wait_state(t, TH_REAPED, false, NULL);
+    rc = th_wait_state(t, TH_REAPED, CF__NO_DEADLINE);
 out_unlock:
     pthread_mutex_unlock(&t->mu);
     return rc;

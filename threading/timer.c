@@ -16,25 +16,10 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <time.h>
+
+#include "threading/internal.h"
 
 enum { TM_WAITING, TM_CANCELLED, TM_RUNNING, TM_DONE };
-
-/* As in thread.c: false when there is no deadline (beyond a century). */
-static bool tm_deadline(double timeout, struct timespec *ts)
-{
-    if (timeout < 0 || timeout > 3.2e9)
-        return false;
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    time_t whole = (time_t)timeout;
-    ts->tv_sec += whole;
-    ts->tv_nsec += (long)((timeout - (double)whole) * 1e9);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-    return true;
-}
 
 static void tm_done(void *arg)
 {
@@ -48,17 +33,13 @@ static void tm_done(void *arg)
 static void tm_body(void *arg)
 {
     cf_timer *t = arg;
-    struct timespec deadline;
-    bool timed = tm_deadline(t->interval, &deadline);
+    uint64_t deadline = cf__deadline_after(t->interval);
     bool run;
 
     pthread_mutex_lock(&t->mu);
-    while (t->state == TM_WAITING) {
-        int rc = timed ? pthread_cond_timedwait(&t->cv, &t->mu, &deadline)
-                       : pthread_cond_wait(&t->cv, &t->mu);
-        if (rc == ETIMEDOUT)
+    while (t->state == TM_WAITING)
+        if (cf__cond_wait_until(&t->cv, &t->mu, deadline) == -ETIMEDOUT)
             break;
-    }
     run = t->state == TM_WAITING;
     if (run)
         t->state = TM_RUNNING; /* from here on cancel returns false */
@@ -72,36 +53,25 @@ static void tm_body(void *arg)
 
 int cf_timer_init(cf_timer *t, const char *name, double interval, cf_thread_fn fn, void *arg)
 {
-    pthread_condattr_t ca;
     int rc;
 
     if (!t || !fn || isnan(interval) || interval < 0)
         return -EINVAL;
     memset(t, 0, sizeof *t);
-    if ((rc = pthread_condattr_init(&ca)) != 0)
-        return -rc;
-    if ((rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0)
-        goto out_attr;
-    if ((rc = pthread_mutex_init(&t->mu, NULL)) != 0)
-        goto out_attr;
-    if ((rc = pthread_cond_init(&t->cv, &ca)) != 0)
-        goto out_mutex;
-    if ((rc = -cf_thread_init(&t->thread, name, tm_body, t)) != 0)
-        goto out_cond;
-    pthread_condattr_destroy(&ca);
+    if ((rc = cf__mutex_cond_init(&t->mu, &t->cv)) < 0)
+        return rc;
+    if ((rc = cf_thread_init(&t->thread, name, tm_body, t)) < 0)
+        goto out_sync;
     t->interval = interval;
     t->fn = fn;
     t->arg = arg;
     t->state = TM_WAITING;
     return 0;
 
-out_cond:
+out_sync:
     pthread_cond_destroy(&t->cv);
-out_mutex:
     pthread_mutex_destroy(&t->mu);
-out_attr:
-    pthread_condattr_destroy(&ca);
-    return -rc;
+    return rc;
 }
 
 int cf_timer_start(cf_timer *t)

@@ -3,8 +3,15 @@
 # Called by the Makefile before the first compile. As root it runs
 # `apt-get update` once and `apt-get install -y`; otherwise it prints the
 # exact command and fails, so a build never half-works.
+# `sh tools/deps.sh fuzz` (make fuzz) also wants clang and its libFuzzer
+# runtime.
 set -eu
 pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev"
+case "${1:-}" in
+"") ;;
+fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
+*) echo "usage: sh tools/deps.sh [fuzz]" >&2; exit 2 ;;
+esac
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "ipc/clock.h"
+#include "ipc/fault.h"
 #include "ipc/side.h"
 #include "serialize/record.h"
 #include "workers/pool_ipc.h"
@@ -146,6 +147,7 @@ _Noreturn void cf__forkserver_main(struct cf__pool_ipc *ipc, int sock)
 
     die_with(ipc->parent_pid);
     prctl(PR_SET_NAME, "cf-forkserver");
+    CF__FAULT_ROLE(CF__ROLE_FORKSERVER);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);

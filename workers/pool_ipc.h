@@ -33,8 +33,13 @@ struct cf__worker_slot {
     _Atomic uint32_t running;     /* 1 + index in the batch of the task now running */
     _Atomic uint32_t side_sent;   /* large results announced ... */
     _Atomic uint32_t side_acked;  /* ... and opened by the parent (futex word) */
+    _Atomic uint64_t tasks;       /* records run in this position, every worker */
+    _Atomic uint64_t busy_ns;     /* time spent running them */
     uint64_t batch_ids[CF__BATCH_MAX];
 };
+
+/* Exit status of a worker that retired after max_tasks_per_child records. */
+#define CF__WORKER_RETIRED 0
 
 struct cf__pool_shared {
     uint64_t magic;
@@ -50,6 +55,7 @@ struct cf__pool_ipc {
     struct cf__ring results;
     int nworkers;
     pid_t parent_pid;
+    int max_tasks_per_child; /* 0: no limit */
     const char *init_name;   /* initializer task or NULL */
     const void *init_args;   /* its packed arguments */
     size_t init_len;

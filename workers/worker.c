@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ipc/clock.h"
+#include "ipc/fault.h"
 #include "ipc/futex.h"
 #include "ipc/side.h"
 #include "serialize/record.h"
@@ -81,7 +82,16 @@ static void execute(struct worker *w, uint64_t id, const struct cf__record *rec)
 {
     char msg[CF__EXECUTE_MESSAGE_MAX];
     size_t value_off;
+    if (CF__FAULT(CF__FAULT_WORKER_EXECUTE)) {
+        w->out.size = 0;
+        cf__record_result_error(&w->pk, id, CF_ETASK, "injected fault: execute",
+                                sizeof("injected fault: execute") - 1);
+        push_result(w, id);
+        return;
+    }
     (void)cf__execute_record(&w->out, &w->pk, id, rec, &value_off, msg, sizeof(msg));
+    if (CF__FAULT(CF__FAULT_WORKER_ENCODE))
+        w->out.size = w->out.size > 1 ? w->out.size - 1 : 0; /* a truncated record */
     push_result(w, id);
 }
 
@@ -96,8 +106,12 @@ static void handle_record(struct worker *w, const struct cf__ring_record *r)
     memcpy(&id, r->data, sizeof(id));
     msgpack_zone_clear(w->zone);
     int rc = cf__record_decode(r->data + CF__ID_PREFIX, r->len - CF__ID_PREFIX, w->zone, &rec);
+    if (CF__FAULT(CF__FAULT_WORKER_DECODE))
+        rc = CF_EPROTO;
     if (rc == 0 && rec.type == CF__REC_SIDE) {
         rc = cf__side_open(&side, rec.pid, rec.fd, rec.size);
+        if (rc == 0 && CF__FAULT(CF__FAULT_WORKER_SIDE))
+            rc = CF_EPROTO;
         if (rc == 0) {
             msgpack_zone_clear(w->zone);
             rc = cf__record_decode(side.map, side.size, w->zone, &rec);
@@ -166,6 +180,7 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
     char name[16];
     snprintf(name, sizeof(name), "cf-worker-%d", index);
     prctl(PR_SET_NAME, name);
+    CF__FAULT_ROLE(CF__ROLE_WORKER);
     atomic_store(&w.slot->pid, (int32_t)getpid());
     atomic_store(&w.slot->batch_count, 0);
     atomic_store(&w.slot->running, 0);
@@ -180,19 +195,30 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
 
     struct cf__ring_batch batch;
     cf__ring_batch_init(&batch);
-    for (;;) {
-        int rc = cf__ring_pop(&ipc->tasks, &batch, batch_size(&w), CF__NO_DEADLINE, claim,
-                              w.slot);
-        if (rc < 0)
-            break; /* -EPIPE: the pool is shutting down */
+    int limit = ipc->max_tasks_per_child, status = 0;
+    for (int done = 0; !limit || done < limit;) {
+        size_t max = batch_size(&w);
+        if (limit && max > (size_t)(limit - done))
+            max = (size_t)(limit - done); /* retire on time: take no more */
+        int rc = cf__ring_pop(&ipc->tasks, &batch, max, CF__NO_DEADLINE, claim, w.slot);
+        if (rc < 0) {
+            /* -EPIPE: the pool is shutting down; anything else means the
+             * ring can no longer be trusted, which the parent must hear. */
+            status = rc == -EPIPE ? 0 : 6;
+            break;
+        }
         for (size_t i = 0; i < batch.count; i++) {
+            uint64_t t0 = cf__now_ns();
             atomic_store_explicit(&w.slot->running, (uint32_t)i + 1, memory_order_release);
             handle_record(&w, &batch.recs[i]);
+            atomic_fetch_add_explicit(&w.slot->busy_ns, cf__now_ns() - t0, memory_order_relaxed);
+            atomic_fetch_add_explicit(&w.slot->tasks, 1, memory_order_relaxed);
         }
+        done += (int)batch.count;
         atomic_store_explicit(&w.slot->running, 0, memory_order_release);
         atomic_store_explicit(&w.slot->batch_count, 0, memory_order_release);
     }
     settle_side(&w);
     fflush(NULL);
-    _exit(0);
+    _exit(status); /* CF__WORKER_RETIRED when the limit was reached */
 }

@@ -1,0 +1,118 @@
+/* tests/psync_support.c — the forked children of the process-shared tests,
+ * so that each helper exists once: the table of live children, spawning
+ * (PR_SET_PDEATHSIG, so they die with the test process), bounded reaping,
+ * killing them all from a .fini, and bounded polling of shared flags.
+ * Children report through their exit status only (Criterion's asserts
+ * belong to the test process). Used by test_pshared.c and
+ * test_psync_{lock,semaphore,event,barrier,queue}.c. No Test() here.
+ */
+#include "psync_support.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc/clock.h"
+
+static pid_t kids[PSYNC_MAX_KIDS];
+
+void psync_sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+pid_t psync_spawn(int (*fn)(int), int arg)
+{
+    pid_t parent = getpid(), pid;
+    int slot = 0;
+
+    while (slot < PSYNC_MAX_KIDS && kids[slot] > 0)
+        slot++;
+    cr_assert_lt(slot, PSYNC_MAX_KIDS, "too many children");
+    pid = fork();
+    cr_assert_geq(pid, 0, "fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(90);
+        _exit(fn(arg));
+    }
+    kids[slot] = pid;
+    return pid;
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < PSYNC_MAX_KIDS; i++)
+        if (kids[i] == pid)
+            kids[i] = 0;
+}
+
+int psync_reap_status(pid_t pid)
+{
+    uint64_t limit = cf__now_ns() + PSYNC_LIVENESS_NS;
+    int status;
+
+    while (cf__now_ns() < limit) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+
+        if (got == pid) {
+            forget(pid);
+            return status;
+        }
+        if (got < 0)
+            return -1;
+        psync_sleep_ms(1);
+    }
+    return -1;
+}
+
+int psync_reap(pid_t pid)
+{
+    int status = psync_reap_status(pid);
+
+    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void psync_kill(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    forget(pid);
+}
+
+void psync_kill_all(void)
+{
+    for (int i = 0; i < PSYNC_MAX_KIDS; i++)
+        if (kids[i] > 0)
+            psync_kill(kids[i]);
+}
+
+bool psync_eventually_at_least(_Atomic int *flag, int want)
+{
+    uint64_t limit = cf__now_ns() + PSYNC_LIVENESS_NS;
+
+    while (atomic_load(flag) < want) {
+        if (cf__now_ns() >= limit)
+            return false;
+        psync_sleep_ms(1);
+    }
+    return true;
+}
+
+bool psync_eventually(bool (*cond)(void))
+{
+    uint64_t limit = cf__now_ns() + PSYNC_LIVENESS_NS;
+
+    while (!cond()) {
+        if (cf__now_ns() >= limit)
+            return false;
+        psync_sleep_ms(1);
+    }
+    return true;
+}

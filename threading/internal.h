@@ -1,0 +1,61 @@
+/* threading/internal.h — private to the threading layer, never
+ * installed: the cf__ functions the .c files of threading/ share.
+ *
+ * lock.c owns the process-private futex helpers and the thread id that
+ * rlock.c and cond.c use; rlock.c owns the release/restore pair of cond.c's
+ * wait over an rlock; internal.c owns the pthread helpers that the
+ * mutex/condvar-based primitives (thread, timer, semaphore, event, barrier,
+ * queue, actor) would otherwise each repeat. Deadlines are ipc/clock.h's:
+ * absolute CLOCK_MONOTONIC nanoseconds, CF__NO_DEADLINE for none.
+ */
+#ifndef CF_THREADING_INTERNAL_H
+#define CF_THREADING_INTERNAL_H
+
+#include <cfutures.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ipc/clock.h"
+
+/* ---- lock.c */
+
+/* Sleeps while *word == val, until woken or deadline_ns (CF__NO_DEADLINE:
+ * none). Returns 0 (woken, the word changed first, or a signal: callers
+ * re-check) or -ETIMEDOUT. */
+int cf__futex_wait_private(uint32_t *word, uint32_t val, uint64_t deadline_ns);
+/* Wakes up to n threads sleeping on word. */
+void cf__futex_wake_private(uint32_t *word, int n);
+/* A cheap id of the calling thread, unique among live threads. */
+uintptr_t cf__thread_self(void);
+/* Whether the calling thread was the last to acquire lock and holds it. */
+bool cf__lock_held_by_self(const cf_lock *lock);
+
+/* ---- rlock.c */
+
+/* For cond.c's wait: gives up every level at once and returns how many
+ * there were; the caller owns the rlock (checked by cond.c). */
+unsigned cf__rlock_release_all(cf_rlock *rlock);
+/* ... and takes them all back, waiting as long as it takes. */
+void cf__rlock_restore(cf_rlock *rlock, unsigned saved);
+
+/* ---- internal.c */
+
+/* Initialises *cv to run on CLOCK_MONOTONIC, so timed waits are immune to
+ * wall-clock jumps. 0 or -errno. */
+int cf__cond_init_monotonic(pthread_cond_t *cv);
+/* Initialises a default mutex and a CLOCK_MONOTONIC condvar; 0 or -errno,
+ * with neither left initialised on failure. */
+int cf__mutex_cond_init(pthread_mutex_t *mu, pthread_cond_t *cv);
+/* The deadline of a wait of `timeout` seconds, where 0 means "do not wait":
+ * then no clock is read and the result (0) is never waited on. Otherwise
+ * cf__deadline_after: negative → CF__NO_DEADLINE. NaN is the caller's to
+ * reject first. */
+uint64_t cf__wait_deadline(double timeout);
+/* One wait on cv (mu held) until signalled or the deadline
+ * (CF__NO_DEADLINE: none). Returns -ETIMEDOUT once the deadline has
+ * passed, else 0; the caller re-checks its condition either way. */
+int cf__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline);
+
+#endif
