@@ -169,7 +169,7 @@ fuzz: $(FUZZ_BINS)
 	        grep -E '^#[0-9]+[[:space:]]+DONE' $(FUZZ_BUILD)/fuzz_$$t.log; \
 	    else \
 	        tail -n 60 $(FUZZ_BUILD)/fuzz_$$t.log; \
-	        echo "fuzz_$$t FAILED: reproduce with $(FUZZ_BUILD)/fuzz_$$t <input above>" >&2; \
+	        echo "fuzz_$$t FAILED; replay: $(FUZZ_BUILD)/fuzz_$$t $(FUZZ_BUILD)/crash/$$t/<file>" >&2; \
 	        exit 1; \
 	    fi; \
 	done
