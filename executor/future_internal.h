@@ -62,6 +62,8 @@ struct cf_future {
     int retries_left;          /* re-runs allowed if its worker dies (-1: pool's) */
     uint64_t task_deadline;    /* CLOCK_MONOTONIC ns it must finish by (0: none) */
     cf_future *inflight_next;  /* the executor's table of futures in flight */
+    bool pushing;              /* a submitter is still inside its push */
+    bool side_close_deferred;  /* ... and must close task_side after it */
 };
 
 /* Completes a future with a packed result (copied) or a failure. The

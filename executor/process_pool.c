@@ -102,10 +102,26 @@ static void send_forkserver(struct process_pool *p, int op, int slot)
         ;
 }
 
-/* Completes a future taken out of the table and drops the table's ref. */
-static void fail_future(cf_future *f, int err, const char *msg)
+/* Closes the sealed segment of f's large arguments once f is done with.
+ * The submitter may still be returning from the push that published f
+ * (the result can only exist after that push, but the causality runs
+ * through a worker process no sanitizer can see): it then closes the
+ * segment itself, and the pool lock orders the two. */
+static void drop_task_side(struct process_pool *p, cf_future *f)
 {
-    cf__side_close(&f->task_side);
+    pthread_mutex_lock(&p->mu);
+    bool later = f->pushing;
+    if (later)
+        f->side_close_deferred = true;
+    pthread_mutex_unlock(&p->mu);
+    if (!later)
+        cf__side_close(&f->task_side);
+}
+
+/* Completes a future taken out of the table and drops the table's ref. */
+static void fail_future(struct process_pool *p, cf_future *f, int err, const char *msg)
+{
+    drop_task_side(p, f);
     cf__future_finish(f, err, msg, NULL, 0);
     cf_future_release(f);
 }
@@ -126,11 +142,11 @@ static void break_pool_locked(struct process_pool *p, const char *msg, struct cf
     }
 }
 
-static void fail_all(struct cf__pool_table *t, int err, const char *msg)
+static void fail_all(struct process_pool *p, struct cf__pool_table *t, int err, const char *msg)
 {
     cf_future *f;
     while ((f = cf__pool_table_pop_any(t)))
-        fail_future(f, err, msg);
+        fail_future(p, f, err, msg);
 }
 
 /* Pushes f's record (or, when it already has a side segment, that
@@ -202,7 +218,7 @@ static void drain_overflow(struct process_pool *p)
     }
     pthread_mutex_unlock(&p->mu);
     if (failed)
-        fail_future(failed, failed_rc, "could not queue the task again");
+        fail_future(p, failed, failed_rc, "could not queue the task again");
 }
 
 /* The pid of the worker running task `id` now, or 0. Read from slots the
@@ -279,7 +295,7 @@ static void expire_deadlines(struct process_pool *p)
         else
             snprintf(msg, sizeof(msg), "task %s passed its timeout before it ran",
                      all[i]->task);
-        fail_future(all[i], -ETIMEDOUT, msg);
+        fail_future(p, all[i], -ETIMEDOUT, msg);
         if (victims[i])
             kill(victims[i], SIGKILL);
     }
@@ -308,7 +324,7 @@ static void on_result(struct process_pool *p, const struct cf__record *rec, stru
     pthread_mutex_unlock(&p->mu);
     if (!f)
         return; /* cancelled meanwhile, or a duplicate after a re-queue */
-    cf__side_close(&f->task_side);
+    drop_task_side(p, f);
     if (rec->status < 0) {
         char msg[1200];
         snprintf(msg, sizeof(msg), "%.*s", (int)rec->message_len, rec->message);
@@ -373,7 +389,7 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
         if (f && !requeued) {
             char msg[512];
             describe_exit(msg, sizeof(msg), rec->pid, rec->wait_status, f->task);
-            fail_future(f, CF_EWORKER, msg);
+            fail_future(p, f, CF_EWORKER, msg);
         }
     }
     atomic_store(&slot->batch_count, 0);
@@ -390,7 +406,7 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
         pthread_mutex_lock(&p->mu);
         break_pool_locked(p, "the task ring was found corrupted", &lost);
         pthread_mutex_unlock(&p->mu);
-        fail_all(&lost, CF_EBROKEN, "the task ring was found corrupted");
+        fail_all(p, &lost, CF_EBROKEN, "the task ring was found corrupted");
         cf__pool_table_free(&lost);
     }
     pthread_mutex_lock(&p->mu);
@@ -425,7 +441,7 @@ static void on_worker_start(struct process_pool *p, const struct cf__record *rec
     if (rec->pid == p->forkserver)
         p->live_workers--; /* the fork failed: no exit will be reported */
     pthread_mutex_unlock(&p->mu);
-    fail_all(&lost, CF_EBROKEN, msg);
+    fail_all(p, &lost, CF_EBROKEN, msg);
     cf__pool_table_free(&lost);
 }
 
@@ -528,7 +544,7 @@ static void check_forkserver(struct process_pool *p)
     break_pool_locked(p, msg, &lost);
     p->live_workers = 0;
     pthread_mutex_unlock(&p->mu);
-    fail_all(&lost, CF_EBROKEN, msg);
+    fail_all(p, &lost, CF_EBROKEN, msg);
     cf__pool_table_free(&lost);
 }
 
@@ -576,7 +592,7 @@ static void *collector_main(void *arg)
             pthread_mutex_lock(&p->mu);
             break_pool_locked(p, "the result ring failed", &lost);
             pthread_mutex_unlock(&p->mu);
-            fail_all(&lost, CF_EBROKEN, "the result ring failed");
+            fail_all(p, &lost, CF_EBROKEN, "the result ring failed");
             cf__pool_table_free(&lost);
             break;
         }
@@ -614,6 +630,7 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     int rc = p->broken ? CF_EBROKEN : p->shutdown ? CF_ESHUTDOWN : 0;
     if (rc == 0)
         rc = cf__pool_table_insert(&p->inflight, cf_future_retain(f));
+    f->pushing = rc == 0;
     bool sooner = rc == 0 && f->task_deadline && f->task_deadline < p->next_deadline;
     if (sooner)
         p->next_deadline = f->task_deadline;
@@ -631,6 +648,8 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     uint64_t pos;
     rc = push_task(p, f, defer ? 0 : deadline_ns, &pos);
     pthread_mutex_lock(&p->mu);
+    f->pushing = false;
+    bool close_side = f->side_close_deferred;
     if (rc == 0) {
         f->ring_pos = pos;
     } else if (rc == -EAGAIN && defer && overflow_append(p, f) == 0) {
@@ -643,6 +662,8 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
             cf_future_release(f);
     }
     pthread_mutex_unlock(&p->mu);
+    if (close_side)
+        cf__side_close(&f->task_side); /* see drop_task_side */
     if (rc < 0)
         wake_collector(p); /* shutdown may have been waiting for this one */
     return rc;

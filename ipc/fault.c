@@ -18,7 +18,9 @@ struct armed {
     _Atomic unsigned hits;
 };
 
-static struct armed *armed;
+/* Atomic: a test may arm a parent-side point while the pool's collector
+ * thread is already reading it. */
+static struct armed *_Atomic armed;
 static enum cf__fault_role my_role = CF__ROLE_PARENT;
 
 int cf__fault_arm(enum cf__fault_point point, enum cf__fault_action action, unsigned nth,

@@ -969,8 +969,10 @@ Test(process_pool, done_callbacks, .timeout = 30)
     static struct pp_cb_state st;
     cf_executor *ex = support_new_pool(2, 0);
     cf_future *fs[64];
-    for (int i = 0; i < 64; i++) {
+    /* All expectations first: callbacks read them from the collector. */
+    for (int i = 0; i < 64; i++)
         st.want[i] = (int64_t)(i + 1000) * (i + 1000);
+    for (int i = 0; i < 64; i++) {
         cr_assert_eq(cf_submit(ex, support_square, &fs[i], "i", (int64_t)(i + 1000)), 0);
         cr_assert_eq(cf_future_add_done_callback(fs[i], pp_on_done, &st), 0);
     }
