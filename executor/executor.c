@@ -57,7 +57,8 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
     static const cf_submit_options defaults = CF_SUBMIT_OPTIONS_INIT;
     if (!opts)
         opts = &defaults;
-    if (!ex || !task || !out || isnan(opts->timeout) || isnan(opts->task_timeout))
+    if (!ex || !task || !out || isnan(opts->timeout) || isnan(opts->task_timeout) ||
+        opts->max_retries < -1)
         return -EINVAL;
     double timeout = opts->timeout;
     size_t name_len = strlen(task);

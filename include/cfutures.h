@@ -247,7 +247,7 @@ typedef struct cf_submit_options {
 #define CF_SUBMIT_OPTIONS_INIT {CF_FOREVER, 0, -1}
 
 /* cf_submit_named with options (NULL: the defaults). Same returns, plus
- * -EINVAL for a NaN timeout. A task_timeout is enforced by the process
+ * -EINVAL for a NaN timeout or max_retries < -1. A task_timeout is enforced by the process
  * pool; other executors ignore it. */
 int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
                    cf_future **out, const char *fmt, ...);
