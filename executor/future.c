@@ -199,10 +199,12 @@ int cf__future_finish_side(cf_future *f, struct cf__side *side, size_t off, size
     return finish(f, 0, NULL, NULL, len, side, off);
 }
 
-bool cf__future_mark_cancelled(cf_future *f)
+/* -> CANCELLED from PENDING (and from RUNNING too when `running_too`):
+ * waiters and callbacks are notified. True if it is cancelled now. */
+static bool cancel_from(cf_future *f, bool running_too)
 {
     pthread_mutex_lock(&f->mu);
-    if (f->state != CF__PENDING) {
+    if (f->state != CF__PENDING && !(running_too && f->state == CF__RUNNING)) {
         bool already = f->state == CF__CANCELLED;
         pthread_mutex_unlock(&f->mu);
         return already;
@@ -214,19 +216,14 @@ bool cf__future_mark_cancelled(cf_future *f)
     return true;
 }
 
+bool cf__future_mark_cancelled(cf_future *f)
+{
+    return cancel_from(f, false);
+}
+
 bool cf__future_mark_interrupted(cf_future *f)
 {
-    pthread_mutex_lock(&f->mu);
-    if (f->state != CF__PENDING && f->state != CF__RUNNING) {
-        bool already = f->state == CF__CANCELLED;
-        pthread_mutex_unlock(&f->mu);
-        return already;
-    }
-    f->error = CF_ECANCELLED;
-    struct cf__callback *cbs = complete_locked(f, CF__CANCELLED);
-    pthread_mutex_unlock(&f->mu);
-    run_callbacks(f, cbs);
-    return true;
+    return cancel_from(f, true);
 }
 
 bool cf__future_mark_running(cf_future *f)

@@ -4,8 +4,8 @@
  * the test creates a file, the shared support_mul and support_square tasks,
  * pool creation, the pool-and-gates fixture
  * (support_setup/support_teardown), and stand-alone futures in fixed
- * states. Used by test_as_completed.c, test_future.c, test_wait.c,
- * test_map.c, test_process_pool.c and test_shutdown.c. No Test() here.
+ * states, and process checks (alive, /dev/shm entries, named children).
+ * Used by the executor, pool and fault test files. No Test() here.
  */
 #include "support.h"
 
@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -276,4 +277,54 @@ void support_release_all(cf_future **fs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         cf_future_release(fs[i]);
+}
+
+/* ------------------------------------------------------------ processes */
+
+bool support_process_running(pid_t pid)
+{
+    char path[64], state = '?';
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    int n = fscanf(f, "%*d %*s %c", &state);
+    fclose(f);
+    return n == 1 && state != 'Z' && state != 'X';
+}
+
+int support_shm_entries_of(pid_t pid)
+{
+    char prefix[48];
+    int n = 0;
+    snprintf(prefix, sizeof(prefix), "cfutures-%d-", (int)pid);
+    DIR *d = opendir("/dev/shm");
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+int support_children_named(const char *prefix, pid_t *first)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[300], comm[32] = "";
+        int ppid = 0;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fscanf(f, "%*d (%31[^)]) %*c %d", comm, &ppid) == 2 && ppid == getpid() &&
+            strncmp(comm, prefix, strlen(prefix)) == 0) {
+            if (n++ == 0 && first)
+                *first = (pid_t)atoi(e->d_name);
+        }
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
 }

@@ -54,6 +54,16 @@ int support_mul(const msgpack_object *args, msgpack_packer *out);
 /* [n] -> n * n. Registered as "support_square". */
 int support_square(const msgpack_object *args, msgpack_packer *out);
 
+/* -------------------------------------------------------- processes */
+
+/* Alive and not a zombie. */
+bool support_process_running(pid_t pid);
+/* Objects of process `pid`'s pools still named in /dev/shm. */
+int support_shm_entries_of(pid_t pid);
+/* Children of this process whose name starts with `prefix`; the first one
+ * found goes to *first (if not NULL). */
+int support_children_named(const char *prefix, pid_t *first);
+
 /* ------------------------------------------------------------ pools */
 
 /* A new process pool (asserts); ring_bytes 0 for the default. */

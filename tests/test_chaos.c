@@ -82,19 +82,6 @@ static int chaos_input(void *arg, size_t index, msgpack_packer *pk)
     return 1;
 }
 
-static int shm_entries_of(pid_t pid)
-{
-    char prefix[48];
-    int n = 0;
-    snprintf(prefix, sizeof(prefix), "cfutures-%d-", (int)pid);
-    DIR *d = opendir("/dev/shm");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* Alive (not a zombie) and still a cfutures worker. */
 static bool worker_alive(pid_t pid)
 {
@@ -106,28 +93,6 @@ static bool worker_alive(pid_t pid)
     int n = fscanf(f, "%*d (%31[^)]) %c", comm, &state);
     fclose(f);
     return n == 2 && strncmp(comm, "cf-", 3) == 0 && state != 'Z' && state != 'X';
-}
-
-/* A child of ours named cf-forkserver. */
-static int forkservers_of_ours(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc");
-    for (struct dirent *e; d && (e = readdir(d));) {
-        char path[300], comm[32] = "";
-        int ppid = 0;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fscanf(f, "%*d (%31[^)]) %*c %d", comm, &ppid) == 2 && ppid == getpid() &&
-            strncmp(comm, "cf-", 3) == 0)
-            n++;
-        fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return n;
 }
 
 static void chaos_map(int max_retries)
@@ -194,8 +159,8 @@ static void chaos_map(int max_retries)
     cf_future_release(f);
 
     cf_executor_release(c.ex);
-    cr_assert_eq(shm_entries_of(getpid()), 0, "nothing of ours left in /dev/shm");
-    cr_assert_eq(forkservers_of_ours(), 0, "no fork server left");
+    cr_assert_eq(support_shm_entries_of(getpid()), 0, "nothing of ours left in /dev/shm");
+    cr_assert_eq(support_children_named("cf-", NULL), 0, "no fork server left");
     for (int k = 0; k < c.n_pids; k++)
         cr_assert(!worker_alive(c.pids[k]), "worker %d still runs", (int)c.pids[k]);
 }

@@ -12,6 +12,8 @@
 
 #include <cfutures.h>
 
+#include "tests/support.h"
+
 /* Returns [pid, parent pid] of the worker that runs it, then blocks. */
 static int life_whoami_block(const msgpack_object *args, msgpack_packer *out)
 {
@@ -30,32 +32,6 @@ static int life_sleep(const msgpack_object *args, msgpack_packer *out)
     return msgpack_pack_nil(out);
 }
 CF_TASK(life_sleep);
-
-/* Alive and not a zombie. */
-static bool running(pid_t pid)
-{
-    char path[64], state = '?';
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    int n = fscanf(f, "%*d %*s %c", &state);
-    fclose(f);
-    return n == 1 && state != 'Z' && state != 'X';
-}
-
-static int shm_entries_of(pid_t pid)
-{
-    char prefix[48];
-    int n = 0;
-    snprintf(prefix, sizeof(prefix), "cfutures-%d-", (int)pid);
-    DIR *d = opendir("/dev/shm");
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
-    if (d)
-        closedir(d);
-    return n;
-}
 
 /* The child: a pool of 2, both workers busy; reports worker and fork
  * server pids through the pipe, then waits to be killed. */
@@ -98,20 +74,20 @@ Test(lifecycle, workers_die_with_a_killed_parent, .timeout = 30)
     cr_assert_eq(read(p[0], pids, sizeof(pids)), (ssize_t)sizeof(pids));
     close(p[0]);
     for (int i = 0; i < 3; i++)
-        cr_assert(running(pids[i]), "process %d should be alive before the kill", pids[i]);
-    cr_assert_eq(shm_entries_of(child), 0, "the segment is unlinked once mapped");
+        cr_assert(support_process_running(pids[i]), "process %d should be alive before the kill", pids[i]);
+    cr_assert_eq(support_shm_entries_of(child), 0, "the segment is unlinked once mapped");
     kill(child, SIGKILL);
     cr_assert_eq(waitpid(child, NULL, 0), child);
     /* Bounded wait (not a timing assertion: the test's own timeout is the
      * limit) for PR_SET_PDEATHSIG to take the fork server and workers. */
     for (int tries = 0; tries < 2500; tries++) {
-        if (!running(pids[0]) && !running(pids[1]) && !running(pids[2]))
+        if (!support_process_running(pids[0]) && !support_process_running(pids[1]) && !support_process_running(pids[2]))
             break;
         nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
     for (int i = 0; i < 3; i++)
-        cr_assert_not(running(pids[i]), "process %d outlived its parent", pids[i]);
-    cr_assert_eq(shm_entries_of(child), 0);
+        cr_assert_not(support_process_running(pids[i]), "process %d outlived its parent", pids[i]);
+    cr_assert_eq(support_shm_entries_of(child), 0);
 }
 
 Test(lifecycle, release_leaves_nothing, .timeout = 30)
@@ -125,11 +101,11 @@ Test(lifecycle, release_leaves_nothing, .timeout = 30)
     pid_t worker = (pid_t)r->via.array.ptr[0].via.i64;
     pid_t server = (pid_t)r->via.array.ptr[1].via.i64;
     cf_future_release(f);
-    cr_assert(running(worker) && running(server));
+    cr_assert(support_process_running(worker) && support_process_running(server));
     cf_executor_release(pool);
     /* The fork server is our child and was reaped by release; the worker
      * is its child and exited before it. */
-    cr_assert_not(running(server));
-    cr_assert_not(running(worker));
-    cr_assert_eq(shm_entries_of(getpid()), 0);
+    cr_assert_not(support_process_running(server));
+    cr_assert_not(support_process_running(worker));
+    cr_assert_eq(support_shm_entries_of(getpid()), 0);
 }

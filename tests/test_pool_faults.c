@@ -71,37 +71,14 @@ Test(pool_faults, registry_busy_while_forking, .timeout = 60)
     pthread_join(t, NULL);
 }
 
-static pid_t forkserver_of(cf_executor *pool)
-{
-    /* The fork server is the only child of ours named cf-forkserver. */
-    pid_t found = 0;
-    DIR *d = opendir("/proc");
-    for (struct dirent *e; d && (e = readdir(d));) {
-        char path[300], comm[32] = "";
-        int ppid = 0;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fscanf(f, "%*d (%31[^)]) %*c %d", comm, &ppid) == 2 && ppid == getpid() &&
-            strcmp(comm, "cf-forkserver") == 0)
-            found = (pid_t)atoi(e->d_name);
-        fclose(f);
-    }
-    if (d)
-        closedir(d);
-    (void)pool;
-    return found;
-}
-
 Test(pool_faults, dead_forkserver_breaks_the_pool, .timeout = 30)
 {
     char dir[64];
     cf_executor *pool = support_new_pool(1, 0);
     support_make_dir(dir, sizeof(dir));
     cf_future *held = support_block_worker(pool, dir, 1);
-    pid_t fs = forkserver_of(pool);
-    cr_assert_gt(fs, 0);
+    pid_t fs = 0;
+    cr_assert_eq(support_children_named("cf-forkserver", &fs), 1);
     kill(fs, SIGKILL);
     cr_assert_eq(cf_future_error(held, CF_FOREVER), CF_EBROKEN);
     cr_assert(strstr(cf_future_error_message(held), "fork server"), "%s",
