@@ -1,11 +1,14 @@
 # cfutures — one non-recursive Makefile.
 #
 #   make            libcfutures.a and libcfutures.so
-#   make demo       build and run every example
+#   make demo       build and run every example (mandelbrot writes
+#                   $(BUILD)/mandelbrot.png) and a tiny cfmap run
+#   make cfmap      the cfmap tool, $(BUILD)/cfmap
 #   make test       build and run the Criterion suite
 #   make test SANITIZE=address,undefined   the same under ASan+UBSan
 #   make test-threading SANITIZE=thread    the threading tests under TSan
-#   make bench      print benchmark figures (never fails on time)
+#   make bench      one table of figures beside anchors measured in the same
+#                   run, also written to bench/RESULTS.md (never fails on time)
 #   make fuzz       libFuzzer over the record decoder and the ring, each for
 #                   FUZZ_SECONDS (default 60); fails on any crash or hang
 #
@@ -21,6 +24,8 @@ MSGPACK_PC     = $(shell pkg-config --exists msgpack-c 2>/dev/null && echo msgpa
 MSGPACK_CFLAGS = $(shell pkg-config --cflags $(MSGPACK_PC))
 MSGPACK_LIBS   = $(shell pkg-config --libs $(MSGPACK_PC))
 CRITERION_LIBS = $(shell pkg-config --libs criterion)
+PNG_CFLAGS     = $(shell pkg-config --cflags libpng)
+PNG_LIBS       = $(shell pkg-config --libs libpng)
 
 OPT      ?= -O2 -g
 SANFLAGS  = $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
@@ -60,8 +65,10 @@ TEST_BIN   := $(BUILD)/tests/cfutures-tests
 TH_TEST_BIN := $(BUILD)/tests/cfutures-threading-tests
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all test test-threading test-shim demo bench clean deps
-all: $(STATIC_LIB) $(SHARED_LIB)
+CFMAP := $(BUILD)/cfmap
+
+.PHONY: all test test-threading test-shim demo bench clean deps cfmap
+all: $(STATIC_LIB) $(SHARED_LIB) $(CFMAP)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): tools/deps.sh
@@ -96,12 +103,22 @@ $(TEST_BIN): $(TEST_OBJS) $(FAULT_LIB)
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC_LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
 
+# bench/cpu.c holds the OpenMP anchor (libgomp, part of Debian's gcc).
+$(BUILD)/bench/cpu.o: EXTRA_CFLAGS := -fopenmp
+$(BUILD)/bench/cpu: BENCH_LDFLAGS := -fopenmp
+
+# cfmap: a shell command per input line on N workers (tools/cfmap.c).
+cfmap: $(CFMAP)
+$(CFMAP): $(BUILD)/tools/cfmap.o $(STATIC_LIB)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
+	$(CC) $(LDFLAGS_ALL) $(BENCH_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
 
 # The suite is one Criterion binary built from one file per subject;
 # tests/run.sh adds the leak checks (/dev/shm, stray workers).
-test: $(TEST_BIN)
+# tests/test_cfmap.c also runs the tool it finds next to the test binary.
+test: $(TEST_BIN) $(CFMAP)
 	@sh tests/run.sh $(TEST_BIN)
 
 $(BUILD)/tests-shim/%.o: %.c | $(DEPS_STAMP)
@@ -132,14 +149,27 @@ $(SHIM_TEST_BIN): $(ALL_SHIM_OBJS) $(FAULT_LIB)
 TSAN_SKIP := !(psync_*/*|pshared/*|side/large_segment_across_fork|process_pool/huge_argument_echoed)
 SHIM_FILTER ?= $(if $(findstring thread,$(SANITIZE)),$(TSAN_SKIP),*)
 
-test-shim: $(SHIM_TEST_BIN)
+test-shim: $(SHIM_TEST_BIN) $(CFMAP)
 	@sh tests/run.sh $(SHIM_TEST_BIN) -j2 --filter '$(SHIM_FILTER)'
 
-demo: $(EXAMPLES)
-	@for e in $(EXAMPLES); do echo "== $$e"; $$e || exit 1; done
+# The Mandelbrot example and its test write and read PNGs with libpng; the
+# test shares the example's kernel (examples/mandelbrot_kernel.h).
+PNG_USERS := $(BUILD)/examples/mandelbrot.o $(BUILD)/tests/test_mandelbrot.o \
+             $(BUILD)/tests-shim/tests/test_mandelbrot.o
+$(PNG_USERS): EXTRA_CFLAGS += $(PNG_CFLAGS)
+$(BUILD)/examples/mandelbrot $(TEST_BIN) $(SHIM_TEST_BIN): LIBS_ALL += $(PNG_LIBS)
 
+demo: $(EXAMPLES) $(CFMAP)
+	@for e in $(EXAMPLES); do echo "== $$e"; \
+	    case $$e in */mandelbrot) $$e $(BUILD)/mandelbrot.png ;; *) $$e ;; esac || exit 1; \
+	done
+	@echo "== $(CFMAP) -j 2 'expr {} \* {}' (squares of 1..5, in input order)"
+	@seq 1 5 | $(CFMAP) -j 2 'expr {} \* {}'
+
+# bench/run.sh runs the CPython anchor and every bench, prints one table
+# and writes it to bench/RESULTS.md (bench/README.md).
 bench: $(BENCHES)
-	@for b in $(BENCHES); do $$b || exit 1; done
+	@sh bench/run.sh $(BUILD)/bench
 
 # ---- fuzzing (fuzz/README.md) ----
 # clang with libFuzzer, ASan and UBSan; the library sources each target
@@ -196,6 +226,7 @@ fuzz: $(FUZZ_BINS)
 clean:
 	rm -rf build build-*
 
--include $(LIB_OBJS:.o=.d) $(FAULT_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(TH_TEST_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(FAULT_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(TH_TEST_OBJS:.o=.d) $(ALL_SHIM_OBJS:.o=.d)
+-include $(BUILD)/tools/cfmap.d $(EXAMPLES:=.d) $(BENCHES:=.d)
 -include $(FUZZ_OBJS:.o=.d)
 .SECONDARY:

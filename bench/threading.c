@@ -5,27 +5,15 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <cfutures.h>
 
-#define RUNS 5
+#include "bench/bench.h"
+
+static int RUNS = 5;
 #define LOCK_OPS 4000000L
 #define QUEUE_OPS 1000000L
 #define QUEUE_CAP 1024
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* ---------------------------------------------------- the bare anchors */
 
@@ -111,7 +99,7 @@ static double lock_rate(bool ours, int threads)
     struct subject s = {.ours = ours};
     pthread_mutex_init(&s.mutex, NULL);
     cf_lock_init(&s.lock);
-    double t0 = now();
+    double t0 = bench_now();
     if (threads == 1) {
         lock_loop(&s, LOCK_OPS);
     } else {
@@ -121,7 +109,7 @@ static double lock_rate(bool ours, int threads)
         for (int i = 0; i < 2; i++)
             pthread_join(t[i], NULL);
     }
-    double rate = (double)LOCK_OPS / (now() - t0);
+    double rate = (double)LOCK_OPS / (bench_now() - t0);
     if (s.counter != LOCK_OPS)
         abort(); /* a lock that lost an increment is no lock */
     cf_lock_destroy(&s.lock);
@@ -160,7 +148,7 @@ static double queue_rate(bool ours, int threads)
     bare_init(&s.bare);
     cf_queue_init(&s.queue, CF_QUEUE_FIFO, QUEUE_CAP);
     long sum = 0;
-    double t0 = now();
+    double t0 = bench_now();
     if (threads == 1) {
         for (long i = 1; i <= QUEUE_OPS; i++) {
             put(&s, (void *)i);
@@ -173,7 +161,7 @@ static double queue_rate(bool ours, int threads)
             sum += (long)get(&s);
         pthread_join(t, NULL);
     }
-    double rate = (double)QUEUE_OPS / (now() - t0);
+    double rate = (double)QUEUE_OPS / (bench_now() - t0);
     if (sum != QUEUE_OPS * (QUEUE_OPS + 1) / 2)
         abort();
     cf_queue_destroy(&s.queue);
@@ -186,15 +174,18 @@ static double median(double (*fn)(bool, int), bool ours, int threads)
     double r[RUNS];
     for (int i = 0; i < RUNS; i++)
         r[i] = fn(ours, threads);
-    qsort(r, RUNS, sizeof(r[0]), by_value);
-    return r[RUNS / 2];
+    return bench_median(r, (size_t)RUNS);
 }
 
+/* ratio = time ours / time bare (lower is better) */
 static void row(const char *what, double (*fn)(bool, int), int threads)
 {
     double bare = median(fn, false, threads), ours = median(fn, true, threads);
-    printf("%-36s %12.2f M/s %12.2f M/s   %5.2fx\n", what, ours / 1e6, bare / 1e6,
-           bare / ours);
+    char w[128], o[64], a[64], b[64];
+    snprintf(w, sizeof w, "%s (%d runs; ratio = time ours / bare)", what, RUNS);
+    bench_rate(o, sizeof o, ours);
+    snprintf(a, sizeof a, "pthread %s", bench_rate(b, sizeof b, bare));
+    bench_row(w, o, a, bare / ours, "<= 1.5x", bare / ours <= 1.5);
 }
 
 static void *idle(void *arg)
@@ -209,9 +200,7 @@ int main(void)
     pthread_t t;
     pthread_create(&t, NULL, idle, NULL);
     pthread_join(t, NULL);
-    printf("cfutures threading bench (median of %d runs; ratio = time ours / time bare)\n",
-           RUNS);
-    printf("%-36s %16s %16s %8s\n", "workload", "cfutures", "pthread", "ratio");
+    RUNS = bench_runs(5);
     row("lock/unlock, uncontended", lock_rate, 1);
     row("lock/unlock, 2 threads contending", lock_rate, 2);
     row("queue put+get, one thread", queue_rate, 1);

@@ -8,6 +8,10 @@
  * size starts at 1 and doubles while chunks come back fast, halves when
  * they are slow, trading per-record overhead against load balance.
  *
+ * A progress callback, if any, runs inside cf_map_next on the iterating
+ * thread, throttled to one call per PROGRESS_EVERY_NS, plus a final one
+ * when the map reaches its end.
+ *
  * A map belongs to the thread that iterates it; it is not thread-safe.
  */
 #include <errno.h>
@@ -22,6 +26,7 @@
 #define MAX_AUTO_CHUNK 4096
 #define FAST_CHUNK_NS 2000000ull  /* grow below 2 ms per chunk */
 #define SLOW_CHUNK_NS 50000000ull /* shrink above 50 ms */
+#define PROGRESS_EVERY_NS 100000000ull /* at most one progress call per 100 ms */
 
 struct chunk {
     cf_future *f;
@@ -56,6 +61,14 @@ struct cf_map {
     size_t cur_pos;
     int cur_error;        /* the whole chunk failed with this (CF_EWORKER, ...) */
     char message[1300];
+
+    cf_map_progress_fn progress;
+    void *progress_arg;
+    size_t total_hint;    /* cf_map_options.total */
+    size_t yielded;       /* items returned by cf_map_next so far */
+    uint64_t started_ns;
+    uint64_t last_progress_ns;
+    bool progress_final; /* the final call was made */
 };
 
 /* ------------------------------------------------------------ packing */
@@ -244,6 +257,7 @@ static int yield_item(cf_map *m, size_t *index, const msgpack_object **result)
 {
     size_t pos = m->cur_pos++;
     *index = m->cur.first + pos;
+    m->yielded++;
     if (m->cur_error) {
         snprintf(m->message, sizeof(m->message), "item %zu: %s", *index,
                  m->cur_error == CF_EPROTO ? "malformed chunk result"
@@ -271,10 +285,44 @@ static int yield_item(cf_map *m, size_t *index, const msgpack_object **result)
     return (int)status;
 }
 
+/* Calls the progress callback when it is due (or `final`). */
+static void report_progress(cf_map *m, bool final)
+{
+    if (!m->progress || m->progress_final)
+        return;
+    uint64_t now = cf__now_ns();
+    if (!final && now - m->last_progress_ns < PROGRESS_EVERY_NS)
+        return;
+    m->last_progress_ns = now;
+    m->progress_final = final;
+    double elapsed = (double)(now - m->started_ns) / 1e9;
+    cf_map_progress p = {
+        .done = m->yielded,
+        /* Once the input has ended its true count is known. */
+        .total = m->input_done && !m->input_error ? m->next_index : m->total_hint,
+        .elapsed = elapsed,
+        .rate = elapsed > 0 ? (double)m->yielded / elapsed : 0,
+    };
+    m->progress(&p, m->progress_arg);
+}
+
+static int next_item(cf_map *m, size_t *index, const msgpack_object **result);
+
 int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result)
 {
     if (!m || !index || !result)
         return -EINVAL;
+    size_t before = m->yielded;
+    int rc = next_item(m, index, result);
+    if (rc == CF_EEMPTY)
+        report_progress(m, true);
+    else if (m->yielded != before) /* an item, result or failure */
+        report_progress(m, false);
+    return rc;
+}
+
+static int next_item(cf_map *m, size_t *index, const msgpack_object **result)
+{
     *result = NULL;
     m->message[0] = '\0';
     for (;;) {
@@ -330,6 +378,10 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
     m->auto_chunk = o.chunksize == 0;
     m->chunksize = o.chunksize ? o.chunksize : 1;
     m->max_inflight = o.max_inflight;
+    m->progress = o.progress;
+    m->progress_arg = o.progress_arg;
+    m->total_hint = o.total;
+    m->started_ns = m->last_progress_ns = cf__now_ns();
     /* Two chunks per worker keeps each busy while the next one travels. */
     m->max_chunks = 2 * (size_t)workers + 2;
     m->task = strdup(task);

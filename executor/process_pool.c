@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "executor/debug_log.h"
 #include "executor/executor.h"
 #include "executor/future_internal.h"
 #include "executor/pool_table.h"
@@ -70,6 +71,8 @@ struct process_pool {
     bool forkserver_reaped;
     pid_t forkserver;
     int fs_sock;        /* parent's end of the fork server socket */
+    bool debug;         /* CF_DEBUG was set at creation: log to stderr */
+    unsigned debug_id;  /* the pool's number in those lines */
 };
 
 static struct process_pool *pool_of(cf_executor *ex)
@@ -410,6 +413,17 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
         cf__pool_table_free(&lost);
     }
     pthread_mutex_lock(&p->mu);
+    if (p->debug) {
+        char how[64];
+        int st = rec->wait_status;
+        if (WIFSIGNALED(st))
+            snprintf(how, sizeof(how), "killed by SIG%s",
+                     sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
+        else
+            snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(st));
+        cf__debug_log(p->debug_id, "worker %d (pid %d) %s (%s)", (int)rec->slot, (int)rec->pid,
+                      p->tasks_closed ? "exited" : retired ? "retired" : "died", how);
+    }
     p->live_workers--;
     if (!p->tasks_closed && retired) {
         p->stats.retirements++;
@@ -423,13 +437,22 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
         p->stats.respawns++;
         p->stats.slot_respawns[rec->slot]++;
     }
+    uint64_t slot_respawns = p->stats.slot_respawns[rec->slot];
     pthread_mutex_unlock(&p->mu);
+    if (respawn && p->debug)
+        cf__debug_log(p->debug_id, "worker %d respawning (respawns in that position: %llu)",
+                      (int)rec->slot, (unsigned long long)slot_respawns);
     if (respawn)
         send_forkserver(p, CF__FS_SPAWN, rec->slot);
 }
 
 static void on_worker_start(struct process_pool *p, const struct cf__record *rec)
 {
+    if (p->debug)
+        cf__debug_log(p->debug_id, rec->status == 0 ? "worker %d (pid %d) started%s%.*s"
+                                                    : "worker %d (pid %d) failed to start%s%.*s",
+                      (int)rec->slot, (int)rec->pid, rec->status == 0 ? "" : ": ",
+                      (int)rec->message_len, rec->message);
     if (rec->status == 0)
         return;
     char msg[1200];
@@ -539,6 +562,8 @@ static void check_forkserver(struct process_pool *p)
     p->forkserver_reaped = true;
     snprintf(msg, sizeof(msg), "the pool's fork server (pid %d) died: %s", (int)p->forkserver,
              WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : "exited");
+    if (p->debug)
+        cf__debug_log(p->debug_id, "%s", msg);
     cf__pool_table_init(&lost);
     pthread_mutex_lock(&p->mu);
     break_pool_locked(p, msg, &lost);
@@ -607,6 +632,15 @@ static void *collector_main(void *arg)
         kill(p->forkserver, SIGKILL); /* workers die with it */
     while (!p->forkserver_reaped && waitpid(p->forkserver, NULL, 0) < 0 && errno == EINTR)
         ;
+    if (p->debug) {
+        pthread_mutex_lock(&p->mu);
+        bool broken = p->broken;
+        uint64_t respawns = p->stats.respawns, deaths = p->stats.worker_deaths;
+        pthread_mutex_unlock(&p->mu);
+        cf__debug_log(p->debug_id, "shut down%s (%d workers, %llu deaths, %llu respawns)",
+                      broken ? " (broken)" : "", p->ipc.nworkers, (unsigned long long)deaths,
+                      (unsigned long long)respawns);
+    }
     return NULL;
 }
 
@@ -962,6 +996,8 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
     p->fs_sock = -1;
     p->next_deadline = UINT64_MAX;
     p->max_retries = opts ? opts->max_retries : 0;
+    p->debug = cf__debug_enabled(); /* read once, here */
+    p->debug_id = p->debug ? cf__debug_pool_number() : 0;
     p->ipc.max_tasks_per_child = opts ? opts->max_tasks_per_child : 0;
     if (!(p->stats.slot_respawns = calloc((size_t)workers, sizeof(uint64_t)))) {
         free(p);

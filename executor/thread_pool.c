@@ -169,9 +169,11 @@ static bool run_initializer(struct runner *r)
     return false;
 }
 
-/* Decodes and runs f's record, then completes f. The thread counts as free
- * again before the completion, so that whoever the result wakes finds it
- * free for their next submit. */
+/* Decodes and runs f's record, then completes f (running its
+ * done-callbacks). The thread counts as free again only after that, as in
+ * Python (whose idle semaphore is released after set_result ran the
+ * callbacks): a callback that submits and waits then gets a thread of its
+ * own instead of queueing behind itself. */
 static void run_one(struct runner *r, cf_future *f)
 {
     struct cf__record rec;
@@ -185,9 +187,6 @@ static void run_one(struct runner *r, cf_future *f)
         snprintf(r->msg, sizeof(r->msg), "could not read the task record: %s (%d)",
                  cf_strerror(status), status);
     msgpack_zone_clear(r->zone);
-    pthread_mutex_lock(&r->p->mu);
-    r->p->busy--;
-    pthread_mutex_unlock(&r->p->mu);
     if (status == 0)
         cf__future_finish(f, 0, NULL, r->sb.data + value_off, r->sb.size - value_off);
     else
@@ -235,15 +234,11 @@ static void *thread_main(void *arg)
         pthread_cond_signal(&p->room_cv);
         p->busy++;
         pthread_mutex_unlock(&p->mu);
-        if (cf__future_mark_running(f)) {
+        if (cf__future_mark_running(f))
             run_one(&r, f);
-        } else { /* cancelled while queued */
-            pthread_mutex_lock(&p->mu);
-            p->busy--;
-            pthread_mutex_unlock(&p->mu);
-        }
         cf_future_release(f);
         pthread_mutex_lock(&p->mu);
+        p->busy--; /* free only now: see run_one */
     }
     pthread_mutex_unlock(&p->mu);
 out_free:

@@ -337,18 +337,40 @@ void cf_as_completed_release(cf_as_completed *it);
  * negative code to stop the map with that error. */
 typedef int (*cf_map_input_fn)(void *arg, size_t index, msgpack_packer *pk);
 
+/* Where a map stands, as given to a progress callback. */
+typedef struct cf_map_progress {
+    size_t done;     /* items yielded so far (failed items included) */
+    size_t total;    /* items in all: cf_map_options.total, or once the input
+                        has ended the count it produced; 0 while unknown */
+    double elapsed;  /* seconds since cf_map_create */
+    double rate;     /* done / elapsed, items per second (0 at first) */
+} cf_map_progress;
+
+/* A progress callback. It runs on the thread calling cf_map_next, inside
+ * that call, just before an item is returned: at most about every 100 ms,
+ * and once more, with done == total, when cf_map_next reaches the end
+ * (CF_EEMPTY). `p` is borrowed for the call. It must not call
+ * cf_map_next or cf_map_release on the same map. */
+typedef void (*cf_map_progress_fn)(const cf_map_progress *p, void *arg);
+
 typedef struct cf_map_options {
     double timeout;    /* absolute, from cf_map_create; CF_FOREVER default */
     size_t chunksize;  /* items per record; 0: automatic */
     size_t max_inflight; /* items submitted but not yet yielded; 0: automatic */
     bool unordered;    /* yield as completed instead of in input order */
+    size_t total;      /* the number of items, if known, for progress (0: unknown) */
+    cf_map_progress_fn progress; /* NULL: none */
+    void *progress_arg;          /* passed to it */
 } cf_map_options;
 
 typedef struct cf_map cf_map;
 
 /* Starts a lazy map of task `task` over the items `input` produces; only a
  * bounded window of items is ever in flight. opts may be NULL (defaults:
- * timeout CF_FOREVER, automatic chunk size, ordered). */
+ * timeout CF_FOREVER, automatic chunk size, ordered, no progress). The
+ * input is read lazily, so a progress total is unknown (0) until the input
+ * ends unless opts->total says it; a wrong total is reported as given
+ * until the end, then corrected to the true count. */
 int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_fn input,
                   void *arg, const cf_map_options *opts);
 

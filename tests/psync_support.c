@@ -9,6 +9,8 @@
 #include "psync_support.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -115,4 +117,74 @@ bool psync_eventually(bool (*cond)(void))
         psync_sleep_ms(1);
     }
     return true;
+}
+
+char psync_state(pid_t pid)
+{
+    char path[64], buf[512], *close;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return '?';
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    close = strrchr(buf, ')');
+    return close && close[1] == ' ' ? close[2] : '?';
+}
+
+static bool wait_state(pid_t pid, char want)
+{
+    uint64_t limit = cf__now_ns() + PSYNC_LIVENESS_NS;
+
+    while (psync_state(pid) != want) {
+        if (cf__now_ns() >= limit)
+            return false;
+        psync_sleep_ms(1);
+    }
+    return true;
+}
+
+bool psync_asleep(pid_t pid)
+{
+    return wait_state(pid, 'S');
+}
+
+bool psync_exited(pid_t pid)
+{
+    return wait_state(pid, 'Z');
+}
+
+long psync_switches(pid_t pid)
+{
+    char path[64], line[256];
+    long n = -1;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+void psync_stop(pid_t pid)
+{
+    int status;
+
+    cr_assert_eq(kill(pid, SIGSTOP), 0);
+    cr_assert_eq(waitpid(pid, &status, WUNTRACED), pid);
+    cr_assert(WIFSTOPPED(status));
+}
+
+void psync_cont(pid_t pid)
+{
+    cr_assert_eq(kill(pid, SIGCONT), 0);
 }

@@ -32,5 +32,19 @@ void psync_kill_all(void);
 bool psync_eventually_at_least(_Atomic int *flag, int want);
 /* Polls until cond() or the liveness limit passes. */
 bool psync_eventually(bool (*cond)(void));
+/* The scheduler state letter of pid from /proc ('S' asleep, 'T' stopped,
+ * 'Z' exited, ...), or '?' when it cannot be read. */
+char psync_state(pid_t pid);
+/* Polls until pid is asleep ('S'), i.e. blocked in a futex wait for the
+ * children here, which sleep nowhere else once they said they are ready. */
+bool psync_asleep(pid_t pid);
+/* pid's voluntary context switches so far (/proc), or -1: each time a
+ * sleeping child is woken and goes back to sleep, it grows. */
+long psync_switches(pid_t pid);
+/* SIGSTOPs pid and waits until it is stopped (asserts); SIGCONTs it. */
+void psync_stop(pid_t pid);
+void psync_cont(pid_t pid);
+/* Polls until pid has exited (a zombie, not reaped) or the limit passes. */
+bool psync_exited(pid_t pid);
 
 #endif

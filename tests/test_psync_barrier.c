@@ -1,6 +1,8 @@
 /* Tests for cf_pbarrier: Python's Barrier across forked processes. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -199,4 +201,78 @@ Test(psync_barrier, single_party_and_errors, .init = setup3, .fini = teardown,
     cr_assert_eq(cf_pbarrier_parties(NULL), -EINVAL);
     cr_assert_not(cf_pbarrier_broken(NULL));
     cf_pbarrier_destroy(NULL);
+}
+
+/* A waiter of a round ended by a reset fails even if it only looks after
+ * a second reset (it is stopped meanwhile): its round did not complete. */
+Test(psync_barrier, reset_round_fails_after_a_second_reset, .init = setup3,
+     .fini = teardown, .timeout = 30)
+{
+    pid_t a = psync_spawn(barrier_wait_once, 0), b, p[3];
+
+    cr_assert(n_waiting_reaches(1));
+    cr_assert(psync_asleep(a));
+    psync_stop(a);
+    cr_assert_eq(cf_pbarrier_reset(&sh->bar), 0); /* ends a's round */
+    b = psync_spawn(barrier_wait_once, 0);
+    cr_assert(n_waiting_reaches(1));
+    cr_assert_eq(cf_pbarrier_reset(&sh->bar), 0); /* ends b's round */
+    cr_assert_eq(psync_reap(b), 10);
+    /* And a round that fills in between does not help a either. */
+    for (int i = 0; i < 3; i++)
+        p[i] = psync_spawn(barrier_wait_once, 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(psync_reap(p[i]), 0);
+    psync_cont(a);
+    cr_assert_eq(psync_reap(a), 10, "a waiter of a reset round reported success");
+}
+
+/* A waiter whose round filled succeeds however late it looks. */
+Test(psync_barrier, filled_round_succeeds_when_seen_late, .init = setup3,
+     .fini = teardown, .timeout = 30)
+{
+    pid_t a = psync_spawn(barrier_wait_once, 0), b, p[3];
+
+    cr_assert(n_waiting_reaches(1));
+    cr_assert(psync_asleep(a));
+    psync_stop(a);
+    p[0] = psync_spawn(barrier_wait_once, 0);
+    p[1] = psync_spawn(barrier_wait_once, 0);
+    cr_assert_eq(psync_reap(p[0]), 0);
+    cr_assert_eq(psync_reap(p[1]), 0);
+    b = psync_spawn(barrier_wait_once, 0);
+    cr_assert(n_waiting_reaches(1));
+    cr_assert_eq(cf_pbarrier_reset(&sh->bar), 0);
+    cr_assert_eq(psync_reap(b), 10);
+    psync_cont(a);
+    cr_assert_eq(psync_reap(a), 0);
+}
+
+/* The internal lock is the first thing in the object (pshared.h: the
+ * private storage starts with the mutex). */
+static int barrier_die_holding_lock(int unused)
+{
+    (void)unused;
+    pthread_mutex_lock((pthread_mutex_t *)(void *)&sh->bar);
+    return 0; /* exits holding it: the robust mutex reports the death */
+}
+
+/* pshared.h: a process dying while it holds the barrier's internal lock
+ * breaks the barrier (a waiter killed while blocked does not: see
+ * waiter_killed_does_not_stop_the_round). */
+Test(psync_barrier, dying_with_the_lock_breaks_it, .init = setup3, .fini = teardown,
+     .timeout = 20)
+{
+    cr_assert_eq(psync_reap(psync_spawn(barrier_die_holding_lock, 0)), 0);
+    cr_assert(cf_pbarrier_broken(&sh->bar));
+    cr_assert_eq(cf_pbarrier_wait(&sh->bar, CF_FOREVER), CF_EBROKEN);
+    cr_assert_eq(cf_pbarrier_reset(&sh->bar), 0);
+    cr_assert_not(cf_pbarrier_broken(&sh->bar));
+}
+
+Test(psync_barrier, nan_timeout_refused, .init = setup3, .fini = teardown, .timeout = 20)
+{
+    cr_assert_eq(cf_pbarrier_init(&sh->bar, 1), 0);
+    cr_assert_eq(cf_pbarrier_wait(&sh->bar, NAN), -EINVAL);
+    cr_assert_not(cf_pbarrier_broken(&sh->bar));
 }

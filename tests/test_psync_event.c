@@ -1,6 +1,7 @@
 /* Tests for cf_pevent: Python's Event across forked processes. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -111,4 +112,29 @@ Test(psync_event, null_arguments, .timeout = 20)
     cr_assert_not(cf_pevent_is_set(NULL));
     cr_assert_not(cf_pevent_wait(NULL, 0));
     cf_pevent_destroy(NULL);
+}
+
+/* A waiter present at a set returns true even if a clear follows before it
+ * runs again (Python's waiters are notified while the flag is set). The
+ * waiter is stopped across set+clear, so it cannot look in between. */
+Test(psync_event, set_then_clear_still_wakes_waiter, .init = setup, .fini = teardown,
+     .timeout = 30)
+{
+    pid_t pid = psync_spawn(event_wait_forever, 0);
+
+    cr_assert(psync_eventually_at_least(&sh->ready, 1));
+    cr_assert(psync_asleep(pid)); /* inside the wait: it saw the flag clear */
+    psync_stop(pid);
+    cr_assert_eq(cf_pevent_set(&sh->ev), 0);
+    cr_assert_eq(cf_pevent_clear(&sh->ev), 0);
+    psync_cont(pid);
+    cr_assert_eq(psync_reap(pid), 0, "the waiter missed the set");
+    cr_assert_not(cf_pevent_is_set(&sh->ev));
+}
+
+Test(psync_event, nan_timeout_is_false, .init = setup, .fini = teardown, .timeout = 20)
+{
+    cr_assert_eq(cf_pevent_set(&sh->ev), 0);
+    cr_assert_not(cf_pevent_wait(&sh->ev, NAN), "NaN is refused, even when set");
+    cr_assert(cf_pevent_wait(&sh->ev, 0));
 }

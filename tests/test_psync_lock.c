@@ -2,6 +2,7 @@
  * processes, including owners that die holding it. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -217,4 +218,11 @@ Test(psync_lock, pshared_alloc_is_shared_with_children, .timeout = 20)
     cr_assert_eq(psync_reap(psync_spawn(lock_write_shared, 42)), 0);
     cr_assert_eq(atomic_load(alloc_flag), 42);
     cr_assert_eq(cf_pshared_free(alloc_flag, sizeof *alloc_flag), 0);
+}
+
+Test(psync_lock, nan_timeout_refused, .init = setup, .fini = teardown, .timeout = 20)
+{
+    cr_assert_eq(cf_plock_acquire_timed(&sh->lock, NAN), -EINVAL);
+    cr_assert_eq(cf_plock_try_acquire(&sh->lock), 0, "the lock was not taken");
+    cr_assert_eq(cf_plock_release(&sh->lock), 0);
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <cfutures.h>
 
 #include "psync_support.h"
+#include "threading/internal.h"
 
 #define PRODUCERS 2
 #define CONSUMERS 2
@@ -269,4 +271,127 @@ Test(psync_queue, footprint_and_errors, .init = setup2, .fini = teardown, .timeo
     cr_assert_not(cf_pqueue_empty(NULL));
     cr_assert_not(cf_pqueue_full(NULL));
     cf_pqueue_destroy(NULL);
+}
+
+/* One blocking get with a 4-byte buffer: 0 with an item, 30 for -EMSGSIZE,
+ * 20 otherwise. */
+static int queue_get_small(int unused)
+{
+    char buf[4];
+    size_t len;
+    int rc;
+
+    (void)unused;
+    atomic_fetch_add(&sh->ready, 1);
+    rc = cf_pqueue_get(q, buf, sizeof buf, &len);
+    return rc == 0 ? 0 : rc == -EMSGSIZE ? 30 : 20;
+}
+
+/* A getter whose buffer is too small leaves the item queued: a getter that
+ * can take it must not stay asleep. The small one blocks first, so a
+ * wake-one would pick it. */
+Test(psync_queue, too_small_getter_does_not_strand_the_item, .init = setup2,
+     .fini = teardown, .timeout = 30)
+{
+    char big[ITEM_MAX] = "a long item, more than four";
+    pid_t small = psync_spawn(queue_get_small, 0), able;
+
+    cr_assert(psync_eventually_at_least(&sh->ready, 1));
+    cr_assert(psync_asleep(small));
+    able = psync_spawn(queue_get_once, 0);
+    cr_assert(psync_eventually_at_least(&sh->ready, 2));
+    cr_assert(psync_asleep(able));
+    cr_assert_eq(cf_pqueue_put(q, big, sizeof big), 0);
+    cr_assert_eq(psync_reap(able), 0, "the able getter never got the item");
+    cr_assert(cf_pqueue_empty(q));
+    /* The small getter saw the item (-EMSGSIZE) or is asleep again. */
+    if (psync_state(small) == 'Z')
+        cr_assert_eq(psync_reap(small), 30);
+}
+
+/* A getter woken alone could die before re-locking and strand the item:
+ * a put wakes every getter, so the one that did not get it is woken too
+ * and goes back to sleep (one more context switch). */
+Test(psync_queue, put_wakes_every_getter, .init = setup2, .fini = teardown, .timeout = 30)
+{
+    pid_t a = psync_spawn(queue_get_once, 0), b = psync_spawn(queue_get_once, 0);
+    pid_t done = -1, other = -1;
+    long before_a, before_b, before;
+
+    cr_assert(psync_eventually_at_least(&sh->ready, 2));
+    cr_assert(psync_asleep(a));
+    cr_assert(psync_asleep(b));
+    before_a = psync_switches(a);
+    before_b = psync_switches(b);
+    cr_assert_geq(before_a, 0);
+    cr_assert_eq(cf_pqueue_put(q, "x", 1), 0);
+    for (int i = 0; i < 10000 && done < 0; i++) {
+        if (psync_state(a) == 'Z')
+            done = a, other = b;
+        else if (psync_state(b) == 'Z')
+            done = b, other = a;
+        else
+            psync_sleep_ms(1);
+    }
+    cr_assert_geq(done, 0, "nobody took the item");
+    before = other == a ? before_a : before_b;
+    for (int i = 0; i < 10000 && psync_switches(other) <= before; i++)
+        psync_sleep_ms(1);
+    cr_assert_gt(psync_switches(other), before, "the other getter was never woken");
+    cr_assert_eq(psync_reap(done), 0);
+    cr_assert_eq(cf_pqueue_put(q, "y", 1), 0);
+    cr_assert_eq(psync_reap(other), 0);
+}
+
+/* A slot whose length is impossible (written by a broken process) is
+ * reported once and dropped: the items behind it still come out. */
+Test(psync_queue, corrupt_item_is_dropped, .init = setup, .fini = teardown, .timeout = 20)
+{
+    char buf[ITEM_MAX];
+    size_t len;
+    uint32_t bad = ITEM_MAX + 1;
+
+    cr_assert_eq(cf_pqueue_put(q, "bad", 3), 0);
+    cr_assert_eq(cf_pqueue_put(q, "good", 4), 0);
+    memcpy(q->slots, &bad, sizeof bad); /* the head slot's length */
+    cr_assert_eq(cf_pqueue_get(q, buf, sizeof buf, &len), CF_EPROTO);
+    cr_assert_eq(cf_pqueue_qsize(q), 1, "the corrupt item was dropped");
+    cr_assert_eq(cf_pqueue_get(q, buf, sizeof buf, &len), 0);
+    cr_assert_eq(len, 4);
+    cr_assert_eq(memcmp(buf, "good", 4), 0);
+}
+
+/* Geometry overwritten in the shared memory is refused, never used. */
+Test(psync_queue, corrupt_geometry_refused, .init = setup, .fini = teardown, .timeout = 20)
+{
+    char buf[ITEM_MAX * 4];
+    size_t len;
+
+    cr_assert_eq(cf_pqueue_put(q, "a", 1), 0);
+    q->capacity = 0; /* would divide by zero */
+    cr_assert_eq(cf_pqueue_put(q, "b", 1), CF_EPROTO);
+    cr_assert_eq(cf_pqueue_try_get(q, buf, sizeof buf, &len), CF_EPROTO);
+    cr_assert_eq(cf_pqueue_qsize(q), CF_EPROTO);
+    cr_assert_not(cf_pqueue_empty(q));
+    cr_assert_not(cf_pqueue_full(q));
+    cr_assert_eq(cf_pqueue_shutdown(q, false), CF_EPROTO);
+    q->capacity = CAPACITY;
+    q->item_max = ITEM_MAX * 2; /* items longer than a slot */
+    cr_assert_eq(cf_pqueue_put(q, buf, ITEM_MAX * 2), CF_EPROTO);
+    cr_assert_eq(cf_pqueue_get(q, buf, sizeof buf, &len), CF_EPROTO);
+    q->item_max = ITEM_MAX;
+    cr_assert_eq(cf_pqueue_get(q, buf, sizeof buf, &len), 0, "usable once repaired");
+    cr_assert_eq(len, 1);
+}
+
+Test(psync_queue, nan_timeouts_refused, .init = setup2, .fini = teardown, .timeout = 20)
+{
+    char buf[ITEM_MAX];
+    size_t len;
+
+    cr_assert_eq(cf_pqueue_put_timed(q, "x", 1, NAN), -EINVAL);
+    cr_assert_eq(cf_pqueue_qsize(q), 0, "nothing was put");
+    cr_assert_eq(cf_pqueue_put(q, "x", 1), 0);
+    cr_assert_eq(cf_pqueue_get_timed(q, buf, sizeof buf, &len, NAN), -EINVAL);
+    cr_assert_eq(cf_pqueue_qsize(q), 1, "nothing was taken");
 }

@@ -1,6 +1,7 @@
 /* Tests for cf_psem: Python's Semaphore across forked processes. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -161,4 +162,55 @@ Test(psync_sem, errors, .init = setup0, .fini = teardown, .timeout = 20)
     cr_assert_eq(cf_psem_release(s, 1), -EOVERFLOW);
     cr_assert_eq(cf_psem_value(s), (long long)UINT32_MAX, "unchanged by the failure");
     cf_psem_destroy(NULL);
+}
+
+/* Waits until one of a and b has exited; returns it (the other in *other). */
+static pid_t first_to_exit(pid_t a, pid_t b, pid_t *other)
+{
+    for (int i = 0; i < 10000; i++) {
+        if (psync_state(a) == 'Z') {
+            *other = b;
+            return a;
+        }
+        if (psync_state(b) == 'Z') {
+            *other = a;
+            return b;
+        }
+        psync_sleep_ms(1);
+    }
+    cr_assert_fail("no waiter took the permit");
+    return -1;
+}
+
+/* A waiter woken alone could die before re-locking and take the wake-up
+ * with it: release wakes every waiter, so the one that did not get the
+ * permit is woken too and goes back to sleep (one more context switch). */
+Test(psync_sem, release_one_wakes_every_waiter, .init = setup0, .fini = teardown,
+     .timeout = 30)
+{
+    pid_t a = psync_spawn(sem_block_then_exit, 0), b = psync_spawn(sem_block_then_exit, 0);
+    pid_t other, done;
+    long before_a, before_b, before;
+
+    cr_assert(psync_eventually_at_least(&sh->ready, 2));
+    cr_assert(psync_asleep(a));
+    cr_assert(psync_asleep(b));
+    before_a = psync_switches(a);
+    before_b = psync_switches(b);
+    cr_assert_geq(before_a, 0);
+    cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
+    done = first_to_exit(a, b, &other);
+    before = other == a ? before_a : before_b;
+    for (int i = 0; i < 10000 && psync_switches(other) <= before; i++)
+        psync_sleep_ms(1);
+    cr_assert_gt(psync_switches(other), before, "the other waiter was never woken");
+    cr_assert_eq(psync_reap(done), 0);
+    cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
+    cr_assert_eq(psync_reap(other), 0);
+}
+
+Test(psync_sem, nan_timeout_refused, .init = setup2, .fini = teardown, .timeout = 20)
+{
+    cr_assert_eq(cf_psem_acquire_timed(&sh->sem, NAN), -EINVAL);
+    cr_assert_eq(cf_psem_value(&sh->sem), 2, "no permit taken");
 }

@@ -13,6 +13,10 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -429,4 +433,81 @@ Test(th_barrier, n_waiting_counts_and_destroy_busy, .timeout = 20)
     cr_assert_eq(atomic_load(&c.ok), 3);
     cr_assert_eq(cf_barrier_n_waiting(&c.b), 0);
     cr_assert_eq(cf_barrier_destroy(&c.b), 0);
+}
+
+/* ---- destroy with a thread still waiting to enter (a reset completing) */
+
+/* A thread receiving SIGUSR1 parks in the handler, inside whatever wait it
+ * was in (its mutex released), until the test posts its gate. */
+static sem_t bd_gate[2];
+static _Atomic int bd_parked[2];
+static pthread_t bd_thread[2];
+static cf_barrier bd_bar;
+static _Atomic int bd_rc[2];
+
+static void bd_park(int sig)
+{
+    (void)sig;
+    int k = pthread_equal(pthread_self(), bd_thread[0]) ? 0 : 1;
+    atomic_store(&bd_parked[k], 1);
+    while (sem_wait(&bd_gate[k]) != 0)
+        ;
+    atomic_store(&bd_parked[k], 0);
+}
+
+static void *bd_waiter(void *arg)
+{
+    atomic_store(&bd_rc[(intptr_t)arg], cf_barrier_wait_timed(&bd_bar, CF_FOREVER));
+    return NULL;
+}
+
+static int bd_inside(void)
+{
+    pthread_mutex_lock(&bd_bar.mu);
+    int n = bd_bar.inside;
+    pthread_mutex_unlock(&bd_bar.mu);
+    return n;
+}
+
+static void bd_park_thread(int k)
+{
+    pthread_kill(bd_thread[k], SIGUSR1);
+    while (!atomic_load(&bd_parked[k]))
+        sched_yield();
+}
+
+Test(th_barrier, destroy_busy_while_a_thread_waits_to_enter, .timeout = 20)
+{
+    struct sigaction sa = {.sa_handler = bd_park};
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    for (int k = 0; k < 2; k++)
+        cr_assert_eq(sem_init(&bd_gate[k], 0, 0), 0);
+    cr_assert_eq(cf_barrier_init(&bd_bar, 2, NULL, NULL, CF_FOREVER), 0);
+
+    /* A waits in a round, parked so that it cannot leave it. */
+    cr_assert_eq(pthread_create(&bd_thread[0], NULL, bd_waiter, (void *)0), 0);
+    while (cf_barrier_n_waiting(&bd_bar) != 1)
+        sched_yield();
+    bd_park_thread(0);
+    /* The reset must wait for A to leave: C, arriving, waits to enter. */
+    cr_assert_eq(cf_barrier_reset(&bd_bar), 0);
+    cr_assert_eq(pthread_create(&bd_thread[1], NULL, bd_waiter, (void *)1), 0);
+    while (bd_inside() != 2)
+        sched_yield();
+    bd_park_thread(1);
+    /* A leaves (broken by the reset); the round is empty, C is still
+     * inside, between its wake-up and re-taking the mutex. */
+    sem_post(&bd_gate[0]);
+    pthread_join(bd_thread[0], NULL);
+    cr_assert_eq(atomic_load(&bd_rc[0]), CF_EBROKEN);
+    cr_assert_eq(cf_barrier_destroy(&bd_bar), -EBUSY, "destroyed under a waiting thread");
+    sem_post(&bd_gate[1]);
+    cr_assert_eq(cf_barrier_abort(&bd_bar), 0);
+    pthread_join(bd_thread[1], NULL);
+    cr_assert_eq(atomic_load(&bd_rc[1]), CF_EBROKEN);
+    cr_assert_eq(cf_barrier_destroy(&bd_bar), 0);
+    signal(SIGUSR1, SIG_DFL);
+    for (int k = 0; k < 2; k++)
+        sem_destroy(&bd_gate[k]);
 }

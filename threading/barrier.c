@@ -41,6 +41,7 @@ int cf_barrier_init(cf_barrier *b, int parties, cf_barrier_action_fn action, voi
     b->parties = parties;
     b->count = 0;
     b->state = BARRIER_FILLING;
+    b->inside = 0;
     return 0;
 }
 
@@ -49,7 +50,7 @@ int cf_barrier_destroy(cf_barrier *b)
     if (!b)
         return -EINVAL;
     pthread_mutex_lock(&b->mu);
-    bool busy = b->count > 0;
+    bool busy = b->inside > 0;
     pthread_mutex_unlock(&b->mu);
     if (busy)
         return -EBUSY;
@@ -118,6 +119,7 @@ int cf_barrier_wait_timed(cf_barrier *b, double timeout)
     if (!b || isnan(timeout))
         return -EINVAL;
     pthread_mutex_lock(&b->mu);
+    b->inside++; /* until we unlock for good: destroy must wait for us */
     if ((rc = barrier_enter(b)) < 0)
         goto out_unlock;
     int index = b->count++;
@@ -130,6 +132,7 @@ int cf_barrier_wait_timed(cf_barrier *b, double timeout)
     if (rc == 0)
         rc = index;
 out_unlock:
+    b->inside--;
     pthread_mutex_unlock(&b->mu);
     return rc;
 }

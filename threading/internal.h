@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "ipc/clock.h"
+#include "ipc/pshared.h"
 
 /* ---- lock.c */
 
@@ -57,5 +58,24 @@ uint64_t cf__wait_deadline(double timeout);
  * (CF__NO_DEADLINE: none). Returns -ETIMEDOUT once the deadline has
  * passed, else 0; the caller re-checks its condition either way. */
 int cf__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline);
+
+/* ---- pshared_queue.c */
+
+/* The layout of a cf_pqueue, here (not in pshared_queue.c) only so that the
+ * tests can corrupt its shared geometry and slots on purpose. Every field
+ * lives in shared memory another process may scribble on: the queue checks
+ * the geometry on every call (CF_EPROTO when it is not what init wrote). */
+struct cf_pqueue {
+    cf__pmutex mx;
+    cf__pcond not_empty; /* notified after tail++ and at shutdown */
+    cf__pcond not_full;  /* notified after head++ and at shutdown */
+    uint32_t capacity;   /* fixed at init */
+    uint32_t item_max;   /* fixed at init */
+    uint32_t slot_size;  /* fixed at init: 4-byte length + item, rounded */
+    uint32_t shutdown;   /* protected by mx */
+    uint64_t head;       /* items taken so far; protected by mx */
+    uint64_t tail;       /* items put so far; protected by mx */
+    _Alignas(8) unsigned char slots[];
+};
 
 #endif

@@ -9,10 +9,20 @@
  * killed after release would leave the barrier draining forever. Here the
  * last arrival ends the round by itself (count = 0, gen++) and a waiter
  * only compares `gen` with the round it joined, so dead waiters cost
- * nothing. A process dying while holding `mx` may leave the round half
- * updated; as in Python when a party fails, the barrier breaks.
+ * nothing: a waiter killed while blocked still counts as arrived, and its
+ * round completes when the others arrive. A process dying while holding
+ * `mx` may leave the round half updated; as in Python when a party fails,
+ * the barrier breaks.
+ *
+ * A round ends either filled (its waiters succeed) or by a reset (they get
+ * CF_EBROKEN), and a waiter may look only rounds later (a stopped process),
+ * so each outcome is recorded: bit i of `done` tells whether round
+ * gen-1-i filled. A waiter more than 64 rounds late falls back on `resets`:
+ * if no reset ended any round since it joined, its round filled; otherwise
+ * it cannot tell and reports CF_EBROKEN.
  */
 #include <errno.h>
+#include <math.h>
 
 #include <cfutures.h>
 
@@ -25,8 +35,9 @@ struct pbarrier_state {
     uint32_t parties;   /* fixed at init */
     uint32_t count;     /* arrivals in round `gen`; protected by mx */
     uint32_t broken;    /* protected by mx */
+    uint32_t resets;    /* rounds ended by reset so far (wrapping); mx */
     uint64_t gen;       /* current round; protected by mx */
-    uint64_t reset_gen; /* last round ended by reset (UINT64_MAX: none) */
+    uint64_t done;      /* bit i: round gen-1-i filled (see above); mx */
 };
 
 _Static_assert(sizeof(struct pbarrier_state) <= sizeof(((cf_pbarrier *)0)->cf__priv),
@@ -70,16 +81,41 @@ int cf_pbarrier_init(cf_pbarrier *b, long long parties)
     st->parties = (uint32_t)parties;
     st->count = 0;
     st->broken = 0;
+    st->resets = 0;
     st->gen = 0;
-    st->reset_gen = UINT64_MAX;
+    st->done = 0;
     return 0;
+}
+
+/* Ends round `gen` (mx held): filled, or ended by a reset. */
+static void end_round(struct pbarrier_state *st, bool filled)
+{
+    st->count = 0;
+    st->done = st->done << 1 | filled;
+    st->resets += !filled;
+    st->gen++;
+    cf__pcond_broadcast(&st->cv);
+}
+
+/* Whether round `my_gen`, joined when `resets` was `my_resets`, filled
+ * (mx held; the round has ended). */
+static bool round_filled(const struct pbarrier_state *st, uint64_t my_gen,
+                         uint32_t my_resets)
+{
+    uint64_t age = st->gen - 1 - my_gen;
+
+    if (age < 64)
+        return st->done >> age & 1;
+    return st->resets == my_resets;
 }
 
 /* Sleeps (mx held) until round `my_gen` ends or the barrier breaks.
  * Returns `index`, CF_EBROKEN, or -ENOTRECOVERABLE with mx not held. */
-static int await_round(struct pbarrier_state *st, uint64_t my_gen, int index,
-                       uint64_t deadline)
+static int await_round(struct pbarrier_state *st, int index, uint64_t deadline)
 {
+    uint64_t my_gen = st->gen;
+    uint32_t my_resets = st->resets;
+
     for (;;) {
         int died = 0;
         int rc = cf__pcond_wait(&st->cv, &st->mx, deadline, 0, &died);
@@ -90,7 +126,7 @@ static int await_round(struct pbarrier_state *st, uint64_t my_gen, int index,
             break_locked(st);
         /* A round that ended counts even if the barrier broke since. */
         if (st->gen != my_gen)
-            return st->reset_gen == my_gen ? CF_EBROKEN : index;
+            return round_filled(st, my_gen, my_resets) ? index : CF_EBROKEN;
         if (st->broken)
             return CF_EBROKEN;
         if (rc == -ETIMEDOUT) {
@@ -103,11 +139,12 @@ static int await_round(struct pbarrier_state *st, uint64_t my_gen, int index,
 int cf_pbarrier_wait(cf_pbarrier *b, double timeout)
 {
     struct pbarrier_state *st;
-    uint64_t deadline = cf__deadline_after(timeout);
+    uint64_t deadline;
     int rc, index;
 
-    if (!b)
+    if (!b || isnan(timeout))
         return -EINVAL;
+    deadline = cf__deadline_after(timeout);
     st = state_of(b);
     rc = lock_state(st);
     if (rc < 0)
@@ -118,13 +155,11 @@ int cf_pbarrier_wait(cf_pbarrier *b, double timeout)
     }
     index = (int)st->count++;
     if (st->count == st->parties) {
-        st->count = 0;
-        st->gen++;
-        cf__pcond_broadcast(&st->cv);
+        end_round(st, true);
         rc = index;
         goto out_unlock;
     }
-    rc = await_round(st, st->gen, index, deadline);
+    rc = await_round(st, index, deadline);
     if (rc == -ENOTRECOVERABLE)
         return rc;
 out_unlock:
@@ -159,11 +194,8 @@ int cf_pbarrier_reset(cf_pbarrier *b)
     rc = lock_state(st);
     if (rc < 0)
         return rc;
-    if (st->count > 0) { /* end the round in flight: its waiters fail */
-        st->reset_gen = st->gen;
-        st->gen++;
-    }
-    st->count = 0;
+    if (st->count > 0) /* end the round in flight: its waiters fail */
+        end_round(st, false);
     st->broken = 0;
     cf__pcond_broadcast(&st->cv);
     cf__pmutex_unlock(&st->mx);

@@ -5,8 +5,13 @@
  * Any thread of any process may set, clear or wait. Lock order: only `mx`.
  * The flag changes by one store, so a holder of `mx` that dies leaves
  * nothing to repair.
+ *
+ * `sets` counts the calls to set, so that a waiter present at a set returns
+ * true even when a clear follows before it runs again (as Python's, whose
+ * waiters are notified while the flag is set).
  */
 #include <errno.h>
+#include <math.h>
 
 #include <cfutures.h>
 
@@ -17,6 +22,7 @@ struct pevent_state {
     cf__pmutex mx;
     cf__pcond cv;  /* broadcast when the flag is set */
     uint32_t flag; /* protected by mx */
+    uint32_t sets; /* calls to set so far (wrapping); protected by mx */
 };
 
 _Static_assert(sizeof(struct pevent_state) <= sizeof(((cf_pevent *)0)->cf__priv),
@@ -48,6 +54,7 @@ int cf_pevent_init(cf_pevent *e)
         return rc;
     cf__pcond_init(&st->cv);
     st->flag = 0;
+    st->sets = 0;
     return 0;
 }
 
@@ -63,6 +70,8 @@ static int store_flag(cf_pevent *e, uint32_t flag)
     if (rc < 0)
         return rc;
     st->flag = flag;
+    if (flag)
+        st->sets++;
     cf__pmutex_unlock(&st->mx);
     if (flag)
         cf__pcond_broadcast(&st->cv);
@@ -87,15 +96,18 @@ bool cf_pevent_is_set(cf_pevent *e)
 bool cf_pevent_wait(cf_pevent *e, double timeout)
 {
     struct pevent_state *st;
-    uint64_t deadline = cf__deadline_after(timeout);
+    uint64_t deadline;
+    uint32_t start;
     bool flag;
 
-    if (!e)
+    if (!e || isnan(timeout))
         return false;
+    deadline = cf__deadline_after(timeout);
     st = state_of(e);
     if (lock_state(st) < 0)
         return false;
-    while (!st->flag && timeout != 0) {
+    start = st->sets;
+    while (!st->flag && st->sets == start && timeout != 0) {
         int rc = cf__pcond_wait(&st->cv, &st->mx, deadline, 0, NULL);
 
         if (rc == -ENOTRECOVERABLE)
@@ -103,7 +115,7 @@ bool cf_pevent_wait(cf_pevent *e, double timeout)
         if (rc == -ETIMEDOUT)
             break;
     }
-    flag = st->flag != 0;
+    flag = st->flag != 0 || st->sets != start;
     cf__pmutex_unlock(&st->mx);
     return flag;
 }

@@ -9,6 +9,7 @@
  * one mutex.
  */
 #include <errno.h>
+#include <math.h>
 #include <time.h>
 
 #include <cfutures.h>
@@ -56,7 +57,7 @@ int cf_plock_acquire_timed(cf_plock *l, double timeout)
 {
     uint64_t deadline;
 
-    if (!l)
+    if (!l || isnan(timeout))
         return -EINVAL;
     if (timeout == 0)
         return cf_plock_try_acquire(l);

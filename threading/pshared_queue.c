@@ -11,8 +11,15 @@
  * are copied (put: fill slot, then tail++; get: copy out, then head++). A
  * process killed in the middle leaves the queue as if the call never
  * happened, so the next holder of `mx` has nothing to repair.
+ *
+ * Wake-ups are broadcasts: a process woken by a signal could die (or, for
+ * a getter with too small a buffer, decline the item) before re-taking
+ * `mx`, and could not hand its wake-up on; with a broadcast every sleeper
+ * re-checks. Nothing read from the shared memory is trusted: the geometry
+ * is checked on every call and a slot with a corrupt length is dropped.
  */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -20,19 +27,7 @@
 
 #include "ipc/clock.h"
 #include "ipc/pshared.h"
-
-struct cf_pqueue {
-    cf__pmutex mx;
-    cf__pcond not_empty; /* notified after tail++ and at shutdown */
-    cf__pcond not_full;  /* notified after head++ and at shutdown */
-    uint32_t capacity;   /* fixed at init */
-    uint32_t item_max;   /* fixed at init */
-    uint32_t slot_size;  /* fixed at init: 4-byte length + item, rounded */
-    uint32_t shutdown;   /* protected by mx */
-    uint64_t head;       /* items taken so far; protected by mx */
-    uint64_t tail;       /* items put so far; protected by mx */
-    _Alignas(8) unsigned char slots[];
-};
+#include "threading/internal.h"
 
 static size_t slot_size(size_t item_max)
 {
@@ -76,55 +71,104 @@ static unsigned char *slot_at(cf_pqueue *q, uint64_t pos)
     return q->slots + (size_t)(pos % q->capacity) * q->slot_size;
 }
 
+/* Whether the geometry is still what init wrote (mx held). */
+static bool geometry_ok(const cf_pqueue *q)
+{
+    return q->capacity != 0 && q->item_max != 0 && q->item_max <= UINT32_MAX - 16 &&
+           q->slot_size == slot_size(q->item_max) && q->tail - q->head <= q->capacity;
+}
+
+/* Locks and checks the geometry: 0 (mx held), CF_EPROTO or
+ * -ENOTRECOVERABLE (mx not held). */
 static int lock_queue(cf_pqueue *q)
 {
     int rc = cf__pmutex_lock(&q->mx);
 
-    return rc < 0 ? rc : 0; /* a dead holder left no half-done change */
+    if (rc < 0)
+        return rc; /* a dead holder left no half-done change */
+    if (!geometry_ok(q)) {
+        cf__pmutex_unlock(&q->mx);
+        return CF_EPROTO;
+    }
+    return 0;
 }
 
-/* Sleeps on `cv` (mx held). Returns 0 to re-check, `fail` (poll),
- * -ETIMEDOUT, or -ENOTRECOVERABLE with mx not held. */
-static int await_change(cf_pqueue *q, cf__pcond *cv, uint64_t deadline, bool wait, int fail)
+/* The deadline and "may sleep" of a put/get: timeout 0 polls. */
+struct wait_spec {
+    uint64_t deadline;
+    bool wait;
+};
+
+static const struct wait_spec FOREVER = {CF__NO_DEADLINE, true};
+static const struct wait_spec POLL = {0, false};
+
+static struct wait_spec timed(double timeout)
 {
-    if (!wait)
-        return fail;
-    return cf__pcond_wait(cv, &q->mx, deadline, 0, NULL);
+    return (struct wait_spec){cf__deadline_after(timeout), timeout != 0};
 }
 
-static int put_until(cf_pqueue *q, const void *item, size_t len, uint64_t deadline,
-                     bool wait)
+/* Waits (mx held) while `blocked` says so and the queue is not shut down.
+ * Returns 0 (go on), CF_ESHUTDOWN, `fail` (poll), -ETIMEDOUT (mx held), or
+ * -ENOTRECOVERABLE / CF_EPROTO with mx NOT held. */
+static int await_room(cf_pqueue *q, cf__pcond *cv, bool (*blocked)(const cf_pqueue *),
+                      bool shutdown_first, struct wait_spec w, int fail)
+{
+    for (;;) {
+        if (shutdown_first && q->shutdown)
+            return CF_ESHUTDOWN;
+        if (!blocked(q))
+            return 0;
+        if (q->shutdown)
+            return CF_ESHUTDOWN;
+        if (!w.wait)
+            return fail;
+        int rc = cf__pcond_wait(cv, &q->mx, w.deadline, 0, NULL);
+        if (rc == -ENOTRECOVERABLE)
+            return rc;
+        if (!geometry_ok(q)) {
+            cf__pmutex_unlock(&q->mx);
+            return CF_EPROTO;
+        }
+        if (rc < 0 && blocked(q) && !q->shutdown)
+            return rc;
+    }
+}
+
+static bool is_full(const cf_pqueue *q)
+{
+    return q->tail - q->head >= q->capacity;
+}
+
+static bool is_empty(const cf_pqueue *q)
+{
+    return q->tail == q->head;
+}
+
+static int put_until(cf_pqueue *q, const void *item, size_t len, struct wait_spec w)
 {
     unsigned char *slot;
     int rc;
 
     if (!q || (!item && len > 0))
         return -EINVAL;
-    if (len > q->item_max)
-        return -EMSGSIZE;
     rc = lock_queue(q);
     if (rc < 0)
         return rc;
-    for (;;) {
-        if (q->shutdown) {
-            rc = CF_ESHUTDOWN;
-            goto out_unlock;
-        }
-        if (q->tail - q->head < q->capacity)
-            break;
-        rc = await_change(q, &q->not_full, deadline, wait, CF_EFULL);
-        if (rc == -ENOTRECOVERABLE)
-            return rc;
-        if (rc < 0 && q->tail - q->head >= q->capacity && !q->shutdown)
-            goto out_unlock;
+    if (len > q->item_max) {
+        rc = -EMSGSIZE;
+        goto out_unlock;
     }
+    rc = await_room(q, &q->not_full, is_full, true, w, CF_EFULL);
+    if (rc == -ENOTRECOVERABLE || rc == CF_EPROTO)
+        return rc;
+    if (rc < 0)
+        goto out_unlock;
     slot = slot_at(q, q->tail);
     memcpy(slot, &(uint32_t){(uint32_t)len}, sizeof(uint32_t));
     if (len)
         memcpy(slot + sizeof(uint32_t), item, len);
     q->tail++; /* publish */
-    rc = 0;
-    cf__pcond_signal(&q->not_empty);
+    cf__pcond_broadcast(&q->not_empty);
 out_unlock:
     cf__pmutex_unlock(&q->mx);
     return rc;
@@ -132,42 +176,47 @@ out_unlock:
 
 int cf_pqueue_put(cf_pqueue *q, const void *item, size_t len)
 {
-    return put_until(q, item, len, CF__NO_DEADLINE, true);
+    return put_until(q, item, len, FOREVER);
 }
 
 int cf_pqueue_try_put(cf_pqueue *q, const void *item, size_t len)
 {
-    return put_until(q, item, len, 0, false);
+    return put_until(q, item, len, POLL);
 }
 
 int cf_pqueue_put_timed(cf_pqueue *q, const void *item, size_t len, double timeout)
 {
-    return put_until(q, item, len, cf__deadline_after(timeout), timeout != 0);
+    if (isnan(timeout))
+        return -EINVAL;
+    return put_until(q, item, len, timed(timeout));
 }
 
 /* Copies the head item out (mx held, queue not empty) and removes it.
- * Returns 0, -EMSGSIZE (left queued) or CF_EPROTO (corrupt length). */
+ * Returns 0, -EMSGSIZE (left queued) or CF_EPROTO (a corrupt length: the
+ * slot is dropped, so that the items behind it can still be taken). */
 static int take_head(cf_pqueue *q, void *buf, size_t cap, size_t *len)
 {
     const unsigned char *slot = slot_at(q, q->head);
     uint32_t n;
+    int rc = 0;
 
     memcpy(&n, slot, sizeof n);
     /* The length was written by another process: check it before use. */
-    if (n > q->item_max)
-        return CF_EPROTO;
-    *len = n;
-    if (n > cap)
-        return -EMSGSIZE;
-    if (n)
-        memcpy(buf, slot + sizeof(uint32_t), n);
+    if (n > q->item_max) {
+        rc = CF_EPROTO;
+    } else {
+        *len = n;
+        if (n > cap)
+            return -EMSGSIZE; /* nothing changed, nobody else to wake */
+        if (n)
+            memcpy(buf, slot + sizeof(uint32_t), n);
+    }
     q->head++; /* publish */
-    cf__pcond_signal(&q->not_full);
-    return 0;
+    cf__pcond_broadcast(&q->not_full);
+    return rc;
 }
 
-static int get_until(cf_pqueue *q, void *buf, size_t cap, size_t *len, uint64_t deadline,
-                     bool wait)
+static int get_until(cf_pqueue *q, void *buf, size_t cap, size_t *len, struct wait_spec w)
 {
     int rc;
 
@@ -176,38 +225,30 @@ static int get_until(cf_pqueue *q, void *buf, size_t cap, size_t *len, uint64_t 
     rc = lock_queue(q);
     if (rc < 0)
         return rc;
-    for (;;) {
-        if (q->tail != q->head)
-            break;
-        if (q->shutdown) {
-            rc = CF_ESHUTDOWN;
-            goto out_unlock;
-        }
-        rc = await_change(q, &q->not_empty, deadline, wait, CF_EEMPTY);
-        if (rc == -ENOTRECOVERABLE)
-            return rc;
-        if (rc < 0 && q->tail == q->head && !q->shutdown)
-            goto out_unlock;
-    }
-    rc = take_head(q, buf, cap, len);
-out_unlock:
+    rc = await_room(q, &q->not_empty, is_empty, false, w, CF_EEMPTY);
+    if (rc == -ENOTRECOVERABLE || rc == CF_EPROTO)
+        return rc;
+    if (rc == 0)
+        rc = take_head(q, buf, cap, len);
     cf__pmutex_unlock(&q->mx);
     return rc;
 }
 
 int cf_pqueue_get(cf_pqueue *q, void *buf, size_t cap, size_t *len)
 {
-    return get_until(q, buf, cap, len, CF__NO_DEADLINE, true);
+    return get_until(q, buf, cap, len, FOREVER);
 }
 
 int cf_pqueue_try_get(cf_pqueue *q, void *buf, size_t cap, size_t *len)
 {
-    return get_until(q, buf, cap, len, 0, false);
+    return get_until(q, buf, cap, len, POLL);
 }
 
 int cf_pqueue_get_timed(cf_pqueue *q, void *buf, size_t cap, size_t *len, double timeout)
 {
-    return get_until(q, buf, cap, len, cf__deadline_after(timeout), timeout != 0);
+    if (isnan(timeout))
+        return -EINVAL;
+    return get_until(q, buf, cap, len, timed(timeout));
 }
 
 int cf_pqueue_shutdown(cf_pqueue *q, bool immediate)
@@ -228,9 +269,9 @@ int cf_pqueue_shutdown(cf_pqueue *q, bool immediate)
     return 0;
 }
 
-long long cf_pqueue_qsize(cf_pqueue *q)
+/* Snapshots the size and the capacity; 0 or a negative error. */
+static int snapshot(cf_pqueue *q, long long *size, long long *capacity)
 {
-    long long n;
     int rc;
 
     if (!q)
@@ -238,19 +279,32 @@ long long cf_pqueue_qsize(cf_pqueue *q)
     rc = lock_queue(q);
     if (rc < 0)
         return rc;
-    n = (long long)(q->tail - q->head);
+    *size = (long long)(q->tail - q->head);
+    *capacity = q->capacity;
     cf__pmutex_unlock(&q->mx);
-    return n;
+    return 0;
+}
+
+long long cf_pqueue_qsize(cf_pqueue *q)
+{
+    long long n, cap;
+    int rc = snapshot(q, &n, &cap);
+
+    return rc < 0 ? rc : n;
 }
 
 bool cf_pqueue_empty(cf_pqueue *q)
 {
-    return cf_pqueue_qsize(q) == 0;
+    long long n, cap;
+
+    return snapshot(q, &n, &cap) == 0 && n == 0;
 }
 
 bool cf_pqueue_full(cf_pqueue *q)
 {
-    return q && cf_pqueue_qsize(q) == (long long)q->capacity;
+    long long n, cap;
+
+    return snapshot(q, &n, &cap) == 0 && n == cap;
 }
 
 void cf_pqueue_destroy(cf_pqueue *q)

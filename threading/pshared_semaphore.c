@@ -5,8 +5,13 @@
  * Any thread of any process may acquire or release. Lock order: only `mx`.
  * A process dying while holding `mx` leaves nothing to repair: `value`
  * changes by one store, so the next locker simply carries on.
+ *
+ * release broadcasts even for one permit: a waiter woken alone could die
+ * before re-taking `mx`, and a dead process cannot hand its wake-up on to
+ * the other sleepers; woken together, they all re-check `value`.
  */
 #include <errno.h>
+#include <math.h>
 
 #include <cfutures.h>
 
@@ -94,6 +99,8 @@ int cf_psem_try_acquire(cf_psem *s)
 
 int cf_psem_acquire_timed(cf_psem *s, double timeout)
 {
+    if (isnan(timeout))
+        return -EINVAL;
     if (timeout == 0)
         return cf_psem_try_acquire(s);
     return acquire_until(s, cf__deadline_after(timeout), true);
@@ -117,11 +124,9 @@ int cf_psem_release(cf_psem *s, long long n)
     st->value += (uint32_t)n;
     cf__pmutex_unlock(&st->mx);
     /* After unlocking: a waiter that saw value == 0 read `seq` before our
-     * lock, so the bump below either wakes it or stops it sleeping. */
-    if (n == 1)
-        cf__pcond_signal(&st->cv);
-    else
-        cf__pcond_broadcast(&st->cv);
+     * lock, so the bump below either wakes it or stops it sleeping. Every
+     * waiter, even for n == 1: see the top of the file. */
+    cf__pcond_broadcast(&st->cv);
     return 0;
 }
 

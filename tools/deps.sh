@@ -6,7 +6,7 @@
 # `sh tools/deps.sh fuzz` (make fuzz) also wants clang and its libFuzzer
 # runtime.
 set -eu
-pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev"
+pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev libpng-dev"
 case "${1:-}" in
 "") ;;
 fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

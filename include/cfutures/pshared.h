@@ -26,8 +26,10 @@
  *  - inside a call on a semaphore, event or queue: every change to their
  *    state is published by one final store, so the others see the call as
  *    done or not done, never half done;
- *  - inside a barrier call: the barrier breaks (CF_EBROKEN) until reset,
- *    like a party failing in Python's Barrier.
+ *  - inside a barrier call while holding its internal lock: the barrier
+ *    breaks (CF_EBROKEN) until reset, like a party failing in Python's
+ *    Barrier; killed while blocked in cf_pbarrier_wait, it stays counted
+ *    as arrived: its round completes when the other parties arrive.
  * Permits a dead process held on a cf_psem, or items it took from a queue,
  * are not given back: like Python's, they have no owner.
  *
@@ -36,8 +38,9 @@
  * thread of any process sharing the object, except where noted.
  *
  * Timeouts are seconds: 0 tries once, CF_FOREVER (any negative) waits
- * without limit; deadlines are CLOCK_MONOTONIC and computed once, so
- * spurious wake-ups never extend the total wait.
+ * without limit, NaN is refused (-EINVAL; cf_pevent_wait returns false);
+ * deadlines are CLOCK_MONOTONIC and computed once, so spurious wake-ups
+ * never extend the total wait.
  */
 #ifndef CFUTURES_PSHARED_H
 #define CFUTURES_PSHARED_H
@@ -102,7 +105,7 @@ int cf_plock_acquire(cf_plock *l);
 int cf_plock_try_acquire(cf_plock *l);
 /* Waits at most `timeout`: 0, CF_PLOCK_OWNER_DIED, -ETIMEDOUT (still held
  * by someone else when the deadline passed; timeout 0 is a single try that
- * returns -EBUSY), -EINVAL, -ENOTRECOVERABLE. */
+ * returns -EBUSY), -EINVAL (NULL, NaN timeout), -ENOTRECOVERABLE. */
 int cf_plock_acquire_timed(cf_plock *l, double timeout);
 
 /* Releases the lock. Returns 0, -EINVAL (NULL) or -EPERM (the calling
@@ -129,11 +132,12 @@ int cf_psem_init(cf_psem *s, long long value);
 int cf_psem_acquire(cf_psem *s);
 /* Tries once: 0, -EBUSY (no permit), -EINVAL, -ENOTRECOVERABLE. */
 int cf_psem_try_acquire(cf_psem *s);
-/* Waits at most `timeout`: 0, -ETIMEDOUT (timeout 0: -EBUSY), -EINVAL,
- * -ENOTRECOVERABLE. */
+/* Waits at most `timeout`: 0, -ETIMEDOUT (timeout 0: -EBUSY), -EINVAL
+ * (NULL, NaN timeout), -ENOTRECOVERABLE. */
 int cf_psem_acquire_timed(cf_psem *s, double timeout);
 
-/* Adds n permits (n >= 1) and wakes up to n waiters. Returns 0, -EINVAL
+/* Adds n permits (n >= 1) and wakes the waiters (every one, so that a
+ * waiter dying before it takes its permit cannot strand the others). Returns 0, -EINVAL
  * (NULL, n < 1), -EOVERFLOW (the value would pass UINT32_MAX; unchanged),
  * -ENOTRECOVERABLE. */
 int cf_psem_release(cf_psem *s, long long n);
@@ -162,8 +166,10 @@ int cf_pevent_clear(cf_pevent *e);
 bool cf_pevent_is_set(cf_pevent *e);
 
 /* Waits until the flag is set or `timeout` passes and returns the flag, as
- * Python's Event.wait: true when set, false on timeout (and for NULL or an
- * unrecoverable internal lock, reported as "not set"). */
+ * Python's Event.wait: true when set (also when a set happened while this
+ * call waited, even if a clear followed before it woke), false on timeout
+ * (and for NULL, a NaN timeout or an unrecoverable internal lock, reported
+ * as "not set"). */
 bool cf_pevent_wait(cf_pevent *e, double timeout);
 
 void cf_pevent_destroy(cf_pevent *e);
@@ -183,9 +189,13 @@ int cf_pbarrier_init(cf_pbarrier *b, long long parties);
 /* Waits for the round to fill, at most `timeout` (CF_FOREVER: no limit).
  * Returns the caller's arrival index 0 .. parties-1 (unique in the round),
  * or CF_EBROKEN: the barrier is or became broken (abort, reset while
- * waiting, another waiter's timeout, a party dying inside a barrier call),
- * or it timed out, which breaks it for everyone, as in Python. -EINVAL for
- * NULL; -ENOTRECOVERABLE. */
+ * waiting, another waiter's timeout, a party dying while it held the
+ * barrier's internal lock), or it timed out, which breaks it for everyone,
+ * as in Python. A waiter whose round filled succeeds even if the barrier
+ * broke or was reset since; one whose round was ended by a reset gets
+ * CF_EBROKEN however many rounds later it wakes (beyond 64 rounds later,
+ * it succeeds only if no reset ended any round in between). -EINVAL for
+ * NULL or a NaN timeout; -ENOTRECOVERABLE. */
 int cf_pbarrier_wait(cf_pbarrier *b, double timeout);
 
 /* Breaks the barrier: current and future waiters get CF_EBROKEN until
@@ -206,7 +216,14 @@ void cf_pbarrier_destroy(cf_pbarrier *b);
 /* A bounded FIFO of byte strings, copied in and out: `capacity` items of at
  * most `item_max` bytes each, both fixed at init. Its size depends on them,
  * so it is not embeddable: allocate cf_pqueue_footprint() bytes (usually
- * with cf_pshared_alloc) and cast. */
+ * with cf_pshared_alloc) and cast.
+ *
+ * Nothing in the shared memory is trusted: every call except init and
+ * destroy checks the geometry init wrote there and returns CF_EPROTO (the
+ * predicates: false) when it has been overwritten; a get that finds an
+ * item with an impossible length drops that item and returns CF_EPROTO,
+ * so the items behind it can still be taken. Blocked callers are woken
+ * together, so a dead or declining getter never strands an item. */
 typedef struct cf_pqueue cf_pqueue;
 
 /* Bytes a queue of `capacity` items of up to `item_max` bytes needs, or 0
@@ -221,33 +238,36 @@ int cf_pqueue_init(cf_pqueue *q, size_t capacity, size_t item_max);
 
 /* Copies `len` bytes (0 .. item_max) of `item` (borrowed; may be NULL when
  * len is 0) to the tail of the queue, waiting while it is full. Returns 0,
- * -EINVAL (NULL), -EMSGSIZE (len > item_max), CF_ESHUTDOWN,
- * -ENOTRECOVERABLE. */
+ * -EINVAL (NULL), -EMSGSIZE (len > item_max), CF_ESHUTDOWN, CF_EPROTO
+ * (corrupt queue, see above), -ENOTRECOVERABLE. */
 int cf_pqueue_put(cf_pqueue *q, const void *item, size_t len);
 /* Tries once: as put, or CF_EFULL. */
 int cf_pqueue_try_put(cf_pqueue *q, const void *item, size_t len);
-/* Waits at most `timeout`: as put, or -ETIMEDOUT (timeout 0: CF_EFULL). */
+/* Waits at most `timeout`: as put, or -ETIMEDOUT (timeout 0: CF_EFULL);
+ * -EINVAL for a NaN timeout. */
 int cf_pqueue_put_timed(cf_pqueue *q, const void *item, size_t len, double timeout);
 
 /* Removes the head item, waiting while the queue is empty, and copies it to
  * buf (cap bytes; borrowed); *len gets its length. Returns 0, -EINVAL (NULL
  * q or len, NULL buf with cap > 0), -EMSGSIZE (the item is longer than cap:
  * it stays queued and *len tells the size needed), CF_ESHUTDOWN (shut down
- * and nothing left to take), -ENOTRECOVERABLE. */
+ * and nothing left to take), CF_EPROTO (corrupt queue, or a corrupt head
+ * item, which is dropped), -ENOTRECOVERABLE. */
 int cf_pqueue_get(cf_pqueue *q, void *buf, size_t cap, size_t *len);
 /* Tries once: as get, or CF_EEMPTY. */
 int cf_pqueue_try_get(cf_pqueue *q, void *buf, size_t cap, size_t *len);
-/* Waits at most `timeout`: as get, or -ETIMEDOUT (timeout 0: CF_EEMPTY). */
+/* Waits at most `timeout`: as get, or -ETIMEDOUT (timeout 0: CF_EEMPTY);
+ * -EINVAL for a NaN timeout. */
 int cf_pqueue_get_timed(cf_pqueue *q, void *buf, size_t cap, size_t *len, double timeout);
 
 /* Python 3.13's Queue.shutdown: puts fail with CF_ESHUTDOWN from now on and
  * every blocked caller wakes; gets still drain what is queued and then fail
  * with CF_ESHUTDOWN, except with `immediate`, which discards the items
- * first. Idempotent. Returns 0, -EINVAL, -ENOTRECOVERABLE. */
+ * first. Idempotent. Returns 0, -EINVAL, CF_EPROTO, -ENOTRECOVERABLE. */
 int cf_pqueue_shutdown(cf_pqueue *q, bool immediate);
 
-/* Snapshots: number of items (or -EINVAL), and the predicates (false for
- * NULL). */
+/* Snapshots: number of items (or -EINVAL, CF_EPROTO, -ENOTRECOVERABLE),
+ * and the predicates (false for NULL or on any of those errors). */
 long long cf_pqueue_qsize(cf_pqueue *q);
 bool cf_pqueue_empty(cf_pqueue *q);
 bool cf_pqueue_full(cf_pqueue *q);

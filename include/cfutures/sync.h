@@ -138,8 +138,9 @@ typedef struct cf_barrier {
     void *action_arg;
     double timeout; /* the default for cf_barrier_wait */
     int parties;
-    int count; /* threads inside wait; mu */
-    int state; /* filling, draining, resetting, broken; mu */
+    int count;  /* threads of the current round inside wait; mu */
+    int state;  /* filling, draining, resetting, broken; mu */
+    int inside; /* threads inside wait, also those waiting to enter; mu */
 } cf_barrier;
 
 /* `parties` threads must call wait for any of them to pass. `action` (may
@@ -150,7 +151,8 @@ typedef struct cf_barrier {
 int cf_barrier_init(cf_barrier *b, int parties, cf_barrier_action_fn action, void *arg,
                     double timeout);
 
-/* Returns 0, -EINVAL (NULL) or -EBUSY (a thread is still inside wait). */
+/* Returns 0, -EINVAL (NULL) or -EBUSY (a thread is still inside wait,
+ * including one still waiting for a draining round or a reset to end). */
 int cf_barrier_destroy(cf_barrier *b);
 
 /* Waits until `parties` threads have called it, with the default timeout

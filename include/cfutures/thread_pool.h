@@ -10,10 +10,13 @@
  *
  * Threads start lazily: a submit starts one only when no started thread is
  * free to take the task and fewer than max_workers run; a free thread is
- * reused. A thread counts as free as soon as its task's result is set
- * (before the done-callbacks run), so a submit made after waiting for the
- * previous result reuses the same thread. Done-callbacks run on the pool
- * thread that completed the task (or in the caller, see cf_done_fn).
+ * reused. A thread counts as free once its task's result is set and the
+ * done-callbacks it runs have returned, as in Python: a callback that
+ * submits and waits for the result gets another thread (when fewer than
+ * max_workers run) instead of queueing behind itself. A submit made right
+ * after waiting for a result may therefore start a second thread. Done-
+ * callbacks run on the pool thread that completed the task (or in the
+ * caller, see cf_done_fn).
  */
 #ifndef CFUTURES_THREAD_POOL_H
 #define CFUTURES_THREAD_POOL_H

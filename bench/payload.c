@@ -1,0 +1,87 @@
+/* Echo of a large byte argument (64 MiB and 1 GiB): submit, the worker
+ * packs the same bytes as its result, the caller holds the result. The
+ * figure is bytes / round-trip time, against memcpy bandwidth of the same
+ * size into an already faulted-in destination, in the same run. (1 GiB
+ * needs about 3 GiB of RAM.) */
+#include <errno.h>
+
+#include <cfutures.h>
+
+#include "bench/bench.h"
+
+static int bench_echo(const msgpack_object *args, msgpack_packer *out)
+{
+    const void *b;
+    size_t n;
+    int rc = cf_arg_bin(args, 0, &b, &n);
+    if (rc < 0)
+        return rc;
+    if (msgpack_pack_bin(out, n) || msgpack_pack_bin_body(out, b, n))
+        return -ENOMEM;
+    return 0;
+}
+CF_TASK(bench_echo);
+
+static double echo(cf_executor *pool, const unsigned char *buf, size_t len)
+{
+    cf_future *f;
+    const msgpack_object *o;
+    const void *b;
+    size_t got;
+    double t0 = bench_now();
+    if (cf_submit(pool, bench_echo, &f, "b", buf, len) < 0 ||
+        cf_future_result(f, CF_FOREVER, &o) < 0 || cf_obj_bin(o, &b, &got) < 0 || got != len)
+        exit(1);
+    double t = bench_now() - t0;
+    const unsigned char *e = b;
+    for (size_t i = 0; i < len; i += 4093)
+        if (e[i] != buf[i])
+            exit(1);
+    cf_future_release(f);
+    return t;
+}
+
+static double copy(unsigned char *dst, const unsigned char *src, size_t len)
+{
+    double t0 = bench_now();
+    memcpy(dst, src, len);
+    double t = bench_now() - t0;
+    __asm__ volatile("" ::"r"(dst) : "memory");
+    return t;
+}
+
+static void row(cf_executor *pool, size_t len, int runs)
+{
+    unsigned char *buf = malloc(len), *dst = malloc(len);
+    if (!buf || !dst)
+        exit(1);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)(i * 2654435761u >> 13);
+    memset(dst, 0, len);
+    double e[runs], c[runs];
+    for (int r = 0; r < runs; r++) {
+        c[r] = copy(dst, buf, len);
+        e[r] = echo(pool, buf, len);
+    }
+    free(dst);
+    free(buf);
+    double te = bench_median(e, (size_t)runs), tc = bench_median(c, (size_t)runs);
+    double mib = (double)len / (1 << 20);
+    char w[128], o[64], a[64];
+    snprintf(w, sizeof w, "echo of a %.0f MiB byte argument (%d runs)", mib, runs);
+    snprintf(o, sizeof o, "%.2f GB/s (%s)", (double)len / te / 1e9,
+             bench_time(a, sizeof a, te));
+    snprintf(a, sizeof a, "memcpy %.2f GB/s", (double)len / tc / 1e9);
+    bench_row(w, o, a, tc / te, ">= 0.50x", tc / te >= 0.5);
+}
+
+int main(void)
+{
+    cf_executor *pool;
+    if (cf_process_pool_create(&pool, NULL) < 0)
+        return 1;
+    row(pool, (size_t)64 << 20, bench_runs(5));
+    row(pool, (size_t)1 << 30, bench_runs(3) < 3 ? bench_runs(3) : 3);
+    cf_executor_release(pool);
+    return 0;
+}
