@@ -11,8 +11,15 @@
 #                   run, also written to bench/RESULTS.md (never fails on time)
 #   make fuzz       libFuzzer over the record decoder and the ring, each for
 #                   FUZZ_SECONDS (default 60); fails on any crash or hang
+#   make install    headers, libraries, pkg-config and CMake files under
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
+#   make docs       the API reference from the headers (Doxygen), build/docs
 #
 # Missing Debian packages are installed by tools/deps.sh on first use.
+
+VERSION   := 0.1.0
+SOVERSION := 0
+SONAME    := libcfutures.so.$(SOVERSION)
 
 CC       ?= cc
 SANITIZE ?=
@@ -67,7 +74,7 @@ DEPS_STAMP := build/.deps-ok
 
 CFMAP := $(BUILD)/cfmap
 
-.PHONY: all test test-threading test-shim demo bench clean deps cfmap
+.PHONY: all test test-threading test-shim demo bench clean deps cfmap install uninstall docs
 all: $(STATIC_LIB) $(SHARED_LIB) $(CFMAP)
 
 deps: $(DEPS_STAMP)
@@ -78,6 +85,10 @@ $(DEPS_STAMP): tools/deps.sh
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+# The shared library exports only what the headers mark CF_API
+# (tests/check_exports.sh checks it after the suite).
+$(LIB_OBJS): EXTRA_CFLAGS := -fvisibility=hidden
 
 # Tests see the fault-injection API (ipc/fault.h) of the library they link.
 $(TEST_OBJS): EXTRA_CFLAGS := -DCF_FAULT_INJECTION
@@ -95,7 +106,7 @@ $(STATIC_LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libcfutures.so.0 $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(TEST_BIN): $(TEST_OBJS) $(FAULT_LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(FAULT_LIB) $(CRITERION_LIBS) $(LIBS_ALL)
@@ -118,7 +129,9 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
 # The suite is one Criterion binary built from one file per subject;
 # tests/run.sh adds the leak checks (/dev/shm, stray workers).
 # tests/test_cfmap.c also runs the tool it finds next to the test binary.
-test: $(TEST_BIN) $(CFMAP)
+# The export check runs first so that the suite's summary is the last line.
+test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB)
+	@sh tests/check_exports.sh $(SHARED_LIB)
 	@sh tests/run.sh $(TEST_BIN)
 
 $(BUILD)/tests-shim/%.o: %.c | $(DEPS_STAMP)
@@ -170,6 +183,64 @@ demo: $(EXAMPLES) $(CFMAP)
 # and writes it to bench/RESULTS.md (bench/README.md).
 bench: $(BENCHES)
 	@sh bench/run.sh $(BUILD)/bench
+
+# ---- install ----
+# make install PREFIX=/usr/local DESTDIR=/staging: the headers, the shared
+# library (real name libcfutures.so.$(VERSION), soname link .so.0, dev link
+# .so), the static library, cfutures.pc and the CMake package
+# (find_package(cfutures), target cfutures::cfutures). The .pc and CMake
+# files are made from tools/*.in with the PREFIX and the msgpack pkg-config
+# name of this build. make uninstall removes exactly INSTALLED, then our own
+# two directories (include/cfutures, lib/cmake/cfutures) when empty.
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DESTDIR    ?=
+INSTALL    ?= install
+PC_DIR     := $(LIBDIR)/pkgconfig
+CMAKE_DIR  := $(LIBDIR)/cmake/cfutures
+PUB_HEADERS := $(sort $(wildcard include/cfutures/*.h))
+INSTALLED  := $(INCLUDEDIR)/cfutures.h $(PUB_HEADERS:include/%=$(INCLUDEDIR)/%) \
+              $(LIBDIR)/libcfutures.so.$(VERSION) $(LIBDIR)/$(SONAME) \
+              $(LIBDIR)/libcfutures.so $(LIBDIR)/libcfutures.a $(PC_DIR)/cfutures.pc \
+              $(CMAKE_DIR)/cfuturesConfig.cmake $(CMAKE_DIR)/cfuturesConfigVersion.cmake
+SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
+            -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+            -e 's|@PC_LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
+            -e 's|@PC_INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' \
+            -e 's|@SONAME@|$(SONAME)|g' -e 's|@SOVERSION@|$(SOVERSION)|g' \
+            -e 's|@MSGPACK_PC@|$(MSGPACK_PC)|g' -e 's|@SIZEOF_VOID_P@|$(shell getconf LONG_BIT | sed 's/64/8/;s/32/4/')|g'
+
+install: $(STATIC_LIB) $(SHARED_LIB)
+	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR)/cfutures $(DESTDIR)$(PC_DIR) $(DESTDIR)$(CMAKE_DIR)
+	$(INSTALL) -m 644 include/cfutures.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(PUB_HEADERS) $(DESTDIR)$(INCLUDEDIR)/cfutures/
+	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/libcfutures.so.$(VERSION)
+	ln -sf libcfutures.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcfutures.so
+	$(INSTALL) -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/libcfutures.a
+	$(SUBST) tools/cfutures.pc.in >$(DESTDIR)$(PC_DIR)/cfutures.pc
+	$(SUBST) tools/cfuturesConfig.cmake.in >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfig.cmake
+	$(SUBST) tools/cfuturesConfigVersion.cmake.in \
+	    >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfigVersion.cmake
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rmdir $(DESTDIR)$(INCLUDEDIR)/cfutures $(DESTDIR)$(CMAKE_DIR) 2>/dev/null || true
+
+# ---- API reference ----
+# make docs: Doxygen (docs/Doxyfile) over the public headers into
+# build/docs/html; any warning, such as an undocumented public function,
+# fails it. tools/deps.sh docs installs doxygen.
+DOCS_DEPS := build/.docs-deps-ok
+$(DOCS_DEPS): tools/deps.sh
+	@sh tools/deps.sh docs
+	@mkdir -p $(@D) && touch $@
+
+docs: $(DOCS_DEPS)
+	@rm -rf build/docs
+	doxygen docs/Doxyfile
+	@echo "API reference: build/docs/html/index.html"
 
 # ---- fuzzing (fuzz/README.md) ----
 # clang with libFuzzer, ASan and UBSan; the library sources each target

@@ -28,13 +28,7 @@
 
 #include "serialize/record.h"
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                  \
-        }                                                                             \
-    } while (0)
+#include "fuzz/fuzz_util.h"
 
 /* Elements after the type, per record type (serialize/record.h). */
 static const size_t field_count[] = {

@@ -39,13 +39,7 @@
 
 #include "ipc/ring.h"
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                  \
-        }                                                                             \
-    } while (0)
+#include "fuzz/fuzz_util.h"
 
 #define CAP 4096u
 #define MAX_OPS 2048

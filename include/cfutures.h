@@ -1,4 +1,5 @@
-/* cfutures — concurrent.futures for C.
+/** @file
+ * cfutures — concurrent.futures for C.
  *
  * The one public header. A process pool forks workers that run tasks
  * registered by name; arguments and results cross the process boundary as
@@ -27,58 +28,66 @@
 extern "C" {
 #endif
 
+/* Marks the public API. The library is compiled with -fvisibility=hidden,
+ * so only what carries CF_API is exported from libcfutures.so. */
+#ifndef CF_API
+#define CF_API __attribute__((visibility("default")))
+#endif
+
 /* ------------------------------------------------------------------ errors */
 
+/** The library's own error codes, beside negated errno values. */
 enum cf_error {
     CF_OK = 0,
-    CF_ECANCELLED = -10001, /* the future was cancelled */
-    CF_ETASK = -10002,      /* the task reported failure (cf_task_fail) */
-    CF_EWORKER = -10003,    /* the worker running the task died */
-    CF_ESHUTDOWN = -10004,  /* the executor (or queue) is shut down */
-    CF_EBROKEN = -10005,    /* the executor cannot run tasks any more */
-    CF_EFULL = -10006,      /* no room and the caller asked not to wait */
-    CF_EEMPTY = -10007,     /* nothing to take and the caller asked not to wait */
-    CF_EPROTO = -10008,     /* a malformed record crossed the process boundary */
-    CF_ENOTASK = -10009,    /* no task registered under that name */
-    CF_ETYPE = -10010,      /* a msgpack value is not of the requested type */
-    CF_EFORMAT = -10011,    /* bad format string given to a packer */
-    CF_ELOCKORDER = -10012, /* acquiring would break the global lock order */
+    CF_ECANCELLED = -10001, /**< the future was cancelled */
+    CF_ETASK = -10002,      /**< the task reported failure (cf_task_fail) */
+    CF_EWORKER = -10003,    /**< the worker running the task died */
+    CF_ESHUTDOWN = -10004,  /**< the executor (or queue) is shut down */
+    CF_EBROKEN = -10005,    /**< the executor cannot run tasks any more */
+    CF_EFULL = -10006,      /**< no room and the caller asked not to wait */
+    CF_EEMPTY = -10007,     /**< nothing to take and the caller asked not to wait */
+    CF_EPROTO = -10008,     /**< a malformed record crossed the process boundary */
+    CF_ENOTASK = -10009,    /**< no task registered under that name */
+    CF_ETYPE = -10010,      /**< a msgpack value is not of the requested type */
+    CF_EFORMAT = -10011,    /**< bad format string given to a packer */
+    CF_ELOCKORDER = -10012, /**< acquiring would break the global lock order */
 };
 
-/* Static, never NULL; unknown codes give "unknown error". Thread-safe. */
-const char *cf_strerror(int err);
+/** Static, never NULL; unknown codes give "unknown error". Thread-safe. */
+CF_API const char *cf_strerror(int err);
 
+/** A timeout that waits without limit (any negative timeout does). */
 #define CF_FOREVER (-1.0)
 
 /* ------------------------------------------------------------------- tasks */
 
-/* A task reads its arguments (always a msgpack array, see cf_submit) and
+/** A task reads its arguments (always a msgpack array, see cf_submit) and
  * packs exactly one result object into `out`. It returns 0, or the value of
  * cf_task_fail(). Tasks run in worker processes: they must not touch the
  * parent's executors or futures. */
 typedef int (*cf_task_fn)(const msgpack_object *args, msgpack_packer *out);
 
-/* Registers `fn` under `name` (copied). Run at load time by CF_TASK, or at
+/** Registers `fn` under `name` (copied). Run at load time by CF_TASK, or at
  * run time before the pool that needs it is created (workers inherit the
  * registry when they are forked). Returns 0, -EINVAL (NULL, empty or longer
  * than 255 bytes), -EEXIST (the name is taken by another function; the
  * same pair twice is fine) or -ENOMEM. Thread-safe. */
-int cf_task_register(const char *name, cf_task_fn fn);
+CF_API int cf_task_register(const char *name, cf_task_fn fn);
 
-/* The registered name of `fn`, or NULL. Thread-safe. */
-const char *cf_task_name(cf_task_fn fn);
+/** The registered name of `fn`, or NULL. Thread-safe. */
+CF_API const char *cf_task_name(cf_task_fn fn);
 
-/* Registers fn under its own identifier before main() runs. */
+/** Registers fn under its own identifier before main() runs. */
 #define CF_TASK(fn)                                                           \
     __attribute__((constructor)) static void cf__register_task_##fn(void)    \
     {                                                                         \
         (void)cf_task_register(#fn, fn);                                      \
     }
 
-/* Called by a task: records the printf-formatted message as the task's error
+/** Called by a task: records the printf-formatted message as the task's error
  * and returns CF_ETASK, so `return cf_task_fail("bad n: %d", n);` fails the
  * future with CF_ETASK and that message (truncated to 1 KiB). */
-int cf_task_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+CF_API int cf_task_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ------------------------------------------------- reading msgpack values */
 
@@ -86,35 +95,40 @@ int cf_task_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * (msgpack-c unpacks 32, and a map chunk wraps each item in two). Deeper
  * values are refused with CF_EPROTO. */
 
-/* Typed readers for one msgpack value. Each returns 0 and stores through
+/** @{ */
+/** Typed readers for one msgpack value. Each returns 0 and stores through
  * `out`, -EINVAL for a NULL argument, or CF_ETYPE when the value has another
  * type (or an integer out of range). Strings and binaries are borrowed:
  * they point into the object and live as long as it does; they are not
  * NUL-terminated. cf_obj_f64 accepts integers too. */
-int cf_obj_i64(const msgpack_object *o, int64_t *out);
-int cf_obj_u64(const msgpack_object *o, uint64_t *out);
-int cf_obj_f64(const msgpack_object *o, double *out);
-int cf_obj_bool(const msgpack_object *o, bool *out);
-int cf_obj_str(const msgpack_object *o, const char **out, size_t *len);
-int cf_obj_bin(const msgpack_object *o, const void **out, size_t *len);
-int cf_obj_array(const msgpack_object *o, const msgpack_object **items, size_t *n);
+CF_API int cf_obj_i64(const msgpack_object *o, int64_t *out);
+CF_API int cf_obj_u64(const msgpack_object *o, uint64_t *out);
+CF_API int cf_obj_f64(const msgpack_object *o, double *out);
+CF_API int cf_obj_bool(const msgpack_object *o, bool *out);
+CF_API int cf_obj_str(const msgpack_object *o, const char **out, size_t *len);
+CF_API int cf_obj_bin(const msgpack_object *o, const void **out, size_t *len);
+CF_API int cf_obj_array(const msgpack_object *o, const msgpack_object **items, size_t *n);
+/** @} */
 
-/* The same on element `i` of an argument array: -ERANGE when i is past the
+/** @{ */
+/** The same on element `i` of an argument array: -ERANGE when i is past the
  * end, CF_ETYPE when `args` is not an array or the element has another type. */
-int cf_arg_count(const msgpack_object *args); /* >= 0, or CF_ETYPE */
-int cf_arg(const msgpack_object *args, size_t i, const msgpack_object **out);
-int cf_arg_i64(const msgpack_object *args, size_t i, int64_t *out);
-int cf_arg_u64(const msgpack_object *args, size_t i, uint64_t *out);
-int cf_arg_f64(const msgpack_object *args, size_t i, double *out);
-int cf_arg_bool(const msgpack_object *args, size_t i, bool *out);
-int cf_arg_str(const msgpack_object *args, size_t i, const char **out, size_t *len);
-int cf_arg_bin(const msgpack_object *args, size_t i, const void **out, size_t *len);
-int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_object **items,
-                 size_t *n);
+CF_API int cf_arg_count(const msgpack_object *args); /**< >= 0, or CF_ETYPE */
+CF_API int cf_arg(const msgpack_object *args, size_t i, const msgpack_object **out);
+CF_API int cf_arg_i64(const msgpack_object *args, size_t i, int64_t *out);
+CF_API int cf_arg_u64(const msgpack_object *args, size_t i, uint64_t *out);
+CF_API int cf_arg_f64(const msgpack_object *args, size_t i, double *out);
+CF_API int cf_arg_bool(const msgpack_object *args, size_t i, bool *out);
+CF_API int cf_arg_str(const msgpack_object *args, size_t i, const char **out, size_t *len);
+CF_API int cf_arg_bin(const msgpack_object *args, size_t i, const void **out, size_t *len);
+CF_API int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_object **items,
+                        size_t *n);
+/** @} */
 
 /* ---------------------------------------------------- packing arguments */
 
-/* Packs a msgpack array holding one element per format item:
+/** @{ */
+/** Packs a msgpack array holding one element per format item:
  *   i  int64_t          u  uint64_t        d  double
  *   ?  bool (as int)    n  nil (no arg)    s  const char * (NUL-terminated)
  *   S  const char *, size_t (string with length)
@@ -124,174 +138,191 @@ int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_object **it
  * Spaces are ignored. Integer arguments must have the stated width: write
  * 5LL or (int64_t)5, not 5. Returns 0, CF_EFORMAT (unknown letter,
  * unbalanced brackets, NULL string) or -ENOMEM. */
-int cf_pack_args(msgpack_packer *pk, const char *fmt, ...);
-int cf_pack_argsv(msgpack_packer *pk, const char *fmt, va_list ap);
+CF_API int cf_pack_args(msgpack_packer *pk, const char *fmt, ...);
+CF_API int cf_pack_argsv(msgpack_packer *pk, const char *fmt, va_list ap);
+/** @} */
 
 /* ------------------------------------------------------------------ futures */
 
+/** A future: the outcome of one submission, reference-counted (opaque). */
 typedef struct cf_future cf_future;
+/** An executor: a process pool or a thread pool (opaque). */
 typedef struct cf_executor cf_executor;
 
-/* A done-callback. It runs once, when the future completes or is cancelled:
+/** A done-callback. It runs once, when the future completes or is cancelled:
  * at once in the caller of cf_future_add_done_callback if the future is
  * already done, otherwise on the thread that completes it (the pool's
  * collector thread). A non-zero return is reported on stderr and does not
  * stop the other callbacks. The future is borrowed for the call. */
 typedef int (*cf_done_fn)(cf_future *f, void *arg);
 
-/* A stand-alone future (for executors and tests, like Python's Future()).
+/** A stand-alone future (for executors and tests, like Python's Future()).
  * Returns 0 or -EINVAL/-ENOMEM; *out holds one reference. */
-int cf_future_create(cf_future **out);
-/* Reference counting; thread-safe. Release of NULL is a no-op. */
-cf_future *cf_future_retain(cf_future *f);
-void cf_future_release(cf_future *f);
+CF_API int cf_future_create(cf_future **out);
+/** @{ */
+/** Reference counting; thread-safe. Release of NULL is a no-op. */
+CF_API cf_future *cf_future_retain(cf_future *f);
+CF_API void cf_future_release(cf_future *f);
+/** @} */
 
-/* States. "running" means a worker has taken the task: workers take a fair
+/** @{ */
+/** States. "running" means a worker has taken the task: workers take a fair
  * share of the queue at a time (up to 32 records), so, like tasks in
  * CPython's call queue, a task taken but not yet started is running and
  * can no longer be cancelled. */
-bool cf_future_done(const cf_future *f);      /* finished or cancelled */
-bool cf_future_running(const cf_future *f);
-bool cf_future_cancelled(const cf_future *f);
+CF_API bool cf_future_done(const cf_future *f);      /**< finished or cancelled */
+CF_API bool cf_future_running(const cf_future *f);
+CF_API bool cf_future_cancelled(const cf_future *f);
+/** @} */
 
-/* Cancels a future that has not started. Returns true if it is (now or
+/** Cancels a future that has not started. Returns true if it is (now or
  * already) cancelled, false if it is running or finished. Runs the
  * done-callbacks in the caller when it takes. */
-bool cf_future_cancel(cf_future *f);
+CF_API bool cf_future_cancel(cf_future *f);
 
-/* Waits up to `timeout` for the future. Returns 0 when it succeeded and
+/** Waits up to `timeout` for the future. Returns 0 when it succeeded and
  * stores a borrowed pointer to the result (valid until the future is
  * released; NULL allowed for `result`); -ETIMEDOUT when it is not done in
  * time; CF_ECANCELLED; or the task's error (CF_ETASK, CF_EWORKER,
  * CF_ENOTASK, CF_EPROTO, ...), whose text cf_future_error_message gives. */
-int cf_future_result(cf_future *f, double timeout, const msgpack_object **result);
-/* Typed forms: as above, then CF_ETYPE when the result has another type. */
-int cf_future_result_i64(cf_future *f, double timeout, int64_t *out);
-int cf_future_result_f64(cf_future *f, double timeout, double *out);
-int cf_future_result_bool(cf_future *f, double timeout, bool *out);
-/* The string is borrowed from the future and not NUL-terminated. */
-int cf_future_result_str(cf_future *f, double timeout, const char **out, size_t *len);
+CF_API int cf_future_result(cf_future *f, double timeout, const msgpack_object **result);
+/** @{ */
+/** Typed forms: as above, then CF_ETYPE when the result has another type. */
+CF_API int cf_future_result_i64(cf_future *f, double timeout, int64_t *out);
+CF_API int cf_future_result_f64(cf_future *f, double timeout, double *out);
+CF_API int cf_future_result_bool(cf_future *f, double timeout, bool *out);
+/** @} */
+/** The string is borrowed from the future and not NUL-terminated. */
+CF_API int cf_future_result_str(cf_future *f, double timeout, const char **out, size_t *len);
 
-/* Python's exception(): waits like cf_future_result and returns 0 when the
+/** Python's exception(): waits like cf_future_result and returns 0 when the
  * future succeeded, the error code when it failed, -ETIMEDOUT or
  * CF_ECANCELLED. */
-int cf_future_error(cf_future *f, double timeout);
-/* The failure text of a failed future ("" otherwise); borrowed from f. */
-const char *cf_future_error_message(const cf_future *f);
+CF_API int cf_future_error(cf_future *f, double timeout);
+/** The failure text of a failed future ("" otherwise); borrowed from f. */
+CF_API const char *cf_future_error_message(const cf_future *f);
 
-/* Adds a callback (see cf_done_fn). Returns 0, -EINVAL or -ENOMEM. */
-int cf_future_add_done_callback(cf_future *f, cf_done_fn fn, void *arg);
+/** Adds a callback (see cf_done_fn). Returns 0, -EINVAL or -ENOMEM. */
+CF_API int cf_future_add_done_callback(cf_future *f, cf_done_fn fn, void *arg);
 
-/* For executor implementers and tests (Python's set_running_or_notify_cancel,
+/** @{ */
+/** For executor implementers and tests (Python's set_running_or_notify_cancel,
  * set_result, set_exception). Each returns -EINVAL when the future is
  * already done (CF_ECANCELLED from set_running when it was cancelled).
  * set_result copies `len` bytes of one packed msgpack object (CF_EPROTO if
  * they are not exactly one); set_error copies the message. */
-int cf_future_set_running(cf_future *f);
-int cf_future_set_result(cf_future *f, const void *msgpack, size_t len);
-int cf_future_set_error(cf_future *f, int err, const char *message);
+CF_API int cf_future_set_running(cf_future *f);
+CF_API int cf_future_set_result(cf_future *f, const void *msgpack, size_t len);
+CF_API int cf_future_set_error(cf_future *f, int err, const char *message);
+/** @} */
 
 /* ------------------------------------------------------------- executors */
 
+/** Options of cf_process_pool_create; zero fields take the defaults noted. */
 typedef struct cf_process_pool_options {
-    int max_workers;           /* > 0; cf_default_workers() is the default */
-    size_t ring_bytes;         /* each ring; 0: 1 MiB; power of two >= 4 KiB */
-    const char *initializer;   /* a registered task run once per worker */
-    const void *initargs;      /* its packed msgpack array (NULL: []) */
-    size_t initargs_len;
-    int max_retries;           /* re-runs of a task lost with its worker (0: none) */
-    int max_tasks_per_child;   /* a worker retires after this many records (0: never) */
+    int max_workers;           /**< > 0; cf_default_workers() is the default */
+    size_t ring_bytes;         /**< each ring; 0: 1 MiB; power of two >= 4 KiB */
+    const char *initializer;   /**< a registered task run once per worker */
+    const void *initargs;      /**< its packed msgpack array (NULL: []) */
+    size_t initargs_len;       /**< bytes at initargs */
+    int max_retries;           /**< re-runs of a task lost with its worker (0: none) */
+    int max_tasks_per_child;   /**< a worker retires after this many records (0: never) */
 } cf_process_pool_options;
 
-/* The default worker count: CF_WORKERS from the environment when set
+/** The default worker count: CF_WORKERS from the environment when set
  * (-EINVAL unless it is an integer in 1..1024), otherwise the number of
  * CPUs this process may run on (sched_getaffinity). */
-int cf_default_workers(void);
+CF_API int cf_default_workers(void);
 
-/* Forks the workers (through a single-threaded fork server). opts NULL:
+/** Forks the workers (through a single-threaded fork server). opts NULL:
  * every default. Returns 0, -EINVAL (max_workers <= 0 or > 1024, ring size
  * not a power of two >= 4 KiB, initargs not one msgpack object), CF_ENOTASK
  * (initializer not registered), -ENOMEM, or a negated errno from shm/fork.
  * Call from any thread; the pool's collector thread runs the
  * done-callbacks. Tasks registered after this call are unknown to its
  * workers. */
-int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opts);
+CF_API int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opts);
 
-/* Number of workers the pool runs. */
-int cf_executor_workers(const cf_executor *ex);
+/** Number of workers the pool runs. */
+CF_API int cf_executor_workers(const cf_executor *ex);
 
-/* Submits task `fn` (registered) with arguments packed from `fmt` (see
+/** Submits task `fn` (registered) with arguments packed from `fmt` (see
  * cf_pack_args). On success *out holds one reference to the future.
  * Blocks while the task ring is full (back-pressure). Returns 0, -EINVAL,
  * CF_ENOTASK (fn not registered), CF_EFORMAT, CF_ESHUTDOWN, CF_EBROKEN,
  * -ENOMEM. Thread-safe. */
-int cf_submit(cf_executor *ex, cf_task_fn fn, cf_future **out, const char *fmt, ...);
-/* The same by registered name, and waiting at most `timeout` for ring space
+CF_API int cf_submit(cf_executor *ex, cf_task_fn fn, cf_future **out, const char *fmt, ...);
+/** The same by registered name, and waiting at most `timeout` for ring space
  * (0: fail at once with CF_EFULL; -ETIMEDOUT after a positive timeout). */
-int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future **out,
-                    const char *fmt, ...);
-/* Arguments already packed by the caller: `args` must hold exactly one
+CF_API int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future **out,
+                           const char *fmt, ...);
+/** Arguments already packed by the caller: `args` must hold exactly one
  * msgpack object, normally an array (CF_EPROTO otherwise). Borrows args. */
-int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,
-                  const void *args, size_t len);
+CF_API int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,
+                         const void *args, size_t len);
 
-/* Per-submission options; zero-initialised means the defaults except for
+/** Per-submission options; zero-initialised means the defaults except for
  * `timeout`, so start from CF_SUBMIT_OPTIONS_INIT. */
 typedef struct cf_submit_options {
-    double timeout;      /* wait for room in the task ring (CF_FOREVER) */
-    double task_timeout; /* the task must finish this long after submission,
+    double timeout;      /**< wait for room in the task ring (CF_FOREVER) */
+    double task_timeout; /**< the task must finish this long after submission,
                             else its worker is killed and replaced and the
                             future fails with -ETIMEDOUT (<= 0: no limit) */
-    int max_retries;     /* re-runs if its worker dies (-1: the pool's) */
+    int max_retries;     /**< re-runs if its worker dies (-1: the pool's) */
 } cf_submit_options;
+/** The defaults of cf_submit_options: wait for room without limit, no
+ * task timeout, the pool's max_retries. */
 #define CF_SUBMIT_OPTIONS_INIT {CF_FOREVER, 0, -1}
 
-/* cf_submit_named with options (NULL: the defaults). Same returns, plus
+/** cf_submit_named with options (NULL: the defaults). Same returns, plus
  * -EINVAL for a NaN timeout or max_retries < -1. A task_timeout is enforced by the process
  * pool; other executors ignore it. */
-int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
-                   cf_future **out, const char *fmt, ...);
+CF_API int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
+                          cf_future **out, const char *fmt, ...);
 
-/* Cancels f even if it is running: a process pool kills the worker running
+/** Cancels f even if it is running: a process pool kills the worker running
  * it (a replacement is forked; the other tasks that worker had taken are
  * queued again) and the future ends cancelled. Returns true when f is (now)
  * cancelled, false when it had already finished or its executor cannot
  * interrupt a running task (the thread pool cannot). */
-bool cf_future_cancel_running(cf_future *f);
+CF_API bool cf_future_cancel_running(cf_future *f);
 
-/* What an executor has done so far. */
+/** What an executor has done so far. */
 typedef struct cf_stats {
-    uint64_t submitted;
-    uint64_t completed;        /* finished with a result */
-    uint64_t failed;           /* finished with an error, of which: */
-    uint64_t failed_task;      /*   the task failed (CF_ETASK, CF_ENOTASK...) */
-    uint64_t failed_worker;    /*   its worker died (CF_EWORKER) */
-    uint64_t failed_timeout;   /*   its task_timeout passed (-ETIMEDOUT) */
-    uint64_t cancelled;
-    uint64_t retried;          /* tasks queued again after their worker died */
-    uint64_t queued;           /* submitted, not yet taken by a worker (now) */
-    uint64_t in_flight;        /* submitted, not yet finished (now) */
-    uint64_t worker_deaths;    /* workers that died outside shutdown */
-    uint64_t deaths_by_signal; /*   of which killed by a signal */
-    uint64_t retirements;      /* workers replaced after max_tasks_per_child */
-    uint64_t respawns;         /* replacement workers forked */
-    int workers;
+    uint64_t submitted;        /**< tasks submitted */
+    uint64_t completed;        /**< finished with a result */
+    uint64_t failed;           /**< finished with an error, of which: */
+    uint64_t failed_task;      /**<   the task failed (CF_ETASK, CF_ENOTASK...) */
+    uint64_t failed_worker;    /**<   its worker died (CF_EWORKER) */
+    uint64_t failed_timeout;   /**<   its task_timeout passed (-ETIMEDOUT) */
+    uint64_t cancelled;        /**< futures cancelled */
+    uint64_t retried;          /**< tasks queued again after their worker died */
+    uint64_t queued;           /**< submitted, not yet taken by a worker (now) */
+    uint64_t in_flight;        /**< submitted, not yet finished (now) */
+    uint64_t worker_deaths;    /**< workers that died outside shutdown */
+    uint64_t deaths_by_signal; /**<   of which killed by a signal */
+    uint64_t retirements;      /**< workers replaced after max_tasks_per_child */
+    uint64_t respawns;         /**< replacement workers forked */
+    int workers;               /**< the executor's worker count (cf_executor_workers) */
 } cf_stats;
 
-/* Per worker position (0 .. workers-1) of a process pool. */
+/** Per worker position (0 .. workers-1) of a process pool. */
 typedef struct cf_worker_stats {
-    int pid;            /* the worker now in that position (0: none) */
-    uint64_t tasks;     /* records run in that position, all workers */
-    uint64_t busy_ns;   /* time spent running them */
-    uint64_t respawns;  /* workers forked into it after the first */
+    int pid;            /**< the worker now in that position (0: none) */
+    uint64_t tasks;     /**< records run in that position, all workers */
+    uint64_t busy_ns;   /**< time spent running them */
+    uint64_t respawns;  /**< workers forked into it after the first */
 } cf_worker_stats;
 
-/* Fill *out. Returns 0, -EINVAL, or -ENOTSUP (worker stats of a thread
+/** @{ */
+/** Fill *out. Returns 0, -EINVAL, or -ENOTSUP (worker stats of a thread
  * pool). Thread-safe; a snapshot, not atomic across fields. */
-int cf_executor_stats(cf_executor *ex, cf_stats *out);
-int cf_executor_worker_stats(cf_executor *ex, int index, cf_worker_stats *out);
+CF_API int cf_executor_stats(cf_executor *ex, cf_stats *out);
+CF_API int cf_executor_worker_stats(cf_executor *ex, int index, cf_worker_stats *out);
+/** @} */
 
-/* Shuts down: no submission is accepted afterwards (CF_ESHUTDOWN). With
+/** @{ */
+/** Shuts down: no submission is accepted afterwards (CF_ESHUTDOWN). With
  * cancel_futures, every task not yet taken by a worker is cancelled. With
  * wait, returns once every task has finished and the workers have exited;
  * without it, returns at once and the pool winds down in the background
@@ -300,90 +331,99 @@ int cf_executor_worker_stats(cf_executor *ex, int index, cf_worker_stats *out);
  * (that callback runs on the thread the wait would join). */
 #define CF_WAIT true
 #define CF_NOWAIT false
-int cf_executor_shutdown(cf_executor *ex, bool wait, bool cancel_futures);
+CF_API int cf_executor_shutdown(cf_executor *ex, bool wait, bool cancel_futures);
+/** @} */
 
-/* Shuts down (waiting) if needed and frees the executor. Futures keep
+/** Shuts down (waiting) if needed and frees the executor. Futures keep
  * their own references. Must not be called from a done-callback. */
-void cf_executor_release(cf_executor *ex);
+CF_API void cf_executor_release(cf_executor *ex);
 
 /* ------------------------------------------------------------ waiting */
 
+/** What cf_wait waits for (Python's FIRST_COMPLETED, FIRST_EXCEPTION,
+ * ALL_COMPLETED). */
 enum cf_return_when { CF_FIRST_COMPLETED, CF_FIRST_EXCEPTION, CF_ALL_COMPLETED };
 
-/* Waits until the condition holds for futures[0..n) or the timeout passes.
+/** Waits until the condition holds for futures[0..n) or the timeout passes.
  * Duplicates count once. Returns the number of distinct done futures (>= 0)
  * and, when `done_mask` is not NULL, sets done_mask[i] for each done entry.
  * Returns -EINVAL on bad arguments. A timeout is not an error: compare the
  * count with what you asked for. */
-int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, double timeout,
-            bool *done_mask);
+CF_API int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, double timeout,
+                   bool *done_mask);
 
-/* Yields futures as they complete, like Python's as_completed. The
+/** @{ */
+/** Yields futures as they complete, like Python's as_completed. The
  * deadline counts from cf_as_completed_create. next() returns 0 and a
  * borrowed future (valid while the caller holds its own reference),
  * CF_EEMPTY when all were yielded, or -ETIMEDOUT; then
  * cf_as_completed_message says "3 (of 5) futures unfinished". */
 typedef struct cf_as_completed cf_as_completed;
-int cf_as_completed_create(cf_as_completed **out, cf_future *const *futures, size_t n,
-                           double timeout);
-int cf_as_completed_next(cf_as_completed *it, cf_future **f);
-const char *cf_as_completed_message(const cf_as_completed *it);
-void cf_as_completed_release(cf_as_completed *it);
+CF_API int cf_as_completed_create(cf_as_completed **out, cf_future *const *futures, size_t n,
+                                  double timeout);
+CF_API int cf_as_completed_next(cf_as_completed *it, cf_future **f);
+CF_API const char *cf_as_completed_message(const cf_as_completed *it);
+CF_API void cf_as_completed_release(cf_as_completed *it);
+/** @} */
 
 /* ---------------------------------------------------------------- map */
 
-/* Produces input item `index` by packing its argument array into `pk`.
+/** Produces input item `index` by packing its argument array into `pk`.
  * Returns 1 when it packed an item, 0 at the end of the input, or a
  * negative code to stop the map with that error. */
 typedef int (*cf_map_input_fn)(void *arg, size_t index, msgpack_packer *pk);
 
-/* Where a map stands, as given to a progress callback. */
+/** Where a map stands, as given to a progress callback. */
 typedef struct cf_map_progress {
-    size_t done;     /* items yielded so far (failed items included) */
-    size_t total;    /* items in all: cf_map_options.total, or once the input
+    size_t done;     /**< items yielded so far (failed items included) */
+    size_t total;    /**< items in all: cf_map_options.total, or once the input
                         has ended the count it produced; 0 while unknown */
-    double elapsed;  /* seconds since cf_map_create */
-    double rate;     /* done / elapsed, items per second (0 at first) */
+    double elapsed;  /**< seconds since cf_map_create */
+    double rate;     /**< done / elapsed, items per second (0 at first) */
 } cf_map_progress;
 
-/* A progress callback. It runs on the thread calling cf_map_next, inside
+/** A progress callback. It runs on the thread calling cf_map_next, inside
  * that call, just before an item is returned: at most about every 100 ms,
  * and once more, with done == total, when cf_map_next reaches the end
  * (CF_EEMPTY). `p` is borrowed for the call. It must not call
  * cf_map_next or cf_map_release on the same map. */
 typedef void (*cf_map_progress_fn)(const cf_map_progress *p, void *arg);
 
+/** Options of cf_map_create (NULL there: every default). */
 typedef struct cf_map_options {
-    double timeout;    /* absolute, from cf_map_create; CF_FOREVER default */
-    size_t chunksize;  /* items per record; 0: automatic */
-    size_t max_inflight; /* items submitted but not yet yielded; 0: automatic */
-    bool unordered;    /* yield as completed instead of in input order */
-    size_t total;      /* the number of items, if known, for progress (0: unknown) */
-    cf_map_progress_fn progress; /* NULL: none */
-    void *progress_arg;          /* passed to it */
+    double timeout;    /**< absolute, from cf_map_create; CF_FOREVER default */
+    size_t chunksize;  /**< items per record; 0: automatic */
+    size_t max_inflight; /**< items submitted but not yet yielded; 0: automatic */
+    bool unordered;    /**< yield as completed instead of in input order */
+    size_t total;      /**< the number of items, if known, for progress (0: unknown) */
+    cf_map_progress_fn progress; /**< NULL: none */
+    void *progress_arg;          /**< passed to it */
 } cf_map_options;
 
+/** A lazy map over an executor (opaque), see cf_map_create. */
 typedef struct cf_map cf_map;
 
-/* Starts a lazy map of task `task` over the items `input` produces; only a
+/** Starts a lazy map of task `task` over the items `input` produces; only a
  * bounded window of items is ever in flight. opts may be NULL (defaults:
  * timeout CF_FOREVER, automatic chunk size, ordered, no progress). The
  * input is read lazily, so a progress total is unknown (0) until the input
  * ends unless opts->total says it; a wrong total is reported as given
  * until the end, then corrected to the true count. */
-int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_fn input,
-                  void *arg, const cf_map_options *opts);
+CF_API int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_fn input,
+                         void *arg, const cf_map_options *opts);
 
-/* Yields the next result. Returns 0 with *index and a borrowed *result
+/** @{ */
+/** Yields the next result. Returns 0 with *index and a borrowed *result
  * (valid until the next call); CF_EEMPTY after the last item; -ETIMEDOUT;
  * or an item's failure code (CF_ETASK, CF_EWORKER, ...) with *index set
  * and cf_map_error_message explaining it, after which next() continues
  * with the following item. */
-int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result);
-const char *cf_map_error_message(const cf_map *m);
+CF_API int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result);
+CF_API const char *cf_map_error_message(const cf_map *m);
+/** @} */
 
-/* Cancels what is still pending and frees the map. */
-void cf_map_release(cf_map *m);
+/** Cancels what is still pending and frees the map. */
+CF_API void cf_map_release(cf_map *m);
 
 #ifdef __cplusplus
 }
@@ -399,4 +439,4 @@ void cf_map_release(cf_map *m);
 #include <cfutures/thread_pool.h>
 #include <cfutures/pshared.h>
 
-#endif /* CFUTURES_H */
+#endif /**< CFUTURES_H */

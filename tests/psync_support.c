@@ -188,3 +188,53 @@ void psync_cont(pid_t pid)
 {
     cr_assert_eq(kill(pid, SIGCONT), 0);
 }
+
+pid_t psync_spawn_two_kill_one(int (*fn)(int), _Atomic int *ready)
+{
+    pid_t a = psync_spawn(fn, 0), b = psync_spawn(fn, 0);
+
+    cr_assert(psync_eventually_at_least(ready, 2));
+    psync_sleep_ms(20); /* let them block; the tests hold either way */
+    psync_kill(a);
+    return b;
+}
+
+/* Waits until one of a and b has exited; returns it (the other in *other). */
+static pid_t first_to_exit(pid_t a, pid_t b, pid_t *other)
+{
+    for (int i = 0; i < 10000; i++) {
+        if (psync_state(a) == 'Z') {
+            *other = b;
+            return a;
+        }
+        if (psync_state(b) == 'Z') {
+            *other = a;
+            return b;
+        }
+        psync_sleep_ms(1);
+    }
+    cr_assert_fail("no waiter got through");
+    return -1;
+}
+
+pid_t psync_wake_one_wakes_both(int (*fn)(int), _Atomic int *ready, void (*wake)(void))
+{
+    pid_t a = psync_spawn(fn, 0), b = psync_spawn(fn, 0);
+    pid_t other, done;
+    long before_a, before_b, before;
+
+    cr_assert(psync_eventually_at_least(ready, 2));
+    cr_assert(psync_asleep(a));
+    cr_assert(psync_asleep(b));
+    before_a = psync_switches(a);
+    before_b = psync_switches(b);
+    cr_assert_geq(before_a, 0);
+    wake();
+    done = first_to_exit(a, b, &other);
+    before = other == a ? before_a : before_b;
+    for (int i = 0; i < 10000 && psync_switches(other) <= before; i++)
+        psync_sleep_ms(1);
+    cr_assert_gt(psync_switches(other), before, "the other waiter was never woken");
+    cr_assert_eq(psync_reap(done), 0);
+    return other;
+}

@@ -47,4 +47,16 @@ void psync_cont(pid_t pid);
 /* Polls until pid has exited (a zombie, not reaped) or the limit passes. */
 bool psync_exited(pid_t pid);
 
+/* Spawns two children of fn, each of which bumps *ready and then blocks;
+ * waits until both did, gives them a moment to block and SIGKILLs the
+ * first: returns the other, still waiting. */
+pid_t psync_spawn_two_kill_one(int (*fn)(int), _Atomic int *ready);
+/* For a wake-up that must reach every waiter (a waiter woken alone could
+ * die before re-locking and take the wake-up with it): spawns two children
+ * of fn as above, waits until both are asleep, then wake() lets one of them
+ * through. Asserts that one exits (reaped, with 0) and that the other was
+ * woken too and went back to sleep (one more context switch); returns the
+ * other, still waiting. */
+pid_t psync_wake_one_wakes_both(int (*fn)(int), _Atomic int *ready, void (*wake)(void));
+
 #endif

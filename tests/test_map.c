@@ -74,22 +74,47 @@ static struct map_input map_input_of(size_t n)
     return (struct map_input){.n = n, .fail_at = SIZE_MAX};
 }
 
+/* A map of support_square over the items of `in`. */
+static cf_map *map_squares(cf_executor *ex, struct map_input *in, const cf_map_options *opts)
+{
+    cf_map *m = NULL;
+    int rc = cf_map_create(&m, ex, "support_square", map_ints, in, opts);
+    cr_assert_eq(rc, 0, "map create: %s", cf_strerror(rc));
+    return m;
+}
+
+/* Asserts that result r is the square of its index. */
+static void map_assert_square(const msgpack_object *r, size_t idx)
+{
+    int64_t v;
+    cr_assert_eq(cf_obj_i64(r, &v), 0);
+    cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
+}
+
+/* Takes results from m while they succeed, asserting that they come in
+ * index order and are squares. Returns the code that ended the run, with
+ * the index it came with in *idx and the results taken in *count. */
+static int map_take_ordered_squares(cf_map *m, size_t *idx, size_t *count)
+{
+    const msgpack_object *r;
+    int rc;
+    *count = 0;
+    while ((rc = cf_map_next(m, idx, &r)) == 0) {
+        cr_assert_eq(*idx, *count, "out of order: %zu at position %zu", *idx, *count);
+        map_assert_square(r, *idx);
+        (*count)++;
+    }
+    return rc;
+}
+
 /* Runs a whole ordered map of support_square over n items and checks it. */
 static void map_check_ordered(cf_executor *ex, size_t n, const cf_map_options *opts)
 {
     struct map_input in = map_input_of(n);
-    cf_map *m = NULL;
-    int rc = cf_map_create(&m, ex, "support_square", map_ints, &in, opts);
-    cr_assert_eq(rc, 0, "map create: %s", cf_strerror(rc));
-    size_t idx, count = 0;
+    cf_map *m = map_squares(ex, &in, opts);
+    size_t idx, count;
     const msgpack_object *o;
-    while ((rc = cf_map_next(m, &idx, &o)) == 0) {
-        int64_t v;
-        cr_assert_eq(idx, count, "out of order: %zu at position %zu", idx, count);
-        cr_assert_eq(cf_obj_i64(o, &v), 0);
-        cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
-        count++;
-    }
+    int rc = map_take_ordered_squares(m, &idx, &count);
     cr_assert_eq(rc, CF_EEMPTY, "map ended with %s: %s", cf_strerror(rc),
                  cf_map_error_message(m));
     cr_assert_eq(count, n);
@@ -132,18 +157,15 @@ Test(map, unordered_yields_every_index_once, .timeout = 30)
         memset(seen, 0, sizeof(seen));
         struct map_input in = map_input_of(N);
         cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c], .unordered = true};
-        cf_map *m;
-        cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &o), 0);
+        cf_map *m = map_squares(ex, &in, &o);
         size_t idx, count = 0;
         const msgpack_object *r;
         int rc;
         while ((rc = cf_map_next(m, &idx, &r)) == 0) {
-            int64_t v;
             cr_assert_lt(idx, N);
             cr_assert_eq(seen[idx], 0, "index %zu yielded twice", idx);
             seen[idx] = 1;
-            cr_assert_eq(cf_obj_i64(r, &v), 0);
-            cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
+            map_assert_square(r, idx);
             count++;
         }
         cr_assert_eq(rc, CF_EEMPTY, "%s", cf_strerror(rc));
@@ -163,10 +185,9 @@ Test(map, empty_input, .timeout = 30)
     };
     for (size_t i = 0; i < 3; i++) {
         struct map_input in = map_input_of(0);
-        cf_map *m;
+        cf_map *m = map_squares(ex, &in, &variants[i]);
         size_t idx;
         const msgpack_object *r;
-        cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &variants[i]), 0);
         cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
         cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
         cr_assert_eq(in.produced, 0);
@@ -214,18 +235,10 @@ Test(map, input_callback_error, .timeout = 30)
         in.fail_at = 50;
         in.fail_rc = -EIO;
         cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c]};
-        cf_map *m;
-        cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &o), 0);
-        size_t idx, count = 0;
+        cf_map *m = map_squares(ex, &in, &o);
+        size_t idx, count;
         const msgpack_object *r;
-        int rc;
-        while ((rc = cf_map_next(m, &idx, &r)) == 0) {
-            int64_t v;
-            cr_assert_eq(idx, count);
-            cr_assert_eq(cf_obj_i64(r, &v), 0);
-            cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
-            count++;
-        }
+        int rc = map_take_ordered_squares(m, &idx, &count);
         cr_assert_eq(count, 50, "items before the failing input: %zu", count);
         cr_assert_eq(rc, -EIO, "got %s", cf_strerror(rc));
         cr_assert_eq(idx, 50);
@@ -327,17 +340,14 @@ Test(map, lazy_and_bounded, .timeout = 30)
                  * max_inflight. So: read-but-not-yielded <= max(M, chunk). */
                 size_t chunk = chunks[b] ? chunks[b] : inflight[a];
                 size_t bound = inflight[a] > chunk ? inflight[a] : chunk;
-                cf_map *m;
-                cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &o), 0);
+                cf_map *m = map_squares(ex, &in, &o);
                 cr_assert_leq(in.produced, bound);
                 size_t idx, yielded = 0;
                 const msgpack_object *r;
                 while (yielded < 300) {
                     int rc = cf_map_next(m, &idx, &r);
                     cr_assert_eq(rc, 0, "%s: %s", cf_strerror(rc), cf_map_error_message(m));
-                    int64_t v;
-                    cr_assert_eq(cf_obj_i64(r, &v), 0);
-                    cr_assert_eq(v, (int64_t)idx * (int64_t)idx);
+                    map_assert_square(r, idx);
                     yielded++;
                     cr_assert_leq(in.produced - yielded, bound,
                                   "input ran %zu items ahead (max_inflight %zu, chunk %zu)",
@@ -398,8 +408,7 @@ Test(map, release_midway, .timeout = 30)
     for (int unordered = 0; unordered < 2; unordered++) {
         struct map_input in = map_input_of(5000);
         cf_map_options o = {.timeout = CF_FOREVER, .unordered = unordered};
-        cf_map *m;
-        cr_assert_eq(cf_map_create(&m, ex, "support_square", map_ints, &in, &o), 0);
+        cf_map *m = map_squares(ex, &in, &o);
         size_t idx;
         const msgpack_object *r;
         for (int i = 0; i < 10; i++)

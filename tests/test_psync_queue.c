@@ -234,11 +234,8 @@ Test(psync_queue, shutdown_immediate_discards, .init = setup2, .fini = teardown,
 Test(psync_queue, consumer_killed_while_blocked, .init = setup2, .fini = teardown,
      .timeout = 20)
 {
-    pid_t a = psync_spawn(queue_get_once, 0), b = psync_spawn(queue_get_once, 0);
+    pid_t b = psync_spawn_two_kill_one(queue_get_once, &sh->ready);
 
-    cr_assert(psync_eventually_at_least(&sh->ready, 2));
-    psync_sleep_ms(20);
-    psync_kill(a);
     cr_assert_eq(cf_pqueue_put(q, "x", 1), 0);
     cr_assert_eq(psync_reap(b), 0, "the live consumer got the item");
     cr_assert(cf_pqueue_empty(q));
@@ -309,36 +306,18 @@ Test(psync_queue, too_small_getter_does_not_strand_the_item, .init = setup2,
         cr_assert_eq(psync_reap(small), 30);
 }
 
+static void put_x(void)
+{
+    cr_assert_eq(cf_pqueue_put(q, "x", 1), 0);
+}
+
 /* A getter woken alone could die before re-locking and strand the item:
  * a put wakes every getter, so the one that did not get it is woken too
  * and goes back to sleep (one more context switch). */
 Test(psync_queue, put_wakes_every_getter, .init = setup2, .fini = teardown, .timeout = 30)
 {
-    pid_t a = psync_spawn(queue_get_once, 0), b = psync_spawn(queue_get_once, 0);
-    pid_t done = -1, other = -1;
-    long before_a, before_b, before;
+    pid_t other = psync_wake_one_wakes_both(queue_get_once, &sh->ready, put_x);
 
-    cr_assert(psync_eventually_at_least(&sh->ready, 2));
-    cr_assert(psync_asleep(a));
-    cr_assert(psync_asleep(b));
-    before_a = psync_switches(a);
-    before_b = psync_switches(b);
-    cr_assert_geq(before_a, 0);
-    cr_assert_eq(cf_pqueue_put(q, "x", 1), 0);
-    for (int i = 0; i < 10000 && done < 0; i++) {
-        if (psync_state(a) == 'Z')
-            done = a, other = b;
-        else if (psync_state(b) == 'Z')
-            done = b, other = a;
-        else
-            psync_sleep_ms(1);
-    }
-    cr_assert_geq(done, 0, "nobody took the item");
-    before = other == a ? before_a : before_b;
-    for (int i = 0; i < 10000 && psync_switches(other) <= before; i++)
-        psync_sleep_ms(1);
-    cr_assert_gt(psync_switches(other), before, "the other getter was never woken");
-    cr_assert_eq(psync_reap(done), 0);
     cr_assert_eq(cf_pqueue_put(q, "y", 1), 0);
     cr_assert_eq(psync_reap(other), 0);
 }

@@ -121,11 +121,8 @@ Test(psync_sem, release_n_wakes_n_waiters, .init = setup0, .fini = teardown, .ti
 Test(psync_sem, waiter_killed_while_blocked, .init = setup0, .fini = teardown,
      .timeout = 20)
 {
-    pid_t a = psync_spawn(sem_block_then_exit, 0), b = psync_spawn(sem_block_then_exit, 0);
+    pid_t b = psync_spawn_two_kill_one(sem_block_then_exit, &sh->ready);
 
-    cr_assert(psync_eventually_at_least(&sh->ready, 2));
-    psync_sleep_ms(20);
-    psync_kill(a);
     cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
     cr_assert_eq(psync_reap(b), 0, "the live waiter got the permit");
     cr_assert_eq(cf_psem_value(&sh->sem), 0);
@@ -164,22 +161,9 @@ Test(psync_sem, errors, .init = setup0, .fini = teardown, .timeout = 20)
     cf_psem_destroy(NULL);
 }
 
-/* Waits until one of a and b has exited; returns it (the other in *other). */
-static pid_t first_to_exit(pid_t a, pid_t b, pid_t *other)
+static void release_one(void)
 {
-    for (int i = 0; i < 10000; i++) {
-        if (psync_state(a) == 'Z') {
-            *other = b;
-            return a;
-        }
-        if (psync_state(b) == 'Z') {
-            *other = a;
-            return b;
-        }
-        psync_sleep_ms(1);
-    }
-    cr_assert_fail("no waiter took the permit");
-    return -1;
+    cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
 }
 
 /* A waiter woken alone could die before re-locking and take the wake-up
@@ -188,24 +172,9 @@ static pid_t first_to_exit(pid_t a, pid_t b, pid_t *other)
 Test(psync_sem, release_one_wakes_every_waiter, .init = setup0, .fini = teardown,
      .timeout = 30)
 {
-    pid_t a = psync_spawn(sem_block_then_exit, 0), b = psync_spawn(sem_block_then_exit, 0);
-    pid_t other, done;
-    long before_a, before_b, before;
+    pid_t other = psync_wake_one_wakes_both(sem_block_then_exit, &sh->ready, release_one);
 
-    cr_assert(psync_eventually_at_least(&sh->ready, 2));
-    cr_assert(psync_asleep(a));
-    cr_assert(psync_asleep(b));
-    before_a = psync_switches(a);
-    before_b = psync_switches(b);
-    cr_assert_geq(before_a, 0);
-    cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
-    done = first_to_exit(a, b, &other);
-    before = other == a ? before_a : before_b;
-    for (int i = 0; i < 10000 && psync_switches(other) <= before; i++)
-        psync_sleep_ms(1);
-    cr_assert_gt(psync_switches(other), before, "the other waiter was never woken");
-    cr_assert_eq(psync_reap(done), 0);
-    cr_assert_eq(cf_psem_release(&sh->sem, 1), 0);
+    release_one();
     cr_assert_eq(psync_reap(other), 0);
 }
 

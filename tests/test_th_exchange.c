@@ -53,6 +53,18 @@ static void expect_seq(const struct rec *r, intptr_t first, size_t n)
         cr_assert_eq(r->v[i], first + (intptr_t)i, "message %zu", i);
 }
 
+/* Zeroes r[0..n), inits `ex` and attaches n function subscribers s[i],
+ * each recording into r[i]. */
+static void init_with_recorders(cf_exchange *ex, cf_subscriber *s, struct rec *r, int n)
+{
+    memset(r, 0, sizeof(*r) * (size_t)n);
+    cr_assert_eq(cf_exchange_init(ex), 0);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(cf_subscriber_init_fn(&s[i], rec_fn, &r[i]), 0);
+        cr_assert_eq(cf_exchange_attach(ex, &s[i]), 0);
+    }
+}
+
 /* ------------------------------------------------------------ delivery */
 
 Test(th_exchange_send, every_subscriber_every_message_in_order, .timeout = 20)
@@ -60,12 +72,7 @@ Test(th_exchange_send, every_subscriber_every_message_in_order, .timeout = 20)
     static struct rec r[3];
     cf_exchange ex;
     cf_subscriber s[3];
-    memset(r, 0, sizeof(r));
-    cr_assert_eq(cf_exchange_init(&ex), 0);
-    for (int i = 0; i < 3; i++) {
-        cr_assert_eq(cf_subscriber_init_fn(&s[i], rec_fn, &r[i]), 0);
-        cr_assert_eq(cf_exchange_attach(&ex, &s[i]), 0);
-    }
+    init_with_recorders(&ex, s, r, 3);
     cr_assert_eq(cf_exchange_count(&ex), 3);
     for (int m = 0; m < 100; m++)
         cr_assert_eq(cf_exchange_send(&ex, ITEM(m)), 0);
@@ -108,12 +115,7 @@ Test(th_exchange_send, detach_stops_delivery, .timeout = 20)
     static struct rec r[3];
     cf_exchange ex;
     cf_subscriber s[3];
-    memset(r, 0, sizeof(r));
-    cr_assert_eq(cf_exchange_init(&ex), 0);
-    for (int i = 0; i < 3; i++) {
-        cr_assert_eq(cf_subscriber_init_fn(&s[i], rec_fn, &r[i]), 0);
-        cr_assert_eq(cf_exchange_attach(&ex, &s[i]), 0);
-    }
+    init_with_recorders(&ex, s, r, 3);
     cr_assert_eq(cf_exchange_send(&ex, ITEM(0)), 0);
     cr_assert_eq(cf_exchange_detach(&ex, &s[1]), 0); /* the middle one */
     cr_assert_eq(cf_exchange_count(&ex), 2);
@@ -179,15 +181,10 @@ Test(th_exchange_send, failures_reported_delivery_goes_on, .timeout = 20)
     cf_exchange ex;
     cf_queue q;
     cf_subscriber s[3], sq;
-    memset(r, 0, sizeof(r));
+    init_with_recorders(&ex, s, r, 3);
     r[0].fail_with = -EIO;
     r[1].fail_with = -ENOSPC;
-    cr_assert_eq(cf_exchange_init(&ex), 0);
     cr_assert_eq(cf_queue_init(&q, CF_QUEUE_FIFO, 0), 0);
-    for (int i = 0; i < 3; i++) {
-        cr_assert_eq(cf_subscriber_init_fn(&s[i], rec_fn, &r[i]), 0);
-        cr_assert_eq(cf_exchange_attach(&ex, &s[i]), 0);
-    }
     cr_assert_eq(cf_exchange_send(&ex, ITEM(0)), -EIO);
     for (int i = 0; i < 3; i++)
         expect_seq(&r[i], 0, 1);
@@ -372,12 +369,7 @@ Test(th_exchange_threads, concurrent_senders_one_order, .timeout = 20)
     pthread_t t[S];
     struct sender snd[S];
     int next[S] = {0};
-    memset(r, 0, sizeof(r));
-    cr_assert_eq(cf_exchange_init(&ex), 0);
-    for (int i = 0; i < 2; i++) {
-        cr_assert_eq(cf_subscriber_init_fn(&sub[i], rec_fn, &r[i]), 0);
-        cr_assert_eq(cf_exchange_attach(&ex, &sub[i]), 0);
-    }
+    init_with_recorders(&ex, sub, r, 2);
     for (int i = 0; i < S; i++) {
         snd[i] = (struct sender){&ex, i + 1, PER, 0};
         cr_assert_eq(pthread_create(&t[i], NULL, sender_main, &snd[i]), 0);

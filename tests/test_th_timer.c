@@ -68,133 +68,131 @@ static void thtm_open(struct thtm_rec *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-Test(th_timer, runs_once_on_other_thread, .timeout = 20)
-{
+/* A recorder and a timer that runs thtm_fire on it. */
+struct thtm {
     struct thtm_rec r;
     cf_timer t;
+};
 
-    thtm_rec_init(&r, false);
-    cr_assert_eq(cf_timer_init(&t, "tick", 0.01, thtm_fire, &r), 0);
-    cr_assert_not(cf_timer_finished(&t));
-    cr_assert_eq(cf_timer_start(&t), 0);
-    cr_assert_eq(cf_timer_join(&t, CF_FOREVER), 0);
-    cr_assert_eq(atomic_load(&r.calls), 1);
-    cr_assert_neq(atomic_load(&r.ident), 0);
-    cr_assert_neq(atomic_load(&r.ident), cf_thread_get_ident(), "ran on the timer's thread");
-    cr_assert(cf_timer_finished(&t));
-    cr_assert_not(cf_timer_is_alive(&t));
-    cr_assert_eq(cf_timer_destroy(&t), 0);
-    cr_assert_eq(atomic_load(&r.calls), 1, "destroy does not run it again");
-    thtm_rec_destroy(&r);
+/* Inits the recorder and the timer (not started). */
+static void thtm_setup(struct thtm *x, const char *name, double interval, bool gated)
+{
+    thtm_rec_init(&x->r, gated);
+    cr_assert_eq(cf_timer_init(&x->t, name, interval, thtm_fire, &x->r), 0);
+}
+
+/* Destroys the timer, then the recorder; returns cf_timer_destroy's code. */
+static int thtm_teardown(struct thtm *x)
+{
+    int rc = cf_timer_destroy(&x->t);
+
+    thtm_rec_destroy(&x->r);
+    return rc;
+}
+
+Test(th_timer, runs_once_on_other_thread, .timeout = 20)
+{
+    struct thtm x;
+
+    thtm_setup(&x, "tick", 0.01, false);
+    cr_assert_not(cf_timer_finished(&x.t));
+    cr_assert_eq(cf_timer_start(&x.t), 0);
+    cr_assert_eq(cf_timer_join(&x.t, CF_FOREVER), 0);
+    cr_assert_eq(atomic_load(&x.r.calls), 1);
+    cr_assert_neq(atomic_load(&x.r.ident), 0);
+    cr_assert_neq(atomic_load(&x.r.ident), cf_thread_get_ident(), "ran on the timer's thread");
+    cr_assert(cf_timer_finished(&x.t));
+    cr_assert_not(cf_timer_is_alive(&x.t));
+    cr_assert_eq(thtm_teardown(&x), 0);
+    cr_assert_eq(atomic_load(&x.r.calls), 1, "destroy does not run it again");
 }
 
 Test(th_timer, zero_interval_runs, .timeout = 20)
 {
-    struct thtm_rec r;
-    cf_timer t;
+    struct thtm x;
 
-    thtm_rec_init(&r, false);
-    cr_assert_eq(cf_timer_init(&t, NULL, 0, thtm_fire, &r), 0);
-    cr_assert_eq(cf_timer_start(&t), 0);
-    cr_assert_eq(cf_timer_join(&t, CF_FOREVER), 0);
-    cr_assert_eq(atomic_load(&r.calls), 1);
-    cf_timer_destroy(&t);
-    thtm_rec_destroy(&r);
+    thtm_setup(&x, NULL, 0, false);
+    cr_assert_eq(cf_timer_start(&x.t), 0);
+    cr_assert_eq(cf_timer_join(&x.t, CF_FOREVER), 0);
+    cr_assert_eq(atomic_load(&x.r.calls), 1);
+    thtm_teardown(&x);
 }
 
 Test(th_timer, cancel_while_waiting_prevents_run, .timeout = 20)
 {
-    struct thtm_rec r;
-    cf_timer t;
+    struct thtm x;
 
-    thtm_rec_init(&r, false);
-    cr_assert_eq(cf_timer_init(&t, NULL, 3600, thtm_fire, &r), 0);
-    cr_assert_eq(cf_timer_start(&t), 0);
-    cr_assert(cf_timer_is_alive(&t));
-    cr_assert_eq(cf_timer_join(&t, 0.02), -ETIMEDOUT, "an hour-long timer is still waiting");
-    cr_assert_not(cf_timer_finished(&t));
-    cr_assert(cf_timer_cancel(&t));
-    cr_assert(cf_timer_finished(&t), "cancel sets finished");
-    cr_assert_eq(cf_timer_join(&t, CF_FOREVER), 0, "cancel wakes the waiting thread");
-    cr_assert_eq(atomic_load(&r.calls), 0);
-    cr_assert(cf_timer_cancel(&t), "cancelling again still reports prevented");
-    cf_timer_destroy(&t);
-    thtm_rec_destroy(&r);
+    thtm_setup(&x, NULL, 3600, false);
+    cr_assert_eq(cf_timer_start(&x.t), 0);
+    cr_assert(cf_timer_is_alive(&x.t));
+    cr_assert_eq(cf_timer_join(&x.t, 0.02), -ETIMEDOUT, "an hour-long timer is still waiting");
+    cr_assert_not(cf_timer_finished(&x.t));
+    cr_assert(cf_timer_cancel(&x.t));
+    cr_assert(cf_timer_finished(&x.t), "cancel sets finished");
+    cr_assert_eq(cf_timer_join(&x.t, CF_FOREVER), 0, "cancel wakes the waiting thread");
+    cr_assert_eq(atomic_load(&x.r.calls), 0);
+    cr_assert(cf_timer_cancel(&x.t), "cancelling again still reports prevented");
+    thtm_teardown(&x);
 }
 
 Test(th_timer, cancel_before_start, .timeout = 20)
 {
-    struct thtm_rec r;
-    cf_timer t;
+    struct thtm x;
 
-    thtm_rec_init(&r, false);
-    cr_assert_eq(cf_timer_init(&t, NULL, 0, thtm_fire, &r), 0);
-    cr_assert(cf_timer_cancel(&t));
-    cr_assert_eq(cf_timer_start(&t), 0);
-    cr_assert_eq(cf_timer_join(&t, CF_FOREVER), 0);
-    cr_assert_eq(atomic_load(&r.calls), 0);
-    cf_timer_destroy(&t);
-    thtm_rec_destroy(&r);
+    thtm_setup(&x, NULL, 0, false);
+    cr_assert(cf_timer_cancel(&x.t));
+    cr_assert_eq(cf_timer_start(&x.t), 0);
+    cr_assert_eq(cf_timer_join(&x.t, CF_FOREVER), 0);
+    cr_assert_eq(atomic_load(&x.r.calls), 0);
+    thtm_teardown(&x);
 }
 
 Test(th_timer, cancel_after_run_returns_false, .timeout = 20)
 {
-    struct thtm_rec r;
-    cf_timer t;
+    struct thtm x;
 
-    thtm_rec_init(&r, false);
-    cr_assert_eq(cf_timer_init(&t, NULL, 0, thtm_fire, &r), 0);
-    cr_assert_eq(cf_timer_start(&t), 0);
-    cr_assert_eq(cf_timer_join(&t, CF_FOREVER), 0);
-    cr_assert_not(cf_timer_cancel(&t));
-    cr_assert_eq(atomic_load(&r.calls), 1);
-    cf_timer_destroy(&t);
-    thtm_rec_destroy(&r);
+    thtm_setup(&x, NULL, 0, false);
+    cr_assert_eq(cf_timer_start(&x.t), 0);
+    cr_assert_eq(cf_timer_join(&x.t, CF_FOREVER), 0);
+    cr_assert_not(cf_timer_cancel(&x.t));
+    cr_assert_eq(atomic_load(&x.r.calls), 1);
+    thtm_teardown(&x);
 }
 
 Test(th_timer, cancel_while_running_returns_false, .timeout = 20)
 {
-    struct thtm_rec r;
-    cf_timer t;
+    struct thtm x;
 
-    thtm_rec_init(&r, true);
-    cr_assert_eq(cf_timer_init(&t, NULL, 0, thtm_fire, &r), 0);
-    cr_assert_eq(cf_timer_start(&t), 0);
-    thtm_await_entered(&r);
-    cr_assert_not(cf_timer_cancel(&t));
-    cr_assert_not(cf_timer_finished(&t), "running is not finished");
-    cr_assert_eq(cf_timer_join(&t, 0), -ETIMEDOUT);
-    thtm_open(&r);
-    cr_assert_eq(cf_timer_join(&t, CF_FOREVER), 0);
-    cr_assert(cf_timer_finished(&t));
-    cr_assert_eq(atomic_load(&r.calls), 1);
-    cf_timer_destroy(&t);
-    thtm_rec_destroy(&r);
+    thtm_setup(&x, NULL, 0, true);
+    cr_assert_eq(cf_timer_start(&x.t), 0);
+    thtm_await_entered(&x.r);
+    cr_assert_not(cf_timer_cancel(&x.t));
+    cr_assert_not(cf_timer_finished(&x.t), "running is not finished");
+    cr_assert_eq(cf_timer_join(&x.t, 0), -ETIMEDOUT);
+    thtm_open(&x.r);
+    cr_assert_eq(cf_timer_join(&x.t, CF_FOREVER), 0);
+    cr_assert(cf_timer_finished(&x.t));
+    cr_assert_eq(atomic_load(&x.r.calls), 1);
+    thtm_teardown(&x);
 }
 
 Test(th_timer, destroy_cancels_pending, .timeout = 20)
 {
-    struct thtm_rec r;
-    cf_timer t;
+    struct thtm x;
 
-    thtm_rec_init(&r, false);
-    cr_assert_eq(cf_timer_init(&t, NULL, 3600, thtm_fire, &r), 0);
-    cr_assert_eq(cf_timer_start(&t), 0);
-    cr_assert_eq(cf_timer_destroy(&t), 0);
-    cr_assert_eq(atomic_load(&r.calls), 0);
-    thtm_rec_destroy(&r);
+    thtm_setup(&x, NULL, 3600, false);
+    cr_assert_eq(cf_timer_start(&x.t), 0);
+    cr_assert_eq(thtm_teardown(&x), 0);
+    cr_assert_eq(atomic_load(&x.r.calls), 0);
 }
 
 Test(th_timer, destroy_unstarted, .timeout = 20)
 {
-    struct thtm_rec r;
-    cf_timer t;
+    struct thtm x;
 
-    thtm_rec_init(&r, false);
-    cr_assert_eq(cf_timer_init(&t, NULL, 0, thtm_fire, &r), 0);
-    cr_assert_eq(cf_timer_destroy(&t), 0);
-    cr_assert_eq(atomic_load(&r.calls), 0);
-    thtm_rec_destroy(&r);
+    thtm_setup(&x, NULL, 0, false);
+    cr_assert_eq(thtm_teardown(&x), 0);
+    cr_assert_eq(atomic_load(&x.r.calls), 0);
 }
 
 struct thtm_selfdestroy {
@@ -224,14 +222,13 @@ Test(th_timer, join_or_destroy_from_fn_is_edeadlk, .timeout = 20)
 
 Test(th_timer, errors, .timeout = 20)
 {
-    struct thtm_rec r;
-    cf_timer t;
+    struct thtm x;
 
-    thtm_rec_init(&r, false);
-    cr_assert_eq(cf_timer_init(NULL, NULL, 1, thtm_fire, &r), -EINVAL);
-    cr_assert_eq(cf_timer_init(&t, NULL, 1, NULL, &r), -EINVAL);
-    cr_assert_eq(cf_timer_init(&t, NULL, -1, thtm_fire, &r), -EINVAL);
-    cr_assert_eq(cf_timer_init(&t, NULL, NAN, thtm_fire, &r), -EINVAL);
+    thtm_rec_init(&x.r, false);
+    cr_assert_eq(cf_timer_init(NULL, NULL, 1, thtm_fire, &x.r), -EINVAL);
+    cr_assert_eq(cf_timer_init(&x.t, NULL, 1, NULL, &x.r), -EINVAL);
+    cr_assert_eq(cf_timer_init(&x.t, NULL, -1, thtm_fire, &x.r), -EINVAL);
+    cr_assert_eq(cf_timer_init(&x.t, NULL, NAN, thtm_fire, &x.r), -EINVAL);
     cr_assert_eq(cf_timer_start(NULL), -EINVAL);
     cr_assert_eq(cf_timer_join(NULL, 0), -EINVAL);
     cr_assert_eq(cf_timer_destroy(NULL), -EINVAL);
@@ -239,37 +236,33 @@ Test(th_timer, errors, .timeout = 20)
     cr_assert_not(cf_timer_finished(NULL));
     cr_assert_not(cf_timer_is_alive(NULL));
 
-    cr_assert_eq(cf_timer_init(&t, "named", 0, thtm_fire, &r), 0);
-    cr_assert_str_eq(cf_thread_name(&t.thread), "named");
-    cr_assert_eq(cf_timer_join(&t, 0), -EINVAL, "join before start");
-    cr_assert_eq(cf_timer_start(&t), 0);
-    cr_assert_eq(cf_timer_start(&t), -EINVAL, "start twice");
-    cr_assert_eq(cf_timer_join(&t, CF_FOREVER), 0);
-    cr_assert_eq(atomic_load(&r.calls), 1);
-    cf_timer_destroy(&t);
-    thtm_rec_destroy(&r);
+    cr_assert_eq(cf_timer_init(&x.t, "named", 0, thtm_fire, &x.r), 0);
+    cr_assert_str_eq(cf_thread_name(&x.t.thread), "named");
+    cr_assert_eq(cf_timer_join(&x.t, 0), -EINVAL, "join before start");
+    cr_assert_eq(cf_timer_start(&x.t), 0);
+    cr_assert_eq(cf_timer_start(&x.t), -EINVAL, "start twice");
+    cr_assert_eq(cf_timer_join(&x.t, CF_FOREVER), 0);
+    cr_assert_eq(atomic_load(&x.r.calls), 1);
+    thtm_teardown(&x);
 }
 
 Test(th_timer, many_timers_each_run_once, .timeout = 20)
 {
     enum { NT = 20 };
-    static cf_timer t[NT];
-    static struct thtm_rec r[NT];
+    static struct thtm x[NT];
 
     for (int i = 0; i < NT; i++) {
-        thtm_rec_init(&r[i], false);
-        cr_assert_eq(cf_timer_init(&t[i], NULL, 0.001 * i, thtm_fire, &r[i]), 0);
-        cr_assert_eq(cf_timer_start(&t[i]), 0);
+        thtm_setup(&x[i], NULL, 0.001 * i, false);
+        cr_assert_eq(cf_timer_start(&x[i].t), 0);
     }
     /* Cancel the odd ones that are still waiting; whatever cancel says must
      * match whether the function ran. */
     bool prevented[NT] = {false};
     for (int i = 1; i < NT; i += 2)
-        prevented[i] = cf_timer_cancel(&t[i]);
+        prevented[i] = cf_timer_cancel(&x[i].t);
     for (int i = 0; i < NT; i++) {
-        cr_assert_eq(cf_timer_join(&t[i], CF_FOREVER), 0);
-        cr_assert_eq(atomic_load(&r[i].calls), prevented[i] ? 0 : 1, "timer %d", i);
-        cf_timer_destroy(&t[i]);
-        thtm_rec_destroy(&r[i]);
+        cr_assert_eq(cf_timer_join(&x[i].t, CF_FOREVER), 0);
+        cr_assert_eq(atomic_load(&x[i].r.calls), prevented[i] ? 0 : 1, "timer %d", i);
+        thtm_teardown(&x[i]);
     }
 }

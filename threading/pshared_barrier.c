@@ -56,11 +56,17 @@ static void break_locked(struct pbarrier_state *st)
     cf__pcond_broadcast(&st->cv);
 }
 
-/* Locks; a previous holder that died breaks the barrier (see above). */
-static int lock_state(struct pbarrier_state *st)
+/* Checks `b` and locks its state, stored in *stp: 0, -EINVAL or a lock
+ * error. A previous holder that died breaks the barrier (see above). */
+static int lock_state(cf_pbarrier *b, struct pbarrier_state **stp)
 {
-    int rc = cf__pmutex_lock(&st->mx);
+    struct pbarrier_state *st;
+    int rc;
 
+    if (!b)
+        return -EINVAL;
+    st = *stp = state_of(b);
+    rc = cf__pmutex_lock(&st->mx);
     if (rc == 1)
         break_locked(st);
     return rc < 0 ? rc : 0;
@@ -145,8 +151,7 @@ int cf_pbarrier_wait(cf_pbarrier *b, double timeout)
     if (!b || isnan(timeout))
         return -EINVAL;
     deadline = cf__deadline_after(timeout);
-    st = state_of(b);
-    rc = lock_state(st);
+    rc = lock_state(b, &st);
     if (rc < 0)
         return rc;
     if (st->broken) {
@@ -170,12 +175,8 @@ out_unlock:
 int cf_pbarrier_abort(cf_pbarrier *b)
 {
     struct pbarrier_state *st;
-    int rc;
+    int rc = lock_state(b, &st);
 
-    if (!b)
-        return -EINVAL;
-    st = state_of(b);
-    rc = lock_state(st);
     if (rc < 0)
         return rc;
     break_locked(st);
@@ -186,12 +187,8 @@ int cf_pbarrier_abort(cf_pbarrier *b)
 int cf_pbarrier_reset(cf_pbarrier *b)
 {
     struct pbarrier_state *st;
-    int rc;
+    int rc = lock_state(b, &st);
 
-    if (!b)
-        return -EINVAL;
-    st = state_of(b);
-    rc = lock_state(st);
     if (rc < 0)
         return rc;
     if (st->count > 0) /* end the round in flight: its waiters fail */
@@ -209,8 +206,7 @@ bool cf_pbarrier_broken(cf_pbarrier *b)
 
     if (!b)
         return false;
-    st = state_of(b);
-    if (lock_state(st) < 0)
+    if (lock_state(b, &st) < 0)
         return true; /* unusable is as good as broken */
     broken = st->broken != 0;
     cf__pmutex_unlock(&st->mx);
@@ -220,12 +216,8 @@ bool cf_pbarrier_broken(cf_pbarrier *b)
 int cf_pbarrier_n_waiting(cf_pbarrier *b)
 {
     struct pbarrier_state *st;
-    int rc;
+    int rc = lock_state(b, &st);
 
-    if (!b)
-        return -EINVAL;
-    st = state_of(b);
-    rc = lock_state(st);
     if (rc < 0)
         return rc;
     /* As Python: nobody counts as waiting on a broken barrier. */

@@ -78,12 +78,15 @@ static bool geometry_ok(const cf_pqueue *q)
            q->slot_size == slot_size(q->item_max) && q->tail - q->head <= q->capacity;
 }
 
-/* Locks and checks the geometry: 0 (mx held), CF_EPROTO or
- * -ENOTRECOVERABLE (mx not held). */
+/* Checks `q`, locks and checks the geometry: 0 (mx held), -EINVAL,
+ * CF_EPROTO or -ENOTRECOVERABLE (mx not held). */
 static int lock_queue(cf_pqueue *q)
 {
-    int rc = cf__pmutex_lock(&q->mx);
+    int rc;
 
+    if (!q)
+        return -EINVAL;
+    rc = cf__pmutex_lock(&q->mx);
     if (rc < 0)
         return rc; /* a dead holder left no half-done change */
     if (!geometry_ok(q)) {
@@ -253,11 +256,8 @@ int cf_pqueue_get_timed(cf_pqueue *q, void *buf, size_t cap, size_t *len, double
 
 int cf_pqueue_shutdown(cf_pqueue *q, bool immediate)
 {
-    int rc;
+    int rc = lock_queue(q);
 
-    if (!q)
-        return -EINVAL;
-    rc = lock_queue(q);
     if (rc < 0)
         return rc;
     q->shutdown = 1;
@@ -272,11 +272,8 @@ int cf_pqueue_shutdown(cf_pqueue *q, bool immediate)
 /* Snapshots the size and the capacity; 0 or a negative error. */
 static int snapshot(cf_pqueue *q, long long *size, long long *capacity)
 {
-    int rc;
+    int rc = lock_queue(q);
 
-    if (!q)
-        return -EINVAL;
-    rc = lock_queue(q);
     if (rc < 0)
         return rc;
     *size = (long long)(q->tail - q->head);

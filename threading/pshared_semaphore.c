@@ -33,11 +33,16 @@ static struct psem_state *state_of(cf_psem *s)
     return (struct psem_state *)(void *)s->cf__priv.cf__bytes;
 }
 
-/* Locks; a dead previous holder is not an error here (see above). */
-static int lock_state(struct psem_state *st)
+/* Checks `s` and locks its state, stored in *stp: 0, -EINVAL or a lock
+ * error. A dead previous holder is not an error here (see above). */
+static int lock_state(cf_psem *s, struct psem_state **stp)
 {
-    int rc = cf__pmutex_lock(&st->mx);
+    int rc;
 
+    if (!s)
+        return -EINVAL;
+    *stp = state_of(s);
+    rc = cf__pmutex_lock(&(*stp)->mx);
     return rc < 0 ? rc : 0;
 }
 
@@ -61,12 +66,8 @@ int cf_psem_init(cf_psem *s, long long value)
 static int acquire_until(cf_psem *s, uint64_t deadline, bool wait)
 {
     struct psem_state *st;
-    int rc;
+    int rc = lock_state(s, &st);
 
-    if (!s)
-        return -EINVAL;
-    st = state_of(s);
-    rc = lock_state(st);
     if (rc < 0)
         return rc;
     while (st->value == 0) {
@@ -111,10 +112,9 @@ int cf_psem_release(cf_psem *s, long long n)
     struct psem_state *st;
     int rc;
 
-    if (!s || n < 1)
+    if (n < 1)
         return -EINVAL;
-    st = state_of(s);
-    rc = lock_state(st);
+    rc = lock_state(s, &st);
     if (rc < 0)
         return rc;
     if (n > (long long)(UINT32_MAX - st->value)) {
@@ -134,12 +134,8 @@ long long cf_psem_value(cf_psem *s)
 {
     struct psem_state *st;
     long long v;
-    int rc;
+    int rc = lock_state(s, &st);
 
-    if (!s)
-        return -EINVAL;
-    st = state_of(s);
-    rc = lock_state(st);
     if (rc < 0)
         return rc;
     v = st->value;

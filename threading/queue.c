@@ -159,32 +159,53 @@ void cf_queue_destroy(cf_queue *q)
     pthread_mutex_destroy(&q->mu);
 }
 
+/* ----------------------------------------------------------- waiting */
+
+static bool is_full(const cf_queue *q)
+{
+    return q->maxsize && q->len >= q->maxsize;
+}
+
+static bool is_empty(const cf_queue *q)
+{
+    return q->len == 0;
+}
+
+/* Locks `mu` and waits on `cv` while `blocked` says so and the queue is not
+ * shut down; returns with `mu` held. A shut-down queue fails at once when
+ * `shutdown_first` (putters), else only once blocked (getters drain what
+ * was queued). Returns 0 (go on), CF_ESHUTDOWN, `fail` (timeout 0) or
+ * -ETIMEDOUT. */
+static int lock_and_await(cf_queue *q, pthread_cond_t *cv, bool (*blocked)(const cf_queue *),
+                          bool shutdown_first, double timeout, int fail)
+{
+    uint64_t deadline = cf__wait_deadline(timeout);
+    bool timed_out = false;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        if (shutdown_first && q->shutdown)
+            return CF_ESHUTDOWN;
+        if (!blocked(q))
+            return 0;
+        if (q->shutdown)
+            return CF_ESHUTDOWN;
+        if (timeout == 0 || timed_out)
+            return timeout == 0 ? fail : -ETIMEDOUT;
+        timed_out = cf__cond_wait_until(cv, &q->mu, deadline) == -ETIMEDOUT;
+    }
+}
+
 /* ----------------------------------------------------------------- put */
 
 int cf_queue_put_priority(cf_queue *q, void *item, int64_t priority, double timeout)
 {
     if (!q || isnan(timeout))
         return -EINVAL;
-    uint64_t deadline = cf__wait_deadline(timeout);
-    bool timed_out = false;
-    int rc;
-    pthread_mutex_lock(&q->mu);
-    for (;;) {
-        if (q->shutdown) {
-            rc = CF_ESHUTDOWN;
-            break;
-        }
-        if (!q->maxsize || q->len < q->maxsize) {
-            rc = push(q, item, priority);
-            if (rc == 0)
-                pthread_cond_signal(&q->not_empty);
-            break;
-        }
-        if (timeout == 0 || timed_out) {
-            rc = timeout == 0 ? CF_EFULL : -ETIMEDOUT;
-            break;
-        }
-        timed_out = cf__cond_wait_until(&q->not_full, &q->mu, deadline) == -ETIMEDOUT;
+    int rc = lock_and_await(q, &q->not_full, is_full, true, timeout, CF_EFULL);
+    if (rc == 0) {
+        rc = push(q, item, priority);
+        if (rc == 0)
+            pthread_cond_signal(&q->not_empty);
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
@@ -211,32 +232,14 @@ int cf_queue_get_priority(cf_queue *q, void **item, int64_t *priority, double ti
 {
     if (!q || !item || isnan(timeout))
         return -EINVAL;
-    uint64_t deadline = cf__wait_deadline(timeout);
-    bool timed_out = false;
-    int rc;
-    pthread_mutex_lock(&q->mu);
-    for (;;) {
-        if (q->len) {
-            struct cf__queue_slot s = pop(q);
-            *item = s.item;
-            if (priority)
-                *priority = s.priority;
-            if (q->maxsize)
-                pthread_cond_signal(&q->not_full);
-            rc = 0;
-            break;
-        }
-        /* Checked after the length: a non-immediate shutdown lets the
-         * getters drain what was queued. */
-        if (q->shutdown) {
-            rc = CF_ESHUTDOWN;
-            break;
-        }
-        if (timeout == 0 || timed_out) {
-            rc = timeout == 0 ? CF_EEMPTY : -ETIMEDOUT;
-            break;
-        }
-        timed_out = cf__cond_wait_until(&q->not_empty, &q->mu, deadline) == -ETIMEDOUT;
+    int rc = lock_and_await(q, &q->not_empty, is_empty, false, timeout, CF_EEMPTY);
+    if (rc == 0) {
+        struct cf__queue_slot s = pop(q);
+        *item = s.item;
+        if (priority)
+            *priority = s.priority;
+        if (q->maxsize)
+            pthread_cond_signal(&q->not_full);
     }
     pthread_mutex_unlock(&q->mu);
     return rc;
@@ -279,7 +282,7 @@ bool cf_queue_full(cf_queue *q)
     if (!q)
         return false;
     pthread_mutex_lock(&q->mu);
-    bool full = q->maxsize && q->len >= q->maxsize;
+    bool full = is_full(q);
     pthread_mutex_unlock(&q->mu);
     return full;
 }

@@ -4,13 +4,16 @@
 # `apt-get update` once and `apt-get install -y`; otherwise it prints the
 # exact command and fails, so a build never half-works.
 # `sh tools/deps.sh fuzz` (make fuzz) also wants clang and its libFuzzer
-# runtime.
+# runtime; `sh tools/deps.sh cmake` (tests/install/check.sh) cmake, for the
+# out-of-tree CMake build; `sh tools/deps.sh docs` (make docs) doxygen.
 set -eu
 pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev libpng-dev"
 case "${1:-}" in
 "") ;;
 fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
-*) echo "usage: sh tools/deps.sh [fuzz]" >&2; exit 2 ;;
+cmake) pkgs="$pkgs cmake" ;;
+docs) pkgs="$pkgs doxygen" ;;
+*) echo "usage: sh tools/deps.sh [fuzz|cmake|docs]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

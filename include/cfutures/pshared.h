@@ -1,4 +1,5 @@
-/* cfutures: process-shared lock, semaphore, event, barrier and bounded queue.
+/** @file
+ * cfutures: process-shared lock, semaphore, event, barrier and bounded queue.
  * Included by <cfutures.h>; do not include it on its own.
  *
  * These are the threading primitives for several processes: the pool's
@@ -54,7 +55,7 @@
 extern "C" {
 #endif
 
-/* Private storage of the shared objects: the robust mutex plus `extra`
+/** Private storage of the shared objects: the robust mutex plus `extra`
  * bytes of state, aligned like a pthread_mutex_t. */
 #define CF__PSHARED_PRIV(extra)                                               \
     union {                                                                   \
@@ -65,128 +66,130 @@ extern "C" {
 
 /* ------------------------------------------------------- shared memory */
 
-/* Maps `size` bytes (rounded up to whole pages) of anonymous shared memory
+/** Maps `size` bytes (rounded up to whole pages) of anonymous shared memory
  * (MAP_SHARED | MAP_ANONYMOUS), zero-filled, inherited by every child
  * forked afterwards. Returns the mapping, or NULL with errno set (EINVAL
  * for size 0, ENOMEM). Release with cf_pshared_free and the same size.
  * Thread-safe. */
-void *cf_pshared_alloc(size_t size);
+CF_API void *cf_pshared_alloc(size_t size);
 
-/* Unmaps what cf_pshared_alloc(size) returned, in this process only (the
+/** Unmaps what cf_pshared_alloc(size) returned, in this process only (the
  * other processes keep their mapping). Destroy the objects in it first.
  * NULL is a no-op returning 0. Returns 0, or -EINVAL (size 0, or ptr not
  * page-aligned). Thread-safe. */
-int cf_pshared_free(void *ptr, size_t size);
+CF_API int cf_pshared_free(void *ptr, size_t size);
 
 /* ----------------------------------------------------------------- lock */
 
-/* Returned (a success) by the acquire functions when the lock is now held
+/** Returned (a success) by the acquire functions when the lock is now held
  * by the caller but its previous owner died holding it. What the lock
  * protected may be half updated: repair it before releasing. */
 #define CF_PLOCK_OWNER_DIED 1
 
-/* Python's Lock, owned by the thread that acquired it. */
+/** Python's Lock, owned by the thread that acquired it. */
 typedef struct cf_plock {
-    CF__PSHARED_PRIV(8);
+    CF__PSHARED_PRIV(8); /**< private */
 } cf_plock;
 
-/* Initialises an unlocked lock in place (in shared memory). Returns 0,
+/** Initialises an unlocked lock in place (in shared memory). Returns 0,
  * -EINVAL (NULL) or a negated errno from pthread_mutex_init. Not
  * thread-safe: no other process may use `l` yet. */
-int cf_plock_init(cf_plock *l);
+CF_API int cf_plock_init(cf_plock *l);
 
-/* Waits for the lock. Returns 0, CF_PLOCK_OWNER_DIED (acquired; see above),
+/** Waits for the lock. Returns 0, CF_PLOCK_OWNER_DIED (acquired; see above),
  * -EINVAL (NULL) or -ENOTRECOVERABLE (a previous owner died and the lock
  * could not be repaired). A thread that acquires a lock it already holds
  * deadlocks, as with Python's Lock: use the timed form to bound it. */
-int cf_plock_acquire(cf_plock *l);
-/* Tries once: 0, CF_PLOCK_OWNER_DIED, -EBUSY (held), -EINVAL,
+CF_API int cf_plock_acquire(cf_plock *l);
+/** Tries once: 0, CF_PLOCK_OWNER_DIED, -EBUSY (held), -EINVAL,
  * -ENOTRECOVERABLE. */
-int cf_plock_try_acquire(cf_plock *l);
-/* Waits at most `timeout`: 0, CF_PLOCK_OWNER_DIED, -ETIMEDOUT (still held
+CF_API int cf_plock_try_acquire(cf_plock *l);
+/** Waits at most `timeout`: 0, CF_PLOCK_OWNER_DIED, -ETIMEDOUT (still held
  * by someone else when the deadline passed; timeout 0 is a single try that
  * returns -EBUSY), -EINVAL (NULL, NaN timeout), -ENOTRECOVERABLE. */
-int cf_plock_acquire_timed(cf_plock *l, double timeout);
+CF_API int cf_plock_acquire_timed(cf_plock *l, double timeout);
 
-/* Releases the lock. Returns 0, -EINVAL (NULL) or -EPERM (the calling
+/** Releases the lock. Returns 0, -EINVAL (NULL) or -EPERM (the calling
  * thread does not hold it: unlike Python's Lock, only the owner may
  * release, because ownership is how a dead owner is detected). */
-int cf_plock_release(cf_plock *l);
+CF_API int cf_plock_release(cf_plock *l);
 
-/* Destroys an unlocked lock nobody uses any more. NULL is a no-op. */
-void cf_plock_destroy(cf_plock *l);
+/** Destroys an unlocked lock nobody uses any more. NULL is a no-op. */
+CF_API void cf_plock_destroy(cf_plock *l);
 
 /* ------------------------------------------------------------ semaphore */
 
-/* Python's Semaphore: a counter of permits, without an owner. */
+/** Python's Semaphore: a counter of permits, without an owner. */
 typedef struct cf_psem {
-    CF__PSHARED_PRIV(16);
+    CF__PSHARED_PRIV(16); /**< private */
 } cf_psem;
 
-/* Initialises with `value` permits (0 .. UINT32_MAX). Returns 0 or -EINVAL
+/** Initialises with `value` permits (0 .. UINT32_MAX). Returns 0 or -EINVAL
  * (NULL, value out of range). Not thread-safe (no user yet). */
-int cf_psem_init(cf_psem *s, long long value);
+CF_API int cf_psem_init(cf_psem *s, long long value);
 
-/* Takes one permit, waiting while there is none. Returns 0, -EINVAL,
+/** Takes one permit, waiting while there is none. Returns 0, -EINVAL,
  * -ENOTRECOVERABLE. */
-int cf_psem_acquire(cf_psem *s);
-/* Tries once: 0, -EBUSY (no permit), -EINVAL, -ENOTRECOVERABLE. */
-int cf_psem_try_acquire(cf_psem *s);
-/* Waits at most `timeout`: 0, -ETIMEDOUT (timeout 0: -EBUSY), -EINVAL
+CF_API int cf_psem_acquire(cf_psem *s);
+/** Tries once: 0, -EBUSY (no permit), -EINVAL, -ENOTRECOVERABLE. */
+CF_API int cf_psem_try_acquire(cf_psem *s);
+/** Waits at most `timeout`: 0, -ETIMEDOUT (timeout 0: -EBUSY), -EINVAL
  * (NULL, NaN timeout), -ENOTRECOVERABLE. */
-int cf_psem_acquire_timed(cf_psem *s, double timeout);
+CF_API int cf_psem_acquire_timed(cf_psem *s, double timeout);
 
-/* Adds n permits (n >= 1) and wakes the waiters (every one, so that a
+/** Adds n permits (n >= 1) and wakes the waiters (every one, so that a
  * waiter dying before it takes its permit cannot strand the others). Returns 0, -EINVAL
  * (NULL, n < 1), -EOVERFLOW (the value would pass UINT32_MAX; unchanged),
  * -ENOTRECOVERABLE. */
-int cf_psem_release(cf_psem *s, long long n);
+CF_API int cf_psem_release(cf_psem *s, long long n);
 
-/* The current number of permits (a snapshot), or -EINVAL. */
-long long cf_psem_value(cf_psem *s);
+/** The current number of permits (a snapshot), or -EINVAL. */
+CF_API long long cf_psem_value(cf_psem *s);
 
-void cf_psem_destroy(cf_psem *s);
+/** Destroys a semaphore nobody uses any more. NULL is a no-op. */
+CF_API void cf_psem_destroy(cf_psem *s);
 
 /* ---------------------------------------------------------------- event */
 
-/* Python's Event: a flag that waiters block on until it is set. */
+/** Python's Event: a flag that waiters block on until it is set. */
 typedef struct cf_pevent {
-    CF__PSHARED_PRIV(16);
+    CF__PSHARED_PRIV(16); /**< private */
 } cf_pevent;
 
-/* Initialises with the flag clear. Returns 0 or -EINVAL. Not thread-safe. */
-int cf_pevent_init(cf_pevent *e);
+/** Initialises with the flag clear. Returns 0 or -EINVAL. Not thread-safe. */
+CF_API int cf_pevent_init(cf_pevent *e);
 
-/* Sets the flag and wakes every waiter. Returns 0, -EINVAL,
+/** Sets the flag and wakes every waiter. Returns 0, -EINVAL,
  * -ENOTRECOVERABLE. */
-int cf_pevent_set(cf_pevent *e);
-/* Clears the flag. Returns 0, -EINVAL, -ENOTRECOVERABLE. */
-int cf_pevent_clear(cf_pevent *e);
-/* The flag (false for NULL). */
-bool cf_pevent_is_set(cf_pevent *e);
+CF_API int cf_pevent_set(cf_pevent *e);
+/** Clears the flag. Returns 0, -EINVAL, -ENOTRECOVERABLE. */
+CF_API int cf_pevent_clear(cf_pevent *e);
+/** The flag (false for NULL). */
+CF_API bool cf_pevent_is_set(cf_pevent *e);
 
-/* Waits until the flag is set or `timeout` passes and returns the flag, as
+/** Waits until the flag is set or `timeout` passes and returns the flag, as
  * Python's Event.wait: true when set (also when a set happened while this
  * call waited, even if a clear followed before it woke), false on timeout
  * (and for NULL, a NaN timeout or an unrecoverable internal lock, reported
  * as "not set"). */
-bool cf_pevent_wait(cf_pevent *e, double timeout);
+CF_API bool cf_pevent_wait(cf_pevent *e, double timeout);
 
-void cf_pevent_destroy(cf_pevent *e);
+/** Destroys an event nobody uses any more. NULL is a no-op. */
+CF_API void cf_pevent_destroy(cf_pevent *e);
 
 /* -------------------------------------------------------------- barrier */
 
-/* Python's Barrier without an action: `parties` processes (or threads)
+/** Python's Barrier without an action: `parties` processes (or threads)
  * wait until all have arrived, then all go on; reusable round after round. */
 typedef struct cf_pbarrier {
-    CF__PSHARED_PRIV(48);
+    CF__PSHARED_PRIV(48); /**< private */
 } cf_pbarrier;
 
-/* Initialises for `parties` (1 .. INT32_MAX). Returns 0 or -EINVAL. Not
+/** Initialises for `parties` (1 .. INT32_MAX). Returns 0 or -EINVAL. Not
  * thread-safe. */
-int cf_pbarrier_init(cf_pbarrier *b, long long parties);
+CF_API int cf_pbarrier_init(cf_pbarrier *b, long long parties);
 
-/* Waits for the round to fill, at most `timeout` (CF_FOREVER: no limit).
+/** Waits for the round to fill, at most `timeout` (CF_FOREVER: no limit).
  * Returns the caller's arrival index 0 .. parties-1 (unique in the round),
  * or CF_EBROKEN: the barrier is or became broken (abort, reset while
  * waiting, another waiter's timeout, a party dying while it held the
@@ -196,24 +199,25 @@ int cf_pbarrier_init(cf_pbarrier *b, long long parties);
  * CF_EBROKEN however many rounds later it wakes (beyond 64 rounds later,
  * it succeeds only if no reset ended any round in between). -EINVAL for
  * NULL or a NaN timeout; -ENOTRECOVERABLE. */
-int cf_pbarrier_wait(cf_pbarrier *b, double timeout);
+CF_API int cf_pbarrier_wait(cf_pbarrier *b, double timeout);
 
-/* Breaks the barrier: current and future waiters get CF_EBROKEN until
+/** Breaks the barrier: current and future waiters get CF_EBROKEN until
  * reset. Returns 0, -EINVAL, -ENOTRECOVERABLE. */
-int cf_pbarrier_abort(cf_pbarrier *b);
-/* Returns the barrier to its initial state; processes waiting in the
+CF_API int cf_pbarrier_abort(cf_pbarrier *b);
+/** Returns the barrier to its initial state; processes waiting in the
  * current round get CF_EBROKEN. Returns 0, -EINVAL, -ENOTRECOVERABLE. */
-int cf_pbarrier_reset(cf_pbarrier *b);
+CF_API int cf_pbarrier_reset(cf_pbarrier *b);
 
-bool cf_pbarrier_broken(cf_pbarrier *b);       /* false for NULL */
-int cf_pbarrier_n_waiting(cf_pbarrier *b);     /* >= 0, or -EINVAL */
-int cf_pbarrier_parties(cf_pbarrier *b);       /* >= 1, or -EINVAL */
+CF_API bool cf_pbarrier_broken(cf_pbarrier *b);       /**< false for NULL */
+CF_API int cf_pbarrier_n_waiting(cf_pbarrier *b);     /**< >= 0, or -EINVAL */
+CF_API int cf_pbarrier_parties(cf_pbarrier *b);       /**< >= 1, or -EINVAL */
 
-void cf_pbarrier_destroy(cf_pbarrier *b);
+/** Destroys a barrier nobody uses any more. NULL is a no-op. */
+CF_API void cf_pbarrier_destroy(cf_pbarrier *b);
 
 /* ---------------------------------------------------------------- queue */
 
-/* A bounded FIFO of byte strings, copied in and out: `capacity` items of at
+/** A bounded FIFO of byte strings, copied in and out: `capacity` items of at
  * most `item_max` bytes each, both fixed at init. Its size depends on them,
  * so it is not embeddable: allocate cf_pqueue_footprint() bytes (usually
  * with cf_pshared_alloc) and cast.
@@ -226,53 +230,56 @@ void cf_pbarrier_destroy(cf_pbarrier *b);
  * together, so a dead or declining getter never strands an item. */
 typedef struct cf_pqueue cf_pqueue;
 
-/* Bytes a queue of `capacity` items of up to `item_max` bytes needs, or 0
+/** Bytes a queue of `capacity` items of up to `item_max` bytes needs, or 0
  * when capacity or item_max is 0, capacity > UINT32_MAX, item_max >
  * UINT32_MAX, or the size overflows. */
-size_t cf_pqueue_footprint(size_t capacity, size_t item_max);
+CF_API size_t cf_pqueue_footprint(size_t capacity, size_t item_max);
 
-/* Initialises the queue in the cf_pqueue_footprint(capacity, item_max)
+/** Initialises the queue in the cf_pqueue_footprint(capacity, item_max)
  * bytes at q. Returns 0 or -EINVAL (NULL, or a footprint of 0). Not
  * thread-safe. */
-int cf_pqueue_init(cf_pqueue *q, size_t capacity, size_t item_max);
+CF_API int cf_pqueue_init(cf_pqueue *q, size_t capacity, size_t item_max);
 
-/* Copies `len` bytes (0 .. item_max) of `item` (borrowed; may be NULL when
+/** Copies `len` bytes (0 .. item_max) of `item` (borrowed; may be NULL when
  * len is 0) to the tail of the queue, waiting while it is full. Returns 0,
  * -EINVAL (NULL), -EMSGSIZE (len > item_max), CF_ESHUTDOWN, CF_EPROTO
  * (corrupt queue, see above), -ENOTRECOVERABLE. */
-int cf_pqueue_put(cf_pqueue *q, const void *item, size_t len);
-/* Tries once: as put, or CF_EFULL. */
-int cf_pqueue_try_put(cf_pqueue *q, const void *item, size_t len);
-/* Waits at most `timeout`: as put, or -ETIMEDOUT (timeout 0: CF_EFULL);
+CF_API int cf_pqueue_put(cf_pqueue *q, const void *item, size_t len);
+/** Tries once: as put, or CF_EFULL. */
+CF_API int cf_pqueue_try_put(cf_pqueue *q, const void *item, size_t len);
+/** Waits at most `timeout`: as put, or -ETIMEDOUT (timeout 0: CF_EFULL);
  * -EINVAL for a NaN timeout. */
-int cf_pqueue_put_timed(cf_pqueue *q, const void *item, size_t len, double timeout);
+CF_API int cf_pqueue_put_timed(cf_pqueue *q, const void *item, size_t len, double timeout);
 
-/* Removes the head item, waiting while the queue is empty, and copies it to
+/** Removes the head item, waiting while the queue is empty, and copies it to
  * buf (cap bytes; borrowed); *len gets its length. Returns 0, -EINVAL (NULL
  * q or len, NULL buf with cap > 0), -EMSGSIZE (the item is longer than cap:
  * it stays queued and *len tells the size needed), CF_ESHUTDOWN (shut down
  * and nothing left to take), CF_EPROTO (corrupt queue, or a corrupt head
  * item, which is dropped), -ENOTRECOVERABLE. */
-int cf_pqueue_get(cf_pqueue *q, void *buf, size_t cap, size_t *len);
-/* Tries once: as get, or CF_EEMPTY. */
-int cf_pqueue_try_get(cf_pqueue *q, void *buf, size_t cap, size_t *len);
-/* Waits at most `timeout`: as get, or -ETIMEDOUT (timeout 0: CF_EEMPTY);
+CF_API int cf_pqueue_get(cf_pqueue *q, void *buf, size_t cap, size_t *len);
+/** Tries once: as get, or CF_EEMPTY. */
+CF_API int cf_pqueue_try_get(cf_pqueue *q, void *buf, size_t cap, size_t *len);
+/** Waits at most `timeout`: as get, or -ETIMEDOUT (timeout 0: CF_EEMPTY);
  * -EINVAL for a NaN timeout. */
-int cf_pqueue_get_timed(cf_pqueue *q, void *buf, size_t cap, size_t *len, double timeout);
+CF_API int cf_pqueue_get_timed(cf_pqueue *q, void *buf, size_t cap, size_t *len, double timeout);
 
-/* Python 3.13's Queue.shutdown: puts fail with CF_ESHUTDOWN from now on and
+/** Python 3.13's Queue.shutdown: puts fail with CF_ESHUTDOWN from now on and
  * every blocked caller wakes; gets still drain what is queued and then fail
  * with CF_ESHUTDOWN, except with `immediate`, which discards the items
  * first. Idempotent. Returns 0, -EINVAL, CF_EPROTO, -ENOTRECOVERABLE. */
-int cf_pqueue_shutdown(cf_pqueue *q, bool immediate);
+CF_API int cf_pqueue_shutdown(cf_pqueue *q, bool immediate);
 
-/* Snapshots: number of items (or -EINVAL, CF_EPROTO, -ENOTRECOVERABLE),
+/** @{ */
+/** Snapshots: number of items (or -EINVAL, CF_EPROTO, -ENOTRECOVERABLE),
  * and the predicates (false for NULL or on any of those errors). */
-long long cf_pqueue_qsize(cf_pqueue *q);
-bool cf_pqueue_empty(cf_pqueue *q);
-bool cf_pqueue_full(cf_pqueue *q);
+CF_API long long cf_pqueue_qsize(cf_pqueue *q);
+CF_API bool cf_pqueue_empty(cf_pqueue *q);
+CF_API bool cf_pqueue_full(cf_pqueue *q);
+/** @} */
 
-void cf_pqueue_destroy(cf_pqueue *q);
+/** Destroys a queue nobody uses any more. NULL is a no-op. */
+CF_API void cf_pqueue_destroy(cf_pqueue *q);
 
 #ifdef __cplusplus
 }

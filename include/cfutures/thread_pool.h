@@ -1,4 +1,5 @@
-/* cfutures: the thread pool executor.
+/** @file
+ * cfutures: the thread pool executor.
  * Included by <cfutures.h>; do not include it on its own.
  *
  * Python's ThreadPoolExecutor over the same registered tasks and the same
@@ -27,23 +28,24 @@
 extern "C" {
 #endif
 
+/** Options of cf_thread_pool_create; zero fields take the defaults noted. */
 typedef struct cf_thread_pool_options {
-    int max_workers;     /* 1..4096; cf_thread_pool_default_workers() */
-    const char *thread_name_prefix; /* threads are "<prefix>_<k>", k from 0,
+    int max_workers;     /**< 1..4096; cf_thread_pool_default_workers() */
+    const char *thread_name_prefix; /**< threads are "<prefix>_<k>", k from 0,
                                      * cut to 15 bytes; NULL: "cf-thread" */
-    const char *initializer; /* a registered task run once in each thread
+    const char *initializer; /**< a registered task run once in each thread
                               * before its first task; NULL: none */
-    const void *initargs;    /* its packed msgpack array (NULL: []) */
-    size_t initargs_len;
-    size_t max_pending;  /* tasks queued and not yet taken by a thread
+    const void *initargs;    /**< its packed msgpack array (NULL: []) */
+    size_t initargs_len;     /**< bytes at initargs */
+    size_t max_pending;  /**< tasks queued and not yet taken by a thread
                           * before submit waits for room; 0: 4096 */
 } cf_thread_pool_options;
 
-/* Python's default: min(32, CPUs this process may run on + 4). Always
+/** Python's default: min(32, CPUs this process may run on + 4). Always
  * >= 5. Thread-safe. */
-int cf_thread_pool_default_workers(void);
+CF_API int cf_thread_pool_default_workers(void);
 
-/* Creates a thread pool (no thread runs until the first submit). opts
+/** Creates a thread pool (no thread runs until the first submit). opts
  * NULL: every default; otherwise every field as documented above. Borrows
  * opts (the strings and initargs are copied). Returns 0 with *out holding
  * the executor (free it with cf_executor_release), -EINVAL (out NULL,
@@ -66,7 +68,7 @@ int cf_thread_pool_default_workers(void);
  *    -EDEADLK when called from one of this pool's threads (a task or a
  *    done-callback), having still shut the pool down.
  *  - cf_executor_workers gives max_workers, not the threads started. */
-int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts);
+CF_API int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts);
 
 #ifdef __cplusplus
 }
