@@ -14,6 +14,15 @@
  *    value) waits without limit. Deadlines use CLOCK_MONOTONIC.
  *  - "borrows" means the callee keeps no reference after it returns;
  *    "takes ownership" means the caller must not release what it passed.
+ *  - Thread safety: every function may be called from any thread at any
+ *    time on the same object, except _init / _destroy / _release (no
+ *    other call on that object may be in progress or follow) and where a
+ *    comment says otherwise (a cf_map is used by one thread).
+ *  - Fork safety: a process forked by the user (not by a pool) must not use
+ *    the parent's executors, futures, maps or in-process primitives; it may
+ *    create its own. Process-shared primitives (cfutures/pshared.h) are
+ *    meant to cross fork. Tasks run in workers forked from the state the
+ *    program had when the pool was created.
  */
 #ifndef CFUTURES_H
 #define CFUTURES_H
