@@ -1,20 +1,26 @@
 /* The thread pool backend: registered tasks run on threads of this process.
  *
  * Owns a FIFO of futures not yet taken (linked through f->inflight_next,
- * each holding one reference and its record in f->record) and the threads,
- * started lazily by submit. User threads submit, cancel and shut down; pool
- * threads take futures from the queue, run them (workers/execute.c) and
- * complete them, running their done-callbacks.
+ * each holding one reference and its record in f->record, which the
+ * taking thread frees) and the threads, started lazily by submit. User
+ * threads submit, cancel and shut down; pool threads take futures from the
+ * queue, run them (workers/execute.c) and complete them, running their
+ * done-callbacks.
  *
  * `mu` guards every field under it. Lock order: pool mu, then a future's
  * mu. No task, callback or future completion runs with mu held.
  *
  * Cancellation is Python's: a cancelled future stays queued, and the
  * thread that takes it finds it cannot mark it running and drops it.
+ *
+ * Wakes: at most one thread is woken (or spinning, see spin_locked) at a
+ * time on the submitters' behalf; a thread that takes a future and leaves
+ * more queued wakes the next one.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,20 @@
 #define MAX_WORKERS 4096
 #define DEFAULT_MAX_PENDING 4096
 #define DEFAULT_PREFIX "cf-thread"
+/* How long one idle thread polls the queue before it sleeps: a submitter
+ * feeding a stream of short tasks then needs no futex wake per task. */
+#define SPIN_NS 50000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
 
 struct thread_pool {
     cf_executor base;
@@ -49,7 +69,14 @@ struct thread_pool {
     size_t queued;
     pthread_t *threads; /* [max_workers]; [0..nthreads) started */
     int nthreads;
-    int busy; /* threads between taking a task and its result */
+    int busy;         /* threads between taking a task and its result */
+    int idle;         /* threads blocked on work_cv */
+    int wakes;        /* work_cv signals not yet taken up by a thread */
+    int room_waiters; /* submitters blocked on room_cv */
+    bool spinning;    /* a thread polls `seq` without mu (at most one) */
+    /* Bumped under mu by every push, shutdown and break: what a spinning
+     * thread watches. */
+    atomic_uint seq;
     bool shutdown;
     bool broken;
     char broken_msg[CF__EXECUTE_MESSAGE_MAX + 64];
@@ -75,6 +102,7 @@ static void push_locked(struct thread_pool *p, cf_future *f)
         p->head = f;
     p->tail = f;
     p->queued++;
+    atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
 }
 
 static cf_future *pop_locked(struct thread_pool *p)
@@ -136,6 +164,7 @@ static void break_pool(struct thread_pool *p, const char *why)
         p->broken = true;
     }
     cf_future *lost = take_all_locked(p);
+    atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
     pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
     /* broken_msg is written once, before broken is set, under mu (held by
@@ -205,6 +234,26 @@ struct start_arg {
     int index;
 };
 
+/* With mu held and the queue empty: becomes the pool's one spinning
+ * thread for up to SPIN_NS, polling `seq` with mu dropped. A submitter
+ * counts the spinner as a wake on its way (see pool_submit). */
+static void spin_locked(struct thread_pool *p)
+{
+    unsigned old = atomic_load_explicit(&p->seq, memory_order_relaxed);
+    p->spinning = true;
+    pthread_mutex_unlock(&p->mu);
+    uint64_t end = cf__now_ns() + SPIN_NS;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&p->seq, memory_order_acquire) != old)
+            break;
+        cpu_relax();
+        if (i % 64 == 0 && cf__now_ns() >= end)
+            break;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->spinning = false;
+}
+
 static void *thread_main(void *arg)
 {
     struct start_arg sa = *(struct start_arg *)arg;
@@ -226,16 +275,39 @@ static void *thread_main(void *arg)
         goto out_free;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->head && !p->shutdown && !p->broken)
+        bool spun = false;
+        while (!p->head && !p->shutdown && !p->broken) {
+            if (!spun && !p->spinning) {
+                spun = true;
+                spin_locked(p);
+                continue;
+            }
+            p->idle++;
             pthread_cond_wait(&p->work_cv, &p->mu);
+            p->idle--;
+            if (p->wakes > 0)
+                p->wakes--;
+        }
         cf_future *f = p->broken ? NULL : pop_locked(p);
         if (!f)
             break; /* shut down with the queue empty, or broken */
-        pthread_cond_signal(&p->room_cv);
+        if (p->room_waiters)
+            pthread_cond_signal(&p->room_cv);
+        /* More queued: pass the wake on to one sleeping thread. */
+        if (p->head && p->idle > 0 && p->wakes == 0 && !p->spinning) {
+            p->wakes++;
+            pthread_cond_signal(&p->work_cv);
+        }
         p->busy++;
         pthread_mutex_unlock(&p->mu);
         if (cf__future_mark_running(f))
             run_one(&r, f);
+        /* Taken: nobody reads the record again. Freed now rather than with
+         * the future, it is reused by the next submit instead of the
+         * submitter growing the heap (records are sbuffer-sized, 8 KiB). */
+        free(f->record);
+        f->record = NULL;
+        f->record_len = 0;
         cf_future_release(f);
         pthread_mutex_lock(&p->mu);
         p->busy--; /* free only now: see run_one */
@@ -286,10 +358,11 @@ static int wait_room_locked(struct thread_pool *p, uint64_t deadline_ns)
             return 0;
         if (deadline_ns == 0)
             return -EAGAIN;
-        if (deadline_ns == CF__NO_DEADLINE)
-            pthread_cond_wait(&p->room_cv, &p->mu);
-        else if (pthread_cond_timedwait(&p->room_cv, &p->mu, &ts) == ETIMEDOUT && !p->broken &&
-                 !p->shutdown && p->queued >= p->max_pending)
+        p->room_waiters++;
+        int w = deadline_ns == CF__NO_DEADLINE ? pthread_cond_wait(&p->room_cv, &p->mu)
+                                               : pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
+        p->room_waiters--;
+        if (w == ETIMEDOUT && !p->broken && !p->shutdown && p->queued >= p->max_pending)
             return -ETIMEDOUT;
     }
 }
@@ -307,7 +380,14 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
         rc = adjust_threads_locked(p);
     if (rc == 0) {
         push_locked(p, cf_future_retain(f));
-        pthread_cond_signal(&p->work_cv);
+        /* Wake a sleeping thread only when no thread is on its way to the
+         * queue already (woken or spinning): that one passes the wake on
+         * if it leaves work behind (thread_main), so a stream of submits
+         * costs the submitter no futex wake per task. */
+        if (p->idle > 0 && p->wakes == 0 && !p->spinning) {
+            p->wakes++;
+            pthread_cond_signal(&p->work_cv);
+        }
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
@@ -350,6 +430,7 @@ static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
     pthread_mutex_lock(&p->mu);
     p->shutdown = true;
     cf_future *cancelled = cancel_futures ? take_all_locked(p) : NULL;
+    atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
     pthread_cond_broadcast(&p->work_cv);
     pthread_cond_broadcast(&p->room_cv);
     pthread_mutex_unlock(&p->mu);
