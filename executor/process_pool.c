@@ -24,6 +24,7 @@
 
 #include "executor/debug_log.h"
 #include "executor/executor.h"
+#include "executor/initializer.h"
 #include "executor/future_internal.h"
 #include "executor/pool_table.h"
 #include "ipc/clock.h"
@@ -39,8 +40,7 @@
 struct process_pool {
     cf_executor base;
     struct cf__pool_ipc ipc;
-    char *init_name;
-    unsigned char *init_args;
+    struct cf__initializer init;
 
     pthread_mutex_t mu;
     pthread_cond_t started_cv; /* collector -> create: fork server is up */
@@ -874,8 +874,7 @@ static void pool_destroy(cf_executor *ex)
     pthread_mutex_destroy(&p->mu);
     free(p->overflow);
     free(p->stats.slot_respawns);
-    free(p->init_name);
-    free(p->init_args);
+    cf__initializer_free(&p->init);
     free(p);
 }
 
@@ -925,32 +924,17 @@ static int check_options(const cf_process_pool_options *o, int *workers, size_t 
         return -EINVAL;
     if (o && (o->max_retries < 0 || o->max_tasks_per_child < 0))
         return -EINVAL;
-    if (o && o->initializer) {
-        if (!cf__task_lookup(o->initializer, strlen(o->initializer)))
-            return CF_ENOTASK;
-        if (o->initargs_len && (!o->initargs ||
-                                cf__msgpack_check_value(o->initargs, o->initargs_len) != 0))
-            return -EINVAL;
-    }
-    return 0;
+    return o ? cf__initializer_check(o->initializer, o->initargs, o->initargs_len) : 0;
 }
 
 static int copy_initializer(struct process_pool *p, const cf_process_pool_options *o)
 {
-    static const unsigned char empty_array = 0x90;
-    if (!o || !o->initializer)
-        return 0;
-    const void *args = o->initargs_len ? o->initargs : &empty_array;
-    size_t len = o->initargs_len ? o->initargs_len : 1;
-    p->init_name = strdup(o->initializer);
-    p->init_args = malloc(len);
-    if (!p->init_name || !p->init_args)
-        return -ENOMEM;
-    memcpy(p->init_args, args, len);
-    p->ipc.init_name = p->init_name;
-    p->ipc.init_args = p->init_args;
-    p->ipc.init_len = len;
-    return 0;
+    int rc = o ? cf__initializer_copy(&p->init, o->initializer, o->initargs, o->initargs_len) : 0;
+    /* Workers read their copy of it after the fork. */
+    p->ipc.init_name = p->init.name;
+    p->ipc.init_args = p->init.args;
+    p->ipc.init_len = p->init.len;
+    return rc;
 }
 
 static int map_region(struct process_pool *p, int workers, size_t ring)
@@ -1031,8 +1015,7 @@ out_free:
     pthread_mutex_destroy(&p->mu);
     cf__pool_table_free(&p->inflight);
     free(p->stats.slot_respawns);
-    free(p->init_name);
-    free(p->init_args);
+    cf__initializer_free(&p->init);
     free(p);
     return rc;
 }

@@ -26,6 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "executor/initializer.h"
+#include "ipc/cpu.h"
 #include "executor/executor.h"
 #include "executor/future_internal.h"
 #include "ipc/clock.h"
@@ -41,25 +43,12 @@
  * feeding a stream of short tasks then needs no futex wake per task. */
 #define SPIN_NS 50000
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#else
-    atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
-
 struct thread_pool {
     cf_executor base;
     int max_workers;
     size_t max_pending;
     char *prefix;
-    char *init_name;          /* NULL: no initializer */
-    unsigned char *init_args; /* one packed array */
-    size_t init_len;
+    struct cf__initializer init; /* name NULL: none */
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv;   /* queue not empty, shutdown or broken */
@@ -176,15 +165,15 @@ static void break_pool(struct thread_pool *p, const char *why)
 static bool run_initializer(struct runner *r)
 {
     struct thread_pool *p = r->p;
-    if (!p->init_name)
+    if (!p->init.name)
         return true;
     msgpack_object args = {.type = MSGPACK_OBJECT_NIL};
     size_t off = 0;
     int rc = CF_EPROTO;
-    if (msgpack_unpack((const char *)p->init_args, p->init_len, &off, r->zone, &args) ==
+    if (msgpack_unpack((const char *)p->init.args, p->init.len, &off, r->zone, &args) ==
         MSGPACK_UNPACK_SUCCESS) {
         r->sb.size = 0;
-        rc = cf__execute_task(&r->sb, &r->pk, p->init_name, strlen(p->init_name), &args, r->msg,
+        rc = cf__execute_task(&r->sb, &r->pk, p->init.name, strlen(p->init.name), &args, r->msg,
                               sizeof(r->msg));
     } else {
         snprintf(r->msg, sizeof(r->msg), "its arguments could not be unpacked");
@@ -193,7 +182,7 @@ static bool run_initializer(struct runner *r)
     if (rc == 0)
         return true;
     char why[sizeof(p->broken_msg)];
-    snprintf(why, sizeof(why), "initializer '%s' failed: %s", p->init_name, r->msg);
+    snprintf(why, sizeof(why), "initializer '%s' failed: %s", p->init.name, r->msg);
     break_pool(p, why);
     return false;
 }
@@ -246,7 +235,7 @@ static void spin_locked(struct thread_pool *p)
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&p->seq, memory_order_acquire) != old)
             break;
-        cpu_relax();
+        cf__cpu_relax();
         if (i % 64 == 0 && cf__now_ns() >= end)
             break;
     }
@@ -448,8 +437,7 @@ static void pool_destroy(cf_executor *ex)
     pthread_mutex_destroy(&p->mu);
     free(p->threads);
     free(p->prefix);
-    free(p->init_name);
-    free(p->init_args);
+    cf__initializer_free(&p->init);
     free(p);
 }
 
@@ -488,38 +476,18 @@ static int check_options(const cf_thread_pool_options *o)
         return 0;
     if (o->max_workers <= 0 || o->max_workers > MAX_WORKERS)
         return -EINVAL;
-    if (o->initializer) {
-        size_t len = strlen(o->initializer);
-        if (len == 0 || len > CF__TASK_NAME_MAX)
-            return -EINVAL;
-        if (!cf__task_lookup(o->initializer, len))
-            return CF_ENOTASK;
-        if (o->initargs_len &&
-            (!o->initargs || cf__msgpack_check_value(o->initargs, o->initargs_len) != 0))
-            return -EINVAL;
-    }
-    return 0;
+    return cf__initializer_check(o->initializer, o->initargs, o->initargs_len);
 }
 
 static int copy_options(struct thread_pool *p, const cf_thread_pool_options *o)
 {
-    static const unsigned char empty_array = 0x90;
     p->max_workers = o ? o->max_workers : cf_thread_pool_default_workers();
     p->max_pending = o && o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
     p->prefix = strdup(o && o->thread_name_prefix ? o->thread_name_prefix : DEFAULT_PREFIX);
     p->threads = calloc((size_t)p->max_workers, sizeof(*p->threads));
     if (!p->prefix || !p->threads)
         return -ENOMEM;
-    if (!o || !o->initializer)
-        return 0;
-    const void *args = o->initargs_len ? o->initargs : &empty_array;
-    p->init_len = o->initargs_len ? o->initargs_len : 1;
-    p->init_name = strdup(o->initializer);
-    p->init_args = malloc(p->init_len);
-    if (!p->init_name || !p->init_args)
-        return -ENOMEM;
-    memcpy(p->init_args, args, p->init_len);
-    return 0;
+    return o ? cf__initializer_copy(&p->init, o->initializer, o->initargs, o->initargs_len) : 0;
 }
 
 int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts)
@@ -549,8 +517,7 @@ int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts)
 out_free:
     free(p->threads);
     free(p->prefix);
-    free(p->init_name);
-    free(p->init_args);
+    cf__initializer_free(&p->init);
     free(p);
     return rc;
 }

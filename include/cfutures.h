@@ -245,7 +245,8 @@ CF_API int cf_default_workers(void);
 
 /** Forks the workers (through a single-threaded fork server). opts NULL:
  * every default. Returns 0, -EINVAL (max_workers <= 0 or > 1024, ring size
- * not a power of two >= 4 KiB, initargs not one msgpack object), CF_ENOTASK
+ * not a power of two >= 4 KiB, an empty or over-long initializer name,
+ * initargs not one msgpack object), CF_ENOTASK
  * (initializer not registered), -ENOMEM, or a negated errno from shm/fork.
  * Call from any thread; the pool's collector thread runs the
  * done-callbacks. Tasks registered after this call are unknown to its

@@ -15,19 +15,9 @@
 #include <stdbool.h>
 
 #include "ipc/clock.h"
+#include "ipc/cpu.h"
 #include "ipc/futex.h"
 #include "ipc/pshared.h"
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#else
-    atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
 
 int cf__pmutex_init(cf__pmutex *mx)
 {
@@ -107,7 +97,7 @@ static bool spin_for_change(cf__pcond *cv, uint32_t old, unsigned spin)
     for (unsigned i = 0; i < spin; i++) {
         if (atomic_load_explicit(&cv->seq, memory_order_acquire) != old)
             return true;
-        cpu_relax();
+        cf__cpu_relax();
     }
     return false;
 }

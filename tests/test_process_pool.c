@@ -719,6 +719,8 @@ Test(process_pool, invalid_arguments, .timeout = 30)
     }
     o = (cf_process_pool_options){.max_workers = 1, .initializer = "pp_no_such_init"};
     cr_assert_eq(cf_process_pool_create(&ex, &o), CF_ENOTASK);
+    o = (cf_process_pool_options){.max_workers = 1, .initializer = ""};
+    cr_assert_eq(cf_process_pool_create(&ex, &o), -EINVAL, "an empty name is no task name");
     const unsigned char two[] = {0x90, 0x90};
     o = (cf_process_pool_options){.max_workers = 1, .initializer = "pp_init_fail",
                                   .initargs = two, .initargs_len = sizeof(two)};

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ipc/cpu.h"
 #include "threading/internal.h"
 
 /* glibc says when no second thread was ever started; pthread_mutex_t uses
@@ -38,14 +39,6 @@
 #endif
 
 enum { FREE = 0, HELD = 1, CONTENDED = 2, SPINS = 100 };
-
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield")
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 static uint64_t next_rank = 1;
 
@@ -129,7 +122,7 @@ static int acquire_slow(cf_lock *lock, uint64_t deadline)
     for (int i = 0; i < SPINS; i++) {
         if (__atomic_load_n(&lock->word, __ATOMIC_RELAXED) == FREE && try_once(lock))
             return 0;
-        cpu_relax();
+        cf__cpu_relax();
     }
     while (__atomic_exchange_n(&lock->word, CONTENDED, __ATOMIC_ACQUIRE) != FREE) {
         if (cf__futex_wait_private(&lock->word, CONTENDED, deadline) == -ETIMEDOUT) {
