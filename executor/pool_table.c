@@ -9,7 +9,7 @@
 
 void cf__pool_table_init(struct cf__pool_table *t)
 {
-    *t = (struct cf__pool_table){NULL, 0, 0};
+    *t = (struct cf__pool_table){NULL, 0, 0, 0};
 }
 
 void cf__pool_table_free(struct cf__pool_table *t)
@@ -30,7 +30,7 @@ static int grow(struct cf__pool_table *t)
     cf_future **b = calloc(n, sizeof(*b));
     if (!b)
         return -ENOMEM;
-    struct cf__pool_table bigger = {b, n, 0};
+    struct cf__pool_table bigger = {b, n, 0, 0};
     for (size_t i = 0; i < t->nbuckets; i++) {
         for (cf_future *f = t->buckets[i], *next; f; f = next) {
             next = f->inflight_next;
@@ -42,6 +42,7 @@ static int grow(struct cf__pool_table *t)
     free(t->buckets);
     t->buckets = b;
     t->nbuckets = n;
+    t->scan = 0; /* entries moved to other buckets */
     return 0;
 }
 
@@ -53,6 +54,8 @@ int cf__pool_table_insert(struct cf__pool_table *t, cf_future *f)
     f->inflight_next = t->buckets[k];
     t->buckets[k] = f;
     t->count++;
+    if (k < t->scan)
+        t->scan = k;
     return 0;
 }
 
@@ -84,9 +87,11 @@ cf_future *cf__pool_table_remove(struct cf__pool_table *t, uint64_t id)
 
 cf_future *cf__pool_table_pop_any(struct cf__pool_table *t)
 {
-    for (size_t i = 0; t->count && i < t->nbuckets; i++)
-        if (t->buckets[i])
-            return cf__pool_table_remove(t, t->buckets[i]->id);
+    /* Buckets before `scan` are known empty: draining a table is then one
+     * pass, not one pass per entry. */
+    for (; t->count && t->scan < t->nbuckets; t->scan++)
+        if (t->buckets[t->scan])
+            return cf__pool_table_remove(t, t->buckets[t->scan]->id);
     return NULL;
 }
 

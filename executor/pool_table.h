@@ -14,6 +14,7 @@ struct cf__pool_table {
     cf_future **buckets;
     size_t nbuckets; /* power of two, or 0 before the first insert */
     size_t count;
+    size_t scan;     /* pop_any: no entry in buckets below this */
 };
 
 void cf__pool_table_init(struct cf__pool_table *t);
