@@ -32,6 +32,11 @@ struct cf__executor_ops {
     bool (*cancel_running)(cf_executor *ex, cf_future *f);
     void (*stats)(cf_executor *ex, cf_stats *out);
     int (*worker_stats)(cf_executor *ex, int index, cf_worker_stats *out);
+    /* Optional: called by a thread about to block on pending f. The
+     * backend may spend a short, bounded time completing futures on this
+     * thread (the process pool polls its result ring), and returns when f
+     * is done or it gives up; the caller then waits as usual. */
+    void (*assist)(cf_executor *ex, cf_future *f, uint64_t deadline_ns);
 };
 
 /* Counters every executor keeps alike: submissions here, completions by

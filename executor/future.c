@@ -266,6 +266,19 @@ static int wait_done_locked(cf_future *f, double timeout)
     return 0;
 }
 
+/* Before blocking on f: lets its executor complete it on this thread for a
+ * short while (see cf__executor_ops.assist). A timeout of 0 never blocks,
+ * so it gets no help either. */
+static void assist(cf_future *f, double timeout)
+{
+    cf_executor *owner;
+    if (timeout == 0 || !cf__future_pending_owner(f, true, &owner) || !owner)
+        return;
+    if (owner->ops->assist)
+        owner->ops->assist(owner, f, cf__deadline_after(timeout));
+    atomic_fetch_sub(&owner->calls, 1);
+}
+
 static const unsigned char *result_bytes(const cf_future *f)
 {
     if (f->result_side.map)
@@ -298,6 +311,7 @@ int cf_future_result(cf_future *f, double timeout, const msgpack_object **result
 {
     if (!f)
         return -EINVAL;
+    assist(f, timeout);
     pthread_mutex_lock(&f->mu);
     int rc = wait_done_locked(f, timeout);
     if (rc == 0)
@@ -342,6 +356,7 @@ int cf_future_error(cf_future *f, double timeout)
 {
     if (!f)
         return -EINVAL;
+    assist(f, timeout);
     pthread_mutex_lock(&f->mu);
     int rc = wait_done_locked(f, timeout);
     if (rc == 0)
