@@ -7,9 +7,21 @@
  * handles worker starts and deaths, and winds the pool down at shutdown.
  *
  * `mu` guards the table of futures in flight and the state flags. Lock
- * order: pool mu, then a future's mu, then a ring lock. Nothing blocks on a
- * ring while holding mu: a submitter may wait for room in the task ring,
- * and the collector must stay free to drain results meanwhile.
+ * order: collect_mu, then pool mu, then a future's mu, then a ring lock.
+ * Nothing blocks on a ring while holding mu: a submitter may wait for room
+ * in the task ring, and the collector must stay free to drain results
+ * meanwhile.
+ *
+ * Polling (why the round trip of one task costs microseconds, not three
+ * futex wake-ups): a thread about to block on a future of this pool first
+ * takes the collector's role for a moment (pool_assist): it polls the
+ * result ring and completes what arrives itself, so the worker's push wakes
+ * nobody and the waiter needs no wake-up. A worker that runs out of tasks
+ * polls the task ring the same way for a moment before it sleeps. Both
+ * poll only while the workers running tasks leave a core free, so polling
+ * never takes CPU from a task. `collect_mu` makes whoever drains the result
+ * ring the only one (records are handled in ring order: a result before
+ * the exit of the worker that sent it).
  */
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +40,7 @@
 #include "executor/future_internal.h"
 #include "executor/pool_table.h"
 #include "ipc/clock.h"
+#include "ipc/cpu.h"
 #include "ipc/fault.h"
 #include "ipc/futex.h"
 #include "serialize/record.h"
@@ -36,6 +49,19 @@
 
 #define DEFAULT_RING_BYTES (1u << 20)
 #define MAX_WORKERS 1024
+/* How long a waiter polls the result ring, and an idle worker the task
+ * ring, before sleeping: about the cost of one futex wake-up on a shared
+ * virtual machine (tens of microseconds), so polling costs at most about
+ * what sleeping would have (the classic spin-then-block bound). */
+#define POLL_NS 50000ull
+
+/* Records a waiter took from the result ring but left to the collector
+ * (see pool_assist), in ring order. */
+struct handoff {
+    struct handoff *next;
+    size_t len;
+    unsigned char data[];
+};
 
 struct process_pool {
     cf_executor base;
@@ -66,6 +92,13 @@ struct process_pool {
     size_t n_overflow, cap_overflow;
 
     pthread_t collector;
+    /* Held by whoever drains the result ring and handles its records: the
+     * collector, or a waiter polling in pool_assist. Guards handoff. */
+    pthread_mutex_t collect_mu;
+    struct handoff *handoff, **handoff_tail;
+    msgpack_zone *assist_zone; /* decoding for pool_assist, under collect_mu */
+    struct cf__ring_batch assist_batch;
+    int cpus;           /* online CPUs at creation: the polling budget */
     int join_state;     /* 0: running, 1: someone joins, 2: joined */
     pthread_cond_t joined_cv;
     bool forkserver_reaped;
@@ -78,6 +111,39 @@ struct process_pool {
 static struct process_pool *pool_of(cf_executor *ex)
 {
     return (struct process_pool *)ex;
+}
+
+/* The pool whose result records this thread is handling right now (its
+ * collector, or a waiter in pool_assist). Done-callbacks may run there, so
+ * such a thread must never wait for ring room or for the collector. */
+static _Thread_local struct process_pool *tl_collecting;
+
+static bool on_collector(struct process_pool *p)
+{
+    return tl_collecting == p || pthread_equal(pthread_self(), p->collector);
+}
+
+/* Workers running a task right now (their slots, written by the workers). */
+static int running_workers(const struct process_pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->ipc.nworkers; i++)
+        n += atomic_load_explicit(&p->ipc.sh->slots[i].running, memory_order_relaxed) != 0;
+    return n;
+}
+
+/* The task ring's may_poll, called in a worker about to sleep: poll only
+ * when a thread of the parent waits on results by polling (now or a moment
+ * ago: it is about to submit the next task, a ping-pong), and the workers
+ * running tasks leave a core for it. A parent busy submitting or mapping
+ * needs its cores more than a polling worker would save it. (p is the
+ * worker's copy of the pool, taken at fork; cpus and the slots' address do
+ * not change.) */
+static bool worker_may_poll(void *arg)
+{
+    const struct process_pool *p = arg;
+    return cf__ring_polled_within(&p->ipc.results, POLL_NS) &&
+           running_workers(p) + 2 <= p->cpus;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -191,6 +257,18 @@ static bool overflow_remove(struct process_pool *p, cf_future *f)
         }
     }
     return false;
+}
+
+/* With mu held: takes f, in flight, out of the table and, if it is there,
+ * out of the overflow queue. A task can be both queued again and finished:
+ * a worker that died after taking a batch but before the ring's tail moved
+ * leaves its records in the ring as well as in its slot (at-least-once
+ * delivery), and the first result must not leave a freed future queued. */
+static void take_out_locked(struct process_pool *p, cf_future *f)
+{
+    cf__pool_table_remove(&p->inflight, f->id);
+    if (f->ring_pos == UINT64_MAX)
+        overflow_remove(p, f); /* false: a submitter is still pushing it */
 }
 
 /* Collector: pushes what waits in the overflow queue, in order, as long as
@@ -323,7 +401,9 @@ static void ack_side(struct process_pool *p, int32_t pid)
 static void on_result(struct process_pool *p, const struct cf__record *rec, struct cf__side *side)
 {
     pthread_mutex_lock(&p->mu);
-    cf_future *f = cf__pool_table_remove(&p->inflight, rec->id);
+    cf_future *f = cf__pool_table_find(&p->inflight, rec->id);
+    if (f)
+        take_out_locked(p, f);
     pthread_mutex_unlock(&p->mu);
     if (!f)
         return; /* cancelled meanwhile, or a duplicate after a re-queue */
@@ -387,7 +467,7 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
             }
         }
         if (f && !requeued)
-            cf__pool_table_remove(&p->inflight, f->id);
+            take_out_locked(p, f);
         pthread_mutex_unlock(&p->mu);
         if (f && !requeued) {
             char msg[512];
@@ -398,8 +478,10 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
     atomic_store(&slot->batch_count, 0);
     atomic_store(&slot->running, 0);
     atomic_store(&slot->pid, 0);
-    /* A worker killed after being woken but before taking the lock swallowed
-     * that wake-up: pass it on to the survivors. */
+    /* A worker killed while polling made pushes skip their wake-ups, and
+     * one killed after being woken but before taking the lock swallowed
+     * that wake-up: pass them on to the survivors. */
+    cf__ring_forget_poller(&p->ipc.tasks, rec->pid);
     cf__ring_wake_all(&p->ipc.tasks);
     if (cf__ring_closed(&p->ipc.tasks) && !tasks_closed(p)) {
         /* Closed by a reader that found it corrupt: nothing can be trusted
@@ -573,6 +655,148 @@ static void check_forkserver(struct process_pool *p)
     cf__pool_table_free(&lost);
 }
 
+/* Handles what waiters handed over, oldest first. With collect_mu held.
+ * True when there was something. */
+static bool run_handoff(struct process_pool *p, msgpack_zone *zone)
+{
+    bool any = p->handoff != NULL;
+    struct handoff *h;
+    while ((h = p->handoff)) {
+        p->handoff = h->next;
+        if (!p->handoff)
+            p->handoff_tail = &p->handoff;
+        struct cf__ring_record r = {.len = (uint32_t)h->len, .data = h->data};
+        handle_record(p, &r, zone);
+        free(h);
+    }
+    return any;
+}
+
+/* Collector: what waiters handed over, then one batch from the ring.
+ * Returns 0, -EAGAIN when there was nothing (a waiter took it first), or
+ * the ring's error. */
+static int collect(struct process_pool *p, struct cf__ring_batch *batch, msgpack_zone *zone)
+{
+    pthread_mutex_lock(&p->collect_mu);
+    tl_collecting = p;
+    bool any = run_handoff(p, zone);
+    int rc = cf__ring_pop(&p->ipc.results, batch, 256, 0, NULL, NULL);
+    if (rc == 0)
+        for (size_t i = 0; i < batch->count; i++)
+            handle_record(p, &batch->recs[i], zone);
+    tl_collecting = NULL;
+    pthread_mutex_unlock(&p->collect_mu);
+    if (rc == -EAGAIN || (rc == 0 && batch->count == 0))
+        return any ? 0 : -EAGAIN;
+    return rc;
+}
+
+/* Whether a waiter may handle this record itself: the result of a future
+ * with no done-callbacks. Anything else (callbacks, worker starts and
+ * exits, whose failures run callbacks) is left to the collector thread, so
+ * callbacks keep running there. A callback added after this check, while
+ * the result is on its way, runs on the waiting thread instead (documented
+ * in cf_future_add_done_callback). */
+static bool assist_can_handle(struct process_pool *p, const struct cf__ring_record *r)
+{
+    struct cf__record rec;
+    uint64_t id;
+    if (r->len < CF__ID_PREFIX)
+        return false;
+    msgpack_zone_clear(p->assist_zone);
+    if (cf__record_decode(r->data + CF__ID_PREFIX, r->len - CF__ID_PREFIX, p->assist_zone,
+                          &rec) != 0 ||
+        (rec.type != CF__REC_RESULT && rec.type != CF__REC_SIDE))
+        return false;
+    memcpy(&id, r->data, sizeof(id));
+    pthread_mutex_lock(&p->mu);
+    cf_future *f = cf__pool_table_find(&p->inflight, id);
+    bool ok = true;
+    if (f) {
+        pthread_mutex_lock(&f->mu);
+        ok = f->callbacks == NULL;
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+/* With collect_mu held. Returns -ENOMEM or 0. */
+static int handoff_append(struct process_pool *p, const struct cf__ring_record *r)
+{
+    struct handoff *h = malloc(sizeof(*h) + r->len);
+    if (!h)
+        return -ENOMEM;
+    h->next = NULL;
+    h->len = r->len;
+    memcpy(h->data, r->data, r->len);
+    *p->handoff_tail = h;
+    p->handoff_tail = &h->next;
+    return 0;
+}
+
+/* Waiter: takes one batch and handles it here, up to the first record it
+ * may not handle; that one and the rest go to the collector, in order.
+ * True when it stopped (something was handed over, or the ring failed: the
+ * collector will see that too). */
+static bool assist_batch(struct process_pool *p)
+{
+    struct cf__ring_batch *b = &p->assist_batch;
+    int rc = cf__ring_pop(&p->ipc.results, b, 256, 0, NULL, NULL);
+    if (rc != 0)
+        return rc != -EAGAIN;
+    bool handing = false;
+    for (size_t i = 0; i < b->count; i++) {
+        const struct cf__ring_record *r = &b->recs[i];
+        if (!handing && assist_can_handle(p, r)) {
+            handle_record(p, r, p->assist_zone);
+            continue;
+        }
+        handing = true;
+        if (handoff_append(p, r) < 0)
+            handle_record(p, r, p->assist_zone); /* out of memory: late, not lost */
+    }
+    return handing;
+}
+
+/* The executor's assist op: before blocking on f, poll the result ring for
+ * up to POLL_NS and complete what arrives on this thread (see the comment
+ * at the top). Only one thread collects at a time, and only while a core is
+ * free of running tasks: otherwise the polling would slow the task down. */
+static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
+{
+    struct process_pool *p = pool_of(ex);
+    if (!p->assist_zone || on_collector(p) || running_workers(p) >= p->cpus ||
+        pthread_mutex_trylock(&p->collect_mu) != 0)
+        return;
+    if (!cf__ring_poll_begin(&p->ipc.results)) {
+        pthread_mutex_unlock(&p->collect_mu);
+        return;
+    }
+    tl_collecting = p;
+    uint64_t end = cf__now_ns() + POLL_NS;
+    if (deadline_ns < end)
+        end = deadline_ns;
+    bool stopped = false;
+    for (unsigned i = 1; !stopped; i++) {
+        if (cf__ring_has_records(&p->ipc.results)) {
+            stopped = assist_batch(p) || cf_future_done(f);
+        } else if (i % 64 == 0 && (cf__now_ns() >= end || cf_future_done(f))) {
+            break;
+        } else {
+            cf__cpu_relax();
+        }
+    }
+    cf__ring_poll_end(&p->ipc.results);
+    tl_collecting = NULL;
+    /* Pushes made while we polled woke nobody: the collector takes what
+     * they left (and what was handed over). */
+    bool wake = p->handoff != NULL || cf__ring_has_records(&p->ipc.results);
+    pthread_mutex_unlock(&p->collect_mu);
+    if (wake)
+        wake_collector(p);
+}
+
 static void *collector_main(void *arg)
 {
     struct process_pool *p = arg;
@@ -605,9 +829,11 @@ static void *collector_main(void *arg)
         if (p->next_deadline < deadline)
             deadline = p->next_deadline;
         pthread_mutex_unlock(&p->mu);
-        rc = cf__ring_pop(&p->ipc.results, &batch, 256, deadline, NULL, NULL);
+        rc = cf__ring_wait(&p->ipc.results, deadline);
         expire_deadlines(p);
-        if (rc == -ETIMEDOUT || (rc == 0 && batch.count == 0)) {
+        if (rc == 0 || rc == -EPIPE)
+            rc = collect(p, &batch, zone);
+        if (rc == -ETIMEDOUT || rc == -EAGAIN) {
             check_forkserver(p);
             continue;
         }
@@ -621,8 +847,6 @@ static void *collector_main(void *arg)
             cf__pool_table_free(&lost);
             break;
         }
-        for (size_t i = 0; i < batch.count; i++)
-            handle_record(p, &batch.recs[i], zone);
     }
     cf__ring_batch_free(&batch);
     if (zone)
@@ -645,11 +869,6 @@ static void *collector_main(void *arg)
 }
 
 /* --------------------------------------------------------- operations */
-
-static bool on_collector(struct process_pool *p)
-{
-    return pthread_equal(pthread_self(), p->collector);
-}
 
 static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
                        uint64_t deadline_ns)
@@ -861,6 +1080,21 @@ static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
     return 0;
 }
 
+/* What pool_assist and the handoff own (the handoff is empty once the
+ * collector has wound down; freed anyway). */
+static void free_assist(struct process_pool *p)
+{
+    struct handoff *h;
+    while ((h = p->handoff)) {
+        p->handoff = h->next;
+        free(h);
+    }
+    if (p->assist_zone)
+        msgpack_zone_free(p->assist_zone);
+    cf__ring_batch_free(&p->assist_batch);
+    pthread_mutex_destroy(&p->collect_mu);
+}
+
 static void pool_destroy(cf_executor *ex)
 {
     struct process_pool *p = pool_of(ex);
@@ -869,6 +1103,7 @@ static void pool_destroy(cf_executor *ex)
         close(p->fs_sock);
     cf__pool_table_free(&p->inflight);
     cf__shm_destroy(&p->ipc.shm);
+    free_assist(p);
     pthread_cond_destroy(&p->joined_cv);
     pthread_cond_destroy(&p->started_cv);
     pthread_mutex_destroy(&p->mu);
@@ -893,9 +1128,20 @@ static const struct cf__executor_ops process_pool_ops = {
     .cancel_running = pool_cancel_running,
     .stats = pool_stats,
     .worker_stats = pool_worker_stats,
+    .assist = pool_assist,
 };
 
 /* ------------------------------------------------------------ creation */
+
+/* CPUs this process may run on. */
+static int online_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n > MAX_WORKERS ? MAX_WORKERS : n) : 1;
+}
 
 int cf_default_workers(void)
 {
@@ -905,11 +1151,7 @@ int cf_default_workers(void)
         long n = strtol(env, &end, 10);
         return (*end || n < 1 || n > MAX_WORKERS) ? -EINVAL : (int)n;
     }
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)(n > MAX_WORKERS ? MAX_WORKERS : n) : 1;
+    return online_cpus();
 }
 
 static int check_options(const cf_process_pool_options *o, int *workers, size_t *ring)
@@ -952,13 +1194,11 @@ static int map_region(struct process_pool *p, int workers, size_t ring)
     rc = cf__ring_init(&p->ipc.tasks, (char *)p->ipc.shm.base + tasks_off, ring);
     if (rc == 0)
         rc = cf__ring_init(&p->ipc.results, (char *)p->ipc.shm.base + results_off, ring);
-    /* Spin briefly before sleeping only when the workers, the collector and
-     * the submitting thread do not outnumber the cores: otherwise a spinner
-     * steals the very CPU the process it waits for needs. */
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned spin = workers + 2 <= cpus ? 200 : 0;
-    p->ipc.tasks.spin = spin;
-    p->ipc.results.spin = spin;
+    /* Idle workers poll for tasks (see the top of this file); the result
+     * ring is polled by waiters only, explicitly (pool_assist). */
+    p->ipc.tasks.poll_ns = p->cpus >= 2 ? POLL_NS : 0;
+    p->ipc.tasks.may_poll = worker_may_poll;
+    p->ipc.tasks.may_poll_arg = p;
     if (rc < 0)
         cf__shm_destroy(&p->ipc.shm);
     return rc;
@@ -988,9 +1228,14 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
         return -ENOMEM;
     }
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->collect_mu, NULL);
     pthread_cond_init(&p->started_cv, NULL);
     pthread_cond_init(&p->joined_cv, NULL);
     cf__pool_table_init(&p->inflight);
+    p->handoff_tail = &p->handoff;
+    p->cpus = online_cpus();
+    p->assist_zone = msgpack_zone_new(4096); /* NULL: waiters just sleep */
+    cf__ring_batch_init(&p->assist_batch);
     if ((rc = copy_initializer(p, opts)) < 0 || (rc = map_region(p, workers, ring)) < 0)
         goto out_free;
     if ((rc = -pthread_create(&p->collector, NULL, collector_main, p)) < 0)
@@ -1010,6 +1255,7 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
 out_unmap:
     cf__shm_destroy(&p->ipc.shm);
 out_free:
+    free_assist(p);
     pthread_cond_destroy(&p->joined_cv);
     pthread_cond_destroy(&p->started_cv);
     pthread_mutex_destroy(&p->mu);

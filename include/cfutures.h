@@ -161,8 +161,11 @@ typedef struct cf_executor cf_executor;
 /** A done-callback. It runs once, when the future completes or is cancelled:
  * at once in the caller of cf_future_add_done_callback if the future is
  * already done, otherwise on the thread that completes it (the pool's
- * collector thread). A non-zero return is reported on stderr and does not
- * stop the other callbacks. The future is borrowed for the call. */
+ * collector thread). One exception: a callback added while the result is
+ * already arriving may run on a thread that is waiting on a future of the
+ * same process pool (it polls results for a moment before it sleeps).
+ * A non-zero return is reported on stderr and does not stop the other
+ * callbacks. The future is borrowed for the call. */
 typedef int (*cf_done_fn)(cf_future *f, void *arg);
 
 /** A stand-alone future (for executors and tests, like Python's Future()).

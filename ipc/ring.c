@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "ipc/clock.h"
+#include "ipc/cpu.h"
 #include "ipc/fault.h"
 #include "ipc/ring.h"
 
@@ -37,11 +40,15 @@ struct cf__ring_shared {
     _Alignas(64) cf__pmutex lock;
     uint64_t capacity;       /* written once by init; read by attach only */
     _Atomic uint32_t closed; /* 0 → 1 once, under the lock */
-    uint32_t wake_gen;       /* bumped by cf__ring_wake_all, under the lock */
+    _Atomic uint32_t wake_gen; /* bumped by cf__ring_wake_all, under the lock */
     _Alignas(64) _Atomic uint64_t head; /* next write position; store-release */
     _Alignas(64) _Atomic uint64_t tail; /* next read position; store-release */
     _Alignas(64) cf__pcond not_empty;   /* consumers sleep here */
     _Alignas(64) cf__pcond not_full;    /* producers sleep here */
+    /* pid of the consumer polling the ring (0: none); read by every push.
+     * Lock-free: see cf__ring_poll_begin. */
+    _Alignas(64) _Atomic int32_t poller;
+    _Atomic uint64_t poll_ended_ns; /* CLOCK_MONOTONIC of the last poll_end */
 };
 
 _Static_assert(alignof(struct cf__ring_shared) == 64, "ring header alignment");
@@ -80,7 +87,9 @@ static void set_view(struct cf__ring *r, void *mem, uint64_t capacity)
     r->sh = mem;
     r->data = (unsigned char *)mem + sizeof(struct cf__ring_shared);
     r->capacity = capacity;
-    r->spin = 0;
+    r->poll_ns = 0;
+    r->may_poll = NULL;
+    r->may_poll_arg = NULL;
 }
 
 int cf__ring_init(struct cf__ring *r, void *mem, size_t capacity)
@@ -96,6 +105,9 @@ int cf__ring_init(struct cf__ring *r, void *mem, size_t capacity)
         return err;
     sh->capacity = capacity;
     atomic_init(&sh->closed, 0);
+    atomic_init(&sh->wake_gen, 0);
+    atomic_init(&sh->poller, 0);
+    atomic_init(&sh->poll_ended_ns, 0);
     atomic_init(&sh->head, 0);
     atomic_init(&sh->tail, 0);
     cf__pcond_init(&sh->not_empty);
@@ -201,8 +213,89 @@ static int wait_turn(struct cf__ring *r, cf__pcond *cv, uint64_t deadline_ns)
         return -EAGAIN;
     if (deadline_ns != CF__NO_DEADLINE && cf__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
-    rc = cf__pcond_wait(cv, &r->sh->lock, deadline_ns, r->spin, NULL);
+    rc = cf__pcond_wait(cv, &r->sh->lock, deadline_ns, 0, NULL);
     return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+/* ---- polling -------------------------------------------------------------- */
+
+bool cf__ring_poll_begin(struct cf__ring *r)
+{
+    int32_t none = 0;
+
+    return atomic_compare_exchange_strong_explicit(&r->sh->poller, &none, (int32_t)getpid(),
+                                                   memory_order_seq_cst, memory_order_relaxed);
+}
+
+void cf__ring_poll_end(struct cf__ring *r)
+{
+    atomic_store_explicit(&r->sh->poll_ended_ns, cf__now_ns(), memory_order_relaxed);
+    /* Both this and the pusher's look at `poller` (signal_consumers) are
+     * read-modify-writes of the one word, so one comes first in its
+     * modification order: either the pusher reads 0 and wakes a sleeper,
+     * or this exchange reads the pusher's write, synchronises with it and
+     * so sees its record on the caller's re-check. (A fence pair would do
+     * too, but ThreadSanitizer does not model fences.) */
+    atomic_exchange_explicit(&r->sh->poller, 0, memory_order_acq_rel);
+}
+
+bool cf__ring_polled_within(const struct cf__ring *r, uint64_t ns)
+{
+    if (atomic_load_explicit(&r->sh->poller, memory_order_relaxed) != 0)
+        return true;
+    uint64_t ended = atomic_load_explicit(&r->sh->poll_ended_ns, memory_order_relaxed);
+    return ended != 0 && cf__now_ns() - ended <= ns;
+}
+
+void cf__ring_forget_poller(struct cf__ring *r, int32_t pid)
+{
+    int32_t expected = pid;
+
+    if (pid > 0 && atomic_compare_exchange_strong(&r->sh->poller, &expected, 0))
+        wake_everyone(r);
+}
+
+bool cf__ring_has_records(const struct cf__ring *r)
+{
+    return atomic_load_explicit(&r->sh->head, memory_order_acquire) !=
+           atomic_load_explicit(&r->sh->tail, memory_order_acquire);
+}
+
+/* After publishing records: wakes one sleeping consumer, unless one polls
+ * (it will see them; see cf__ring_poll_begin). */
+static void signal_consumers(struct cf__ring *r)
+{
+    /* A read-modify-write, not a load: see cf__ring_poll_end. */
+    if (atomic_fetch_or_explicit(&r->sh->poller, 0, memory_order_acq_rel) != 0)
+        return;
+    cf__pcond_signal(&r->sh->not_empty);
+}
+
+/* Before sleeping in a pop with poll_ns set: watches the ring lock-free for
+ * up to poll_ns (and not past the deadline). True when records (or a close
+ * or wake_all) showed up. */
+static bool poll_for_records(struct cf__ring *r, uint64_t deadline_ns, uint32_t gen)
+{
+    if (r->poll_ns == 0 || deadline_ns == 0 || cf__ring_has_records(r))
+        return false;
+    if ((r->may_poll && !r->may_poll(r->may_poll_arg)) || !cf__ring_poll_begin(r))
+        return false;
+    uint64_t end = cf__now_ns() + r->poll_ns;
+    if (deadline_ns != CF__NO_DEADLINE && deadline_ns < end)
+        end = deadline_ns;
+    bool seen = false;
+    for (unsigned i = 1;; i++) {
+        if (cf__ring_has_records(r) || cf__ring_closed(r) ||
+            atomic_load_explicit(&r->sh->wake_gen, memory_order_relaxed) != gen) {
+            seen = true;
+            break;
+        }
+        if (i % 64 == 0 && cf__now_ns() >= end)
+            break;
+        cf__cpu_relax();
+    }
+    cf__ring_poll_end(r);
+    return seen;
 }
 
 /* ---- producers ---------------------------------------------------------- */
@@ -322,7 +415,7 @@ int cf__ring_pushv(struct cf__ring *r, const struct iovec *iov, int iovcnt,
     unlock_ring(r);
     /* One record satisfies one consumer; a consumer that leaves records
      * behind passes the signal on (see cf__ring_pop), so signal suffices. */
-    cf__pcond_signal(&r->sh->not_empty);
+    signal_consumers(r);
     if (pos)
         *pos = at;
     return 0;
@@ -450,10 +543,9 @@ static int take_batch(struct cf__ring *r, struct cf__ring_batch *b, size_t max, 
 /* With the lock held: waits until the ring has records. Returns 1 when it
  * has, 0 when cf__ring_wake_all interrupted the wait, or an error
  * (-ENOTRECOVERABLE means the lock is no longer held). */
-static int wait_for_records(struct cf__ring *r, uint64_t deadline_ns, uint64_t *head,
-                            uint64_t *tail)
+static int wait_for_records(struct cf__ring *r, uint64_t deadline_ns, uint32_t gen,
+                            uint64_t *head, uint64_t *tail)
 {
-    uint32_t gen = r->sh->wake_gen;
     int err;
 
     for (;;) {
@@ -465,7 +557,7 @@ static int wait_for_records(struct cf__ring *r, uint64_t deadline_ns, uint64_t *
             return 1;
         if (atomic_load_explicit(&r->sh->closed, memory_order_relaxed))
             return -EPIPE;
-        if (r->sh->wake_gen != gen)
+        if (atomic_load_explicit(&r->sh->wake_gen, memory_order_relaxed) != gen)
             return 0;
         err = wait_turn(r, &r->sh->not_empty, deadline_ns);
         if (err)
@@ -482,10 +574,13 @@ int cf__ring_pop(struct cf__ring *r, struct cf__ring_batch *b, size_t max_record
     b->count = 0;
     if (max_records == 0)
         return -EINVAL;
+    /* A wake_all from here on interrupts this call, the poll included. */
+    uint32_t gen = atomic_load_explicit(&r->sh->wake_gen, memory_order_relaxed);
+    poll_for_records(r, deadline_ns, gen);
     err = lock_ring(r);
     if (err)
         return err;
-    err = wait_for_records(r, deadline_ns, &head, &tail);
+    err = wait_for_records(r, deadline_ns, gen, &head, &tail);
     if (err == -ENOTRECOVERABLE)
         return err;
     if (err <= 0)
@@ -511,7 +606,7 @@ int cf__ring_pop(struct cf__ring *r, struct cf__ring_batch *b, size_t max_record
     /* Records left behind (max_records reached): hand the push's signal on
      * to another consumer instead of leaving them to the next push. */
     if (end != head)
-        cf__pcond_signal(&r->sh->not_empty);
+        signal_consumers(r);
     return 0;
 
 out_unlock:
@@ -519,6 +614,25 @@ out_unlock:
     if (err == -EBADMSG)
         wake_everyone(r);
     return err;
+}
+
+int cf__ring_wait(struct cf__ring *r, uint64_t deadline_ns)
+{
+    uint64_t head, tail;
+    uint32_t gen = atomic_load_explicit(&r->sh->wake_gen, memory_order_relaxed);
+    int err = lock_ring(r);
+
+    if (err)
+        return err;
+    err = wait_for_records(r, deadline_ns, gen, &head, &tail);
+    if (err == -ENOTRECOVERABLE)
+        return err;
+    unlock_ring(r);
+    if (err == -EBADMSG)
+        wake_everyone(r);
+    if (err == -EAGAIN)
+        return -ETIMEDOUT;
+    return err < 0 ? err : 0;
 }
 
 uint64_t cf__ring_bytes_used(const struct cf__ring *r)
@@ -610,7 +724,7 @@ void cf__ring_wake_all(struct cf__ring *r)
      * (see cf__ring_pop); bumped under the lock for the same reason as
      * `closed` in cf__ring_close. */
     if (lock_ring(r) == 0) {
-        r->sh->wake_gen++;
+        atomic_fetch_add_explicit(&r->sh->wake_gen, 1, memory_order_relaxed);
         unlock_ring(r);
     }
     wake_everyone(r);

@@ -38,7 +38,12 @@ struct cf__ring {
     struct cf__ring_shared *sh;
     unsigned char *data;
     uint64_t capacity; /* power of two */
-    unsigned spin;     /* bounded spin before sleeping; 0 = none (init's default) */
+    /* Polling (see cf__ring_pop): a consumer that finds the ring empty
+     * first watches it lock-free for up to poll_ns (0, init's default:
+     * never) before it sleeps, when may_poll (NULL: always) agrees. */
+    uint64_t poll_ns;
+    bool (*may_poll)(void *arg);
+    void *may_poll_arg;
 };
 
 /* Bytes of shared memory a ring of `capacity` data bytes needs (a multiple
@@ -54,7 +59,7 @@ int cf__ring_init(struct cf__ring *r, void *mem, size_t capacity);
 /* Fills a view of a ring another process initialised in `mem` (mem_size
  * bytes mapped), e.g. after exec. A forked child can simply use its copy of
  * the parent's struct cf__ring. The shared capacity is validated against
- * mem_size. Returns 0, -EINVAL or -EPROTO (not a valid ring). spin is 0. */
+ * mem_size. Returns 0, -EINVAL or -EPROTO (not a valid ring). poll_ns is 0. */
 int cf__ring_attach(struct cf__ring *r, void *mem, size_t mem_size);
 
 /* Largest payload pushed inline: capacity / 8 - 8. Bigger records must go
@@ -111,6 +116,36 @@ typedef void (*cf__ring_claim_fn)(void *arg, const struct cf__ring_batch *b);
  * not be missed). Each payload in b->buf starts 8-byte aligned. */
 int cf__ring_pop(struct cf__ring *r, struct cf__ring_batch *b, size_t max_records,
                  uint64_t deadline_ns, cf__ring_claim_fn claim, void *claim_arg);
+
+/* Polling. A consumer may watch the ring lock-free instead of sleeping on
+ * it; while it does, a push skips the futex wake-up (the poller sees the
+ * record itself), which saves the pusher a system call and the record a
+ * wake-up latency. One poller per ring at a time, named by its pid so that
+ * a poller killed mid-poll can be forgotten (cf__ring_forget_poller).
+ *
+ * cf__ring_poll_begin registers the caller; false when another consumer
+ * polls already (then just pop or sleep as usual). cf__ring_poll_end
+ * unregisters; a push that saw the registration woke nobody, so after
+ * poll_end the caller must pop (deadline 0) until the ring is empty, or
+ * sleep in pop/wait, which re-checks under the lock. cf__ring_pop polls by
+ * itself when poll_ns is set; these are for consumers that poll while
+ * doing other work (the parent's result ring). */
+bool cf__ring_poll_begin(struct cf__ring *r);
+void cf__ring_poll_end(struct cf__ring *r);
+/* A poller of process `pid` died: unregisters it and wakes every sleeper
+ * (pushes may have skipped their wake-ups for it). No-op otherwise. */
+void cf__ring_forget_poller(struct cf__ring *r, int32_t pid);
+/* True when a consumer polls the ring now or stopped less than `ns` ago. */
+bool cf__ring_polled_within(const struct cf__ring *r, uint64_t ns);
+/* True when the ring holds records (lock-free; cancelled ones count). */
+bool cf__ring_has_records(const struct cf__ring *r);
+
+/* Waits, without taking anything, until the ring holds records, it is
+ * closed, cf__ring_wake_all is called, or the deadline passes. Returns 0
+ * (look again: the records may be gone to another consumer by then),
+ * -ETIMEDOUT, -EPIPE (closed and empty), -EBADMSG, -ENOTRECOVERABLE. Never
+ * polls. */
+int cf__ring_wait(struct cf__ring *r, uint64_t deadline_ns);
 
 /* Records currently in the ring (head - tail in records is not tracked; this
  * is the number of bytes in use, a cheap hint for batch sizing). */

@@ -533,6 +533,7 @@ Test(deadlock, death_half_way_through_reading_records, .timeout = 30)
                      cf_future_error_message(fs[i]));
         cr_assert_eq(r, i * 13);
     }
+    support_release_all(fs, N);
     assert_pool_works(ex, 20);
     cf__fault_disarm();
     cf_stats st;

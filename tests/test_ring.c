@@ -684,6 +684,153 @@ Test(ring, wake_all_returns_empty_batch, .fini = teardown, .timeout = 20)
     cr_assert_not(cf__ring_closed(&ring));
 }
 
+/* ---- polling (cf__ring_poll_begin) -------------------------------------- */
+
+Test(ring, poll_registration_is_exclusive, .fini = teardown, .timeout = 20)
+{
+    make_ring(4096);
+    cr_assert_not(cf__ring_polled_within(&ring, 1000 * MS), "nobody has polled yet");
+    cr_assert(cf__ring_poll_begin(&ring));
+    cr_assert_not(cf__ring_poll_begin(&ring), "one poller at a time");
+    cr_assert(cf__ring_polled_within(&ring, 0), "polling now");
+    cf__ring_forget_poller(&ring, getpid() + 1); /* not the poller: no-op */
+    cr_assert_not(cf__ring_poll_begin(&ring));
+    cf__ring_poll_end(&ring);
+    cr_assert(cf__ring_polled_within(&ring, 1000 * MS), "stopped a moment ago");
+    cr_assert(cf__ring_poll_begin(&ring));
+    cf__ring_poll_end(&ring);
+}
+
+static _Atomic int *poller_ready;
+
+/* Child: registers as the poller, says so, and never polls again (a
+ * poller killed mid-poll, once the parent kills it). */
+static void register_and_hang(void *arg)
+{
+    (void)arg;
+    if (!cf__ring_poll_begin(&ring))
+        _exit(3);
+    atomic_store(poller_ready, 1);
+    for (;;)
+        pause();
+}
+
+/* While a poller is registered, a push wakes no sleeper (the poller takes
+ * the record); a poller that dies is forgotten and the sleepers woken. */
+Test(ring, dead_poller_is_forgotten_and_sleepers_woken, .fini = teardown, .timeout = 20)
+{
+    pid_t poller, consumer;
+
+    make_ring(4096);
+    poller_ready = shared_alloc(sizeof(*poller_ready));
+    poller = spawn(register_and_hang, NULL);
+    for (uint64_t limit = cf__now_ns() + LIVENESS_NS; !atomic_load(poller_ready);) {
+        cr_assert_lt(cf__now_ns(), limit, "the poller never registered");
+        sleep_ms(1);
+    }
+    consumer = spawn(pop_forever, NULL);
+    wait_asleep(consumer);
+    kill_kid(poller);
+    cr_assert_eq(push_str("abc", NULL), 0);
+    /* Not woken: the record waits for a poller that is gone. */
+    sleep_ms(50);
+    cr_assert_eq(cf__ring_bytes_used(&ring), rec_bytes(3), "nobody took the record");
+    cr_assert_eq(proc_state(consumer), 'S');
+    cf__ring_forget_poller(&ring, poller);
+    cr_assert_eq(reap(consumer), 0, "woken and got the record");
+    cr_assert(cf__ring_poll_begin(&ring), "the registration is free again");
+    cf__ring_poll_end(&ring);
+    munmap(poller_ready, sizeof(*poller_ready));
+}
+
+static bool never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+/* Child: pops with a long poll window; arg non-NULL: may_poll says no. */
+static void pop_polling(void *arg)
+{
+    ring.poll_ns = 60ull * 1000 * MS;
+    ring.may_poll = arg ? never : NULL;
+    pop_forever(NULL);
+}
+
+Test(ring, polling_consumer_takes_a_record_without_sleeping, .fini = teardown, .timeout = 20)
+{
+    pid_t pid;
+    uint64_t limit = cf__now_ns() + LIVENESS_NS;
+
+    make_ring(4096);
+    pid = spawn(pop_polling, NULL);
+    while (!cf__ring_polled_within(&ring, 0)) {
+        cr_assert_lt(cf__now_ns(), limit, "the consumer never polled");
+        sleep_ms(1);
+    }
+    cr_assert_neq(proc_state(pid), 'S', "polling, not asleep");
+    cr_assert_eq(push_str("abc", NULL), 0);
+    cr_assert_eq(reap(pid), 0);
+    cr_assert(cf__ring_poll_begin(&ring), "it unregistered");
+    cf__ring_poll_end(&ring);
+}
+
+Test(ring, may_poll_false_sleeps_at_once, .fini = teardown, .timeout = 20)
+{
+    pid_t pid;
+
+    make_ring(4096);
+    pid = spawn(pop_polling, &ring);
+    wait_asleep(pid);
+    cr_assert_not(cf__ring_polled_within(&ring, 60ull * 1000 * MS), "it never polled");
+    cr_assert_eq(push_str("abc", NULL), 0);
+    cr_assert_eq(reap(pid), 0);
+}
+
+Test(ring, wake_all_interrupts_a_poll, .fini = teardown, .timeout = 20)
+{
+    pid_t pid;
+    uint64_t limit = cf__now_ns() + LIVENESS_NS;
+
+    make_ring(4096);
+    pid = spawn(pop_polling, NULL);
+    while (!cf__ring_polled_within(&ring, 0)) {
+        cr_assert_lt(cf__now_ns(), limit, "the consumer never polled");
+        sleep_ms(1);
+    }
+    cf__ring_wake_all(&ring);
+    cr_assert_eq(reap(pid), 42);
+}
+
+/* Child: waits for records without taking them. */
+static void wait_forever(void *arg)
+{
+    (void)arg;
+    int rc = cf__ring_wait(&ring, CF__NO_DEADLINE);
+    _exit(rc == 0 && cf__ring_has_records(&ring) ? 0 : rc == -EPIPE ? 32 : 2);
+}
+
+Test(ring, wait_takes_nothing, .fini = teardown, .timeout = 20)
+{
+    pid_t pid;
+
+    make_ring(4096);
+    cr_assert_eq(cf__ring_wait(&ring, 0), -ETIMEDOUT);
+    cr_assert_eq(cf__ring_wait(&ring, cf__now_ns() + MS), -ETIMEDOUT);
+    pid = spawn(wait_forever, NULL);
+    wait_asleep(pid);
+    cr_assert_eq(push_str("abc", NULL), 0);
+    cr_assert_eq(reap(pid), 0);
+    cr_assert_eq(cf__ring_wait(&ring, 0), 0, "records there: returns at once");
+    cr_assert_eq(cf__ring_pop(&ring, &batch, 8, 0, NULL, NULL), 0);
+    assert_rec(0, "abc");
+    pid = spawn(wait_forever, NULL);
+    wait_asleep(pid);
+    cf__ring_close(&ring);
+    cr_assert_eq(reap(pid), 32);
+    cr_assert_eq(cf__ring_wait(&ring, CF__NO_DEADLINE), -EPIPE);
+}
+
 /* ---- many processes ----------------------------------------------------- */
 
 enum { PRODUCERS = 4, PER_PRODUCER = 10000, CONSUMERS = 2, KILL_ROUNDS = 4 };
@@ -788,7 +935,7 @@ Test(ring, many_producers_many_consumers, .fini = teardown, .timeout = 20)
     make_ring(16384);
     make_table();
     producer_limit = PER_PRODUCER;
-    ring.spin = 50;
+    ring.poll_ns = 20000; /* consumers poll before sleeping: exercises the protocol */
     tally = shared_alloc(sizeof(*tally));
     for (int i = 0; i < CONSUMERS; i++)
         cons[i] = spawn(consumer_main, NULL);
