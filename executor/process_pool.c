@@ -148,20 +148,27 @@ static bool worker_may_poll(void *arg)
 
 /* ------------------------------------------------------------ helpers */
 
-/* Wakes the collector so that it re-checks the shutdown condition. Never
- * blocks: if the result ring is full the collector is busy anyway. */
+/* Wakes the collector so that it re-checks its state (shutdown, the
+ * handoff and overflow queues). Never blocks. A WAKE record cannot be
+ * missed; when the ring is full there is no room for one, but then the
+ * ring has records, and a plain signal makes a sleeping collector find
+ * them (it may be asleep with a full ring: pushes made while a waiter
+ * polled woke nobody). */
 static void wake_collector(struct process_pool *p)
 {
     unsigned char rec[CF__ID_PREFIX + 1] = {0};
     msgpack_sbuffer sb;
     msgpack_packer pk;
+    int rc = -EAGAIN;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (cf__record_wake(&pk) == 0 && sb.size == 1) {
         rec[CF__ID_PREFIX] = (unsigned char)sb.data[0];
-        (void)cf__ring_push(&p->ipc.results, rec, sizeof(rec), 0, NULL);
+        rc = cf__ring_push(&p->ipc.results, rec, sizeof(rec), 0, NULL);
     }
     msgpack_sbuffer_destroy(&sb);
+    if (rc != 0)
+        cf__ring_notify(&p->ipc.results);
 }
 
 static void send_forkserver(struct process_pool *p, int op, int slot)
@@ -753,8 +760,12 @@ static bool assist_batch(struct process_pool *p)
             continue;
         }
         handing = true;
-        if (handoff_append(p, r) < 0)
-            handle_record(p, r, p->assist_zone); /* out of memory: late, not lost */
+        if (handoff_append(p, r) < 0) {
+            /* Out of memory: handle it here after all, but after what was
+             * handed over before it, to keep the ring order. */
+            run_handoff(p, p->assist_zone);
+            handle_record(p, r, p->assist_zone);
+        }
     }
     return handing;
 }
@@ -766,13 +777,16 @@ static bool assist_batch(struct process_pool *p)
 static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
 {
     struct process_pool *p = pool_of(ex);
-    if (!p->assist_zone || on_collector(p) || running_workers(p) >= p->cpus ||
+    if (!p->assist_zone || p->cpus < 2 || on_collector(p) || running_workers(p) >= p->cpus ||
         pthread_mutex_trylock(&p->collect_mu) != 0)
         return;
-    if (!cf__ring_poll_begin(&p->ipc.results)) {
+    /* Records handed over and not yet handled come before anything in the
+     * ring: only the collector may go on from there. */
+    if (p->handoff || !cf__ring_poll_begin(&p->ipc.results)) {
         pthread_mutex_unlock(&p->collect_mu);
         return;
     }
+    struct process_pool *outer = tl_collecting; /* a callback may wait on another pool */
     tl_collecting = p;
     uint64_t end = cf__now_ns() + POLL_NS;
     if (deadline_ns < end)
@@ -780,19 +794,27 @@ static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
     bool stopped = false;
     for (unsigned i = 1; !stopped; i++) {
         if (cf__ring_has_records(&p->ipc.results)) {
-            stopped = assist_batch(p) || cf_future_done(f);
-        } else if (i % 64 == 0 && (cf__now_ns() >= end || cf_future_done(f))) {
-            break;
+            /* The clock too: results of other tasks may keep coming. */
+            stopped = assist_batch(p) || cf_future_done(f) || cf__now_ns() >= end;
+        } else if (i % 64 == 0 && (cf__now_ns() >= end || cf_future_done(f) ||
+                                   running_workers(p) >= p->cpus)) {
+            break; /* (every core busy with a task now: polling would slow them) */
         } else {
             cf__cpu_relax();
         }
     }
     cf__ring_poll_end(&p->ipc.results);
-    tl_collecting = NULL;
+    tl_collecting = outer;
     /* Pushes made while we polled woke nobody: the collector takes what
-     * they left (and what was handed over). */
+     * they left and what was handed over. It must also hear of anything
+     * it would have noticed had it handled these records itself: the last
+     * future of a shutdown gone (time to wind down), tasks queued in the
+     * overflow queue by a callback that ran here. */
     bool wake = p->handoff != NULL || cf__ring_has_records(&p->ipc.results);
     pthread_mutex_unlock(&p->collect_mu);
+    pthread_mutex_lock(&p->mu);
+    wake = wake || p->shutdown || p->n_overflow > 0;
+    pthread_mutex_unlock(&p->mu);
     if (wake)
         wake_collector(p);
 }

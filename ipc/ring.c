@@ -261,6 +261,11 @@ bool cf__ring_has_records(const struct cf__ring *r)
            atomic_load_explicit(&r->sh->tail, memory_order_acquire);
 }
 
+void cf__ring_notify(struct cf__ring *r)
+{
+    cf__pcond_signal(&r->sh->not_empty);
+}
+
 /* After publishing records: wakes one sleeping consumer, unless one polls
  * (it will see them; see cf__ring_poll_begin). */
 static void signal_consumers(struct cf__ring *r)

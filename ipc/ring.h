@@ -126,10 +126,11 @@ int cf__ring_pop(struct cf__ring *r, struct cf__ring_batch *b, size_t max_record
  * cf__ring_poll_begin registers the caller; false when another consumer
  * polls already (then just pop or sleep as usual). cf__ring_poll_end
  * unregisters; a push that saw the registration woke nobody, so after
- * poll_end the caller must pop (deadline 0) until the ring is empty, or
- * sleep in pop/wait, which re-checks under the lock. cf__ring_pop polls by
- * itself when poll_ns is set; these are for consumers that poll while
- * doing other work (the parent's result ring). */
+ * poll_end the caller must take what is left (pop with deadline 0 until
+ * the ring is empty, or sleep in pop/wait, which re-checks under the lock)
+ * or pass it on to a sleeping consumer (cf__ring_notify). cf__ring_pop
+ * polls by itself when poll_ns is set; these are for consumers that poll
+ * while doing other work (the parent's result ring). */
 bool cf__ring_poll_begin(struct cf__ring *r);
 void cf__ring_poll_end(struct cf__ring *r);
 /* A poller of process `pid` died: unregisters it and wakes every sleeper
@@ -137,6 +138,8 @@ void cf__ring_poll_end(struct cf__ring *r);
 void cf__ring_forget_poller(struct cf__ring *r, int32_t pid);
 /* True when a consumer polls the ring now or stopped less than `ns` ago. */
 bool cf__ring_polled_within(const struct cf__ring *r, uint64_t ns);
+/* Wakes one sleeping consumer, poller or not (see cf__ring_poll_begin). */
+void cf__ring_notify(struct cf__ring *r);
 /* True when the ring holds records (lock-free; cancelled ones count). */
 bool cf__ring_has_records(const struct cf__ring *r);
 
