@@ -50,6 +50,44 @@ void cf_executor_release(cf_executor *ex)
     ex->ops->destroy(ex);
 }
 
+/* Where a record is packed: a buffer on the submitter's stack, moved to
+ * the heap only when the record outgrows it, so that a record costs no
+ * allocation of its own unless it is large (msgpack's sbuffer starts at
+ * 8 KiB and would need shrinking after). It starts with a real
+ * msgpack_sbuffer, kept current: payload packers may read and patch the
+ * bytes through pk->data as an sbuffer (cf_map's chunk count does). */
+struct record_buf {
+    msgpack_sbuffer sb; /* data: `stack` or malloc'd; alloc: its capacity */
+    char stack[CF__RECORD_INLINE_MAX];
+};
+
+static int record_buf_write(void *data, const char *bytes, size_t len)
+{
+    struct record_buf *rb = data;
+    msgpack_sbuffer *sb = &rb->sb;
+    if (len > sb->alloc - sb->size) {
+        if (len > SIZE_MAX / 2 - sb->size)
+            return -1;
+        size_t cap = sb->alloc * 2 > sb->size + len ? sb->alloc * 2 : sb->size + len;
+        char *grown = sb->data == rb->stack ? malloc(cap) : realloc(sb->data, cap);
+        if (!grown)
+            return -1;
+        if (sb->data == rb->stack)
+            memcpy(grown, rb->stack, sb->size);
+        sb->data = grown;
+        sb->alloc = cap;
+    }
+    memcpy(sb->data + sb->size, bytes, len);
+    sb->size += len;
+    return 0;
+}
+
+static void record_buf_free(struct record_buf *rb)
+{
+    if (rb->sb.data != rb->stack)
+        free(rb->sb.data);
+}
+
 int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
                                const cf_submit_options *opts, cf__pack_fn pack_payload,
                                void *arg, cf_future **out)
@@ -64,49 +102,56 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
     size_t name_len = strlen(task);
     if (name_len == 0 || name_len > CF__TASK_NAME_MAX)
         return -EINVAL;
-    cf_future *f;
-    int rc = cf_future_create(&f);
-    if (rc < 0)
-        return rc;
-    f->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
-    if (!(f->task = strdup(task))) {
-        cf_future_release(f);
-        return -ENOMEM;
-    }
+    uint64_t id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
 
-    msgpack_sbuffer sb;
+    struct record_buf rb;
+    rb.sb = (msgpack_sbuffer){.size = 0, .data = rb.stack, .alloc = sizeof(rb.stack)};
     msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, &rb, record_buf_write);
     /* Every ring record starts with the task id in 8 raw bytes, so a worker
      * can note which tasks it took without parsing msgpack under the ring
      * lock (workers/worker.c). */
-    rc = msgpack_sbuffer_write(&sb, (const char *)&f->id, sizeof(f->id)) == 0 ? 0 : -ENOMEM;
+    int rc = record_buf_write(&rb, (const char *)&id, sizeof(id)) == 0 ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = chunk ? cf__record_chunk_begin(&pk, f->id, task, name_len)
-                   : cf__record_task_begin(&pk, f->id, task, name_len);
+        rc = chunk ? cf__record_chunk_begin(&pk, id, task, name_len)
+                   : cf__record_task_begin(&pk, id, task, name_len);
     if (rc == 0)
         rc = pack_payload(&pk, arg);
     if (rc < 0) {
-        msgpack_sbuffer_destroy(&sb);
-        cf_future_release(f);
+        record_buf_free(&rb);
         return rc;
     }
-    /* The backend takes the buffer; it keeps it until the future completes
+    /* One allocation holds the future, a small record and the task name
+     * (kept for messages). A large record is allocated on its own, at its
+     * exact size: a future may keep it until it completes, and a backend
+     * may drop it earlier (cf__future_drop_record). */
+    size_t len = rb.sb.size;
+    bool small = rb.sb.data == rb.stack;
+    cf_future *f = cf__future_new((small ? len : 0) + name_len + 1);
+    if (!f) {
+        record_buf_free(&rb);
+        return -ENOMEM;
+    }
+    unsigned char *extra = cf__future_extra(f);
+    unsigned char *record;
+    if (small) {
+        record = memcpy(extra, rb.stack, len);
+        extra += len;
+        f->record_inline = true;
+    } else {
+        unsigned char *exact = realloc(rb.sb.data, len);
+        record = exact ? exact : (unsigned char *)rb.sb.data;
+    }
+    f->task = memcpy(extra, task, name_len + 1);
+    f->id = id;
+    /* The backend takes the record; it keeps it until the future completes
      * so that a task lost with its worker can be queued again. */
     f->owner = ex;
-    /* msgpack's buffer starts at 8 KiB; a future may keep its record until
-     * it completes, so keep only what the record needs (measured: with
-     * 200 000 futures in flight the slack alone cost a 4x slower submit). */
-    char *exact = realloc(sb.data, sb.size ? sb.size : 1);
-    if (exact)
-        sb.data = exact;
     f->retries_left = opts->max_retries;
     f->task_deadline = opts->task_timeout > 0 ? cf__deadline_after(opts->task_timeout) : 0;
     /* The ring reads deadline 0 as "do not wait" (-EAGAIN -> CF_EFULL);
      * cf__deadline_after(0) would give "now", which times out instead. */
-    rc = ex->ops->submit(ex, f, (unsigned char *)sb.data, sb.size,
-                         timeout == 0 ? 0 : cf__deadline_after(timeout));
+    rc = ex->ops->submit(ex, f, record, len, timeout == 0 ? 0 : cf__deadline_after(timeout));
     if (rc < 0) {
         f->owner = NULL;
         cf_future_release(f);
@@ -189,11 +234,29 @@ static int pack_raw(msgpack_packer *pk, void *arg)
     return pk->callback(pk->data, ra->bytes, ra->len) == 0 ? 0 : -ENOMEM;
 }
 
+/* cf_task_name takes the registry's lock and scans it; a submitting
+ * thread mostly submits the same task again. A name, once found, stays
+ * the answer for that function: entries are never removed or changed, and
+ * the first match is the oldest. */
+static const char *task_name_cached(cf_task_fn fn)
+{
+    static _Thread_local cf_task_fn last_fn;
+    static _Thread_local const char *last_name;
+    if (fn != last_fn || !last_name) {
+        const char *name = cf_task_name(fn);
+        if (!name)
+            return NULL; /* not cached: it may be registered later */
+        last_fn = fn;
+        last_name = name;
+    }
+    return last_name;
+}
+
 int cf_submit(cf_executor *ex, cf_task_fn fn, cf_future **out, const char *fmt, ...)
 {
     if (!ex || !fn || !out || !fmt)
         return -EINVAL;
-    const char *name = cf_task_name(fn);
+    const char *name = task_name_cached(fn);
     if (!name)
         return CF_ENOTASK;
     va_list ap;

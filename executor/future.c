@@ -2,10 +2,12 @@
  *
  * Any thread may wait on, query, cancel or add callbacks to a future; the
  * executor's completing thread (the process pool's collector) finishes it.
- * `mu` guards the state; completion broadcasts `cv`, reports to linked
- * waiters (cf_wait, cf_as_completed) and then runs the done-callbacks with
- * no lock held, in the order they were added. Lock order: executor lock,
- * future mu, waiter mu.
+ * `mu` guards the state; completion sets the `done` futex word (waking
+ * any thread asleep on it), reports to linked waiters (cf_wait,
+ * cf_as_completed) and then runs the done-callbacks with no lock held, in
+ * the order they were added. Lock order: executor lock, future mu, waiter
+ * mu. A future made by the generic layer carries its task name and small
+ * record in the same allocation (cf__future_new).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,28 +18,42 @@
 #include "executor/future_internal.h"
 #include "executor/waiter.h"
 #include "ipc/clock.h"
+#include "ipc/futex.h"
 #include "serialize/record.h"
+
+cf_future *cf__future_new(size_t extra)
+{
+    cf_future *f = calloc(1, sizeof(*f) + extra);
+    if (!f)
+        return NULL;
+    pthread_mutex_init(&f->mu, NULL);
+    atomic_init(&f->refs, 1);
+    atomic_init(&f->done, 0);
+    f->state = CF__PENDING;
+    f->callbacks_tail = &f->callbacks;
+    f->result_side.fd = -1;
+    f->task_side.fd = -1;
+    return f;
+}
 
 int cf_future_create(cf_future **out)
 {
     if (!out)
         return -EINVAL;
-    cf_future *f = calloc(1, sizeof(*f));
+    cf_future *f = cf__future_new(0);
     if (!f)
         return -ENOMEM;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&f->mu, NULL);
-    atomic_init(&f->refs, 1);
-    f->state = CF__PENDING;
-    f->callbacks_tail = &f->callbacks;
-    f->result_side.fd = -1;
-    f->task_side.fd = -1;
     *out = f;
     return 0;
+}
+
+void cf__future_drop_record(cf_future *f)
+{
+    if (!f->record_inline)
+        free(f->record);
+    f->record = NULL;
+    f->record_len = 0;
+    f->record_inline = false;
 }
 
 cf_future *cf_future_retain(cf_future *f)
@@ -59,11 +75,11 @@ void cf_future_release(cf_future *f)
         msgpack_zone_free(f->zone);
     cf__side_close(&f->result_side);
     cf__side_close(&f->task_side);
-    free(f->result_buf);
+    if (f->result_buf != f->result_inline)
+        free(f->result_buf);
     free(f->message);
-    free(f->record);
-    free(f->task);
-    pthread_cond_destroy(&f->cv);
+    cf__future_drop_record(f);
+    /* task points into the future's extra storage, or to nothing. */
     pthread_mutex_destroy(&f->mu);
     free(f);
 }
@@ -92,17 +108,21 @@ bool cf__future_pending_owner(cf_future *f, bool running_too, cf_executor **owne
     return pending;
 }
 
+/* Lock-free: `done` is set (release) under mu after the final state was
+ * written, and the state never changes again. */
+static bool is_done(const cf_future *f)
+{
+    return atomic_load_explicit(&((cf_future *)f)->done, memory_order_acquire) != 0;
+}
+
 bool cf_future_done(const cf_future *f)
 {
-    if (!f)
-        return false;
-    int s = cf__future_state((cf_future *)f);
-    return s == CF__CANCELLED || s == CF__FINISHED;
+    return f && is_done(f);
 }
 
 bool cf_future_cancelled(const cf_future *f)
 {
-    return f && cf__future_state((cf_future *)f) == CF__CANCELLED;
+    return f && is_done(f) && f->state == CF__CANCELLED;
 }
 
 bool cf_future_running(const cf_future *f)
@@ -135,22 +155,37 @@ static void run_callbacks(cf_future *f, struct cf__callback *first)
     cf_future_release(f);
 }
 
-/* With f->mu held: wake everyone who waits; returns the callbacks to run. */
-static struct cf__callback *complete_locked(cf_future *f, int state)
+/* With f->mu held: wake everyone who waits; returns the callbacks to run.
+ * *wake says whether threads sleep on `done` (the caller wakes them once
+ * it dropped mu, so that they do not wake only to block on it). */
+static struct cf__callback *complete_locked(cf_future *f, int state, bool *wake)
 {
     f->state = state;
     if (f->owner)
         cf__executor_count_completion(f->owner, state, f->error);
     f->owner = NULL;
     bool failed = state == CF__FINISHED && f->error != 0;
+    /* Published before the waiters hear of it: one that wakes must find
+     * the future done (cf_future_done reads only this word). */
+    atomic_store_explicit(&f->done, 1, memory_order_release);
     for (struct cf__waiter_link *l = f->waiters; l; l = l->next)
         cf__waiter_notify(l, failed);
-    pthread_cond_broadcast(&f->cv);
+    *wake = f->sleepers > 0;
     return f->callbacks;
 }
 
+/* After complete_locked and the unlock. The caller's reference keeps f
+ * alive; a sleeper re-checks under mu. */
+static void wake_sleepers(cf_future *f, bool wake)
+{
+    if (wake)
+        cf__futex_wake(&f->done, INT32_MAX);
+}
+
+/* The result is `buf` (taken), or `small` (copied into the future; len
+ * <= CF__RESULT_INLINE), or in `side`. */
 static int finish(cf_future *f, int error, const char *message, unsigned char *buf,
-                  size_t len, struct cf__side *side, size_t side_off)
+                  const void *small, size_t len, struct cf__side *side, size_t side_off)
 {
     /* Out of memory for the text must not leave the future pending forever:
      * it then completes with its code alone. */
@@ -165,14 +200,20 @@ static int finish(cf_future *f, int error, const char *message, unsigned char *b
     f->message = msg;
     f->result_buf = buf;
     f->result_len = len;
+    if (small) {
+        memcpy(f->result_inline, small, len);
+        f->result_buf = f->result_inline;
+    }
     if (side) {
         f->result_side = *side;
         f->result_off = side_off;
         side->fd = -1;
         side->map = NULL;
     }
-    struct cf__callback *cbs = complete_locked(f, CF__FINISHED);
+    bool wake;
+    struct cf__callback *cbs = complete_locked(f, CF__FINISHED, &wake);
     pthread_mutex_unlock(&f->mu);
+    wake_sleepers(f, wake);
     run_callbacks(f, cbs);
     return 0;
 }
@@ -181,12 +222,15 @@ int cf__future_finish(cf_future *f, int error, const char *message, const void *
                       size_t len)
 {
     unsigned char *buf = NULL;
-    if (!error && len) {
+    if (!error && len <= CF__RESULT_INLINE)
+        return finish(f, 0, NULL, NULL, len ? result : NULL, len, NULL, 0);
+    if (!error) {
         if (!(buf = malloc(len)))
-            return finish(f, -ENOMEM, "out of memory storing the result", NULL, 0, NULL, 0);
+            return finish(f, -ENOMEM, "out of memory storing the result", NULL, NULL, 0, NULL,
+                          0);
         memcpy(buf, result, len);
     }
-    int rc = finish(f, error, message, buf, error ? 0 : len, NULL, 0);
+    int rc = finish(f, error, message, buf, NULL, error ? 0 : len, NULL, 0);
     if (rc < 0)
         free(buf);
     return rc;
@@ -196,7 +240,7 @@ int cf__future_finish_side(cf_future *f, struct cf__side *side, size_t off, size
 {
     /* The result bytes stay in the receiver's read-only mapping: no copy.
      * result_buf then aliases the mapping and must not be freed. */
-    return finish(f, 0, NULL, NULL, len, side, off);
+    return finish(f, 0, NULL, NULL, NULL, len, side, off);
 }
 
 /* -> CANCELLED from PENDING (and from RUNNING too when `running_too`):
@@ -210,8 +254,10 @@ static bool cancel_from(cf_future *f, bool running_too)
         return already;
     }
     f->error = CF_ECANCELLED;
-    struct cf__callback *cbs = complete_locked(f, CF__CANCELLED);
+    bool wake;
+    struct cf__callback *cbs = complete_locked(f, CF__CANCELLED, &wake);
     pthread_mutex_unlock(&f->mu);
+    wake_sleepers(f, wake);
     run_callbacks(f, cbs);
     return true;
 }
@@ -250,18 +296,22 @@ bool cf_future_cancel(cf_future *f)
     return cancelled;
 }
 
-/* Waits for completion with f->mu held. Returns 0 or -ETIMEDOUT. */
+/* Waits for completion with f->mu held (dropped while asleep). Returns 0
+ * or -ETIMEDOUT. */
 static int wait_done_locked(cf_future *f, double timeout)
 {
     uint64_t deadline = cf__deadline_after(timeout);
-    struct timespec ts = cf__deadline_timespec(deadline);
-    while (f->state != CF__FINISHED && f->state != CF__CANCELLED) {
-        if (deadline == CF__NO_DEADLINE) {
-            pthread_cond_wait(&f->cv, &f->mu);
-        } else if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) == ETIMEDOUT &&
-                   f->state != CF__FINISHED && f->state != CF__CANCELLED) {
+    while (!atomic_load_explicit(&f->done, memory_order_relaxed)) {
+        if (deadline != CF__NO_DEADLINE && cf__now_ns() >= deadline)
             return -ETIMEDOUT;
-        }
+        /* Counted under mu, so that the completer (which sets done under
+         * mu) knows to wake us; a completion between the unlock and the
+         * sleep changes the word, and the futex then does not sleep. */
+        f->sleepers++;
+        pthread_mutex_unlock(&f->mu);
+        cf__futex_wait(&f->done, 0, deadline);
+        pthread_mutex_lock(&f->mu);
+        f->sleepers--;
     }
     return 0;
 }
@@ -286,7 +336,8 @@ static const unsigned char *result_bytes(const cf_future *f)
     return f->result_buf;
 }
 
-/* With f->mu held and the future finished successfully: unpack once. */
+/* With f->mu held and the future finished successfully: unpack once. The
+ * object itself lives in the zone (the future only points to it). */
 static int unpack_result_locked(cf_future *f)
 {
     if (f->zone)
@@ -294,14 +345,19 @@ static int unpack_result_locked(cf_future *f)
     if (!(f->zone = msgpack_zone_new(256)))
         return -ENOMEM;
     size_t off = 0;
+    if (!(f->result = msgpack_zone_malloc(f->zone, sizeof(*f->result)))) {
+        msgpack_zone_free(f->zone);
+        f->zone = NULL;
+        return -ENOMEM;
+    }
     msgpack_unpack_return ur = msgpack_unpack((const char *)result_bytes(f), f->result_len,
-                                              &off, f->zone, &f->result);
+                                              &off, f->zone, f->result);
     if (ur != MSGPACK_UNPACK_SUCCESS || off != f->result_len) {
         /* Drop the zone: with it kept, the next call would take the
          * "already unpacked" path and report success with a nil result. */
         msgpack_zone_free(f->zone);
         f->zone = NULL;
-        f->result.type = MSGPACK_OBJECT_NIL;
+        f->result = NULL;
         return CF_EPROTO;
     }
     return 0;
@@ -318,7 +374,7 @@ int cf_future_result(cf_future *f, double timeout, const msgpack_object **result
         rc = f->state == CF__CANCELLED ? CF_ECANCELLED : f->error;
     if (rc == 0 && result) {
         rc = f->result_len ? unpack_result_locked(f) : CF_EPROTO;
-        *result = rc == 0 ? &f->result : NULL;
+        *result = rc == 0 ? f->result : NULL;
     }
     pthread_mutex_unlock(&f->mu);
     return rc;

@@ -1,8 +1,12 @@
 /* The inside of cf_future, shared by the executor layer.
  *
- * Locking: `mu` guards every mutable field below; `cv` signals completion.
- * Lock order: an executor's lock, then a future's `mu`, then a waiter's
- * `mu` (executor/waiter.h). Done-callbacks run with no lock held.
+ * Locking: `mu` guards every mutable field below. Completion is published
+ * by `done`, a futex word set (release) under `mu` once the state is
+ * CANCELLED or FINISHED; after an acquire load sees it set, the completed
+ * fields (state, error, message, result) may be read without `mu`, since
+ * they never change again. Lock order: an executor's lock, then a future's
+ * `mu`, then a waiter's `mu` (executor/waiter.h). Done-callbacks run with
+ * no lock held.
  */
 #ifndef CF_EXECUTOR_FUTURE_INTERNAL_H
 #define CF_EXECUTOR_FUTURE_INTERNAL_H
@@ -14,6 +18,14 @@
 #include <cfutures.h>
 
 #include "ipc/side.h"
+
+/* Results up to this many packed bytes are kept inside the future itself
+ * (a small scalar, typically): no allocation to complete it. */
+#define CF__RESULT_INLINE 16
+/* Records up to this many bytes are allocated with their future (one
+ * allocation per submit); larger ones separately, so that a backend can
+ * drop them early (cf__future_drop_record). */
+#define CF__RECORD_INLINE_MAX 256
 
 enum cf__future_state {
     CF__PENDING,
@@ -34,19 +46,26 @@ struct cf__waiter_link {
     struct cf__waiter_link *next;
 };
 
+/* Fields are ordered to leave no padding: every submit allocates one, and
+ * with many in flight their pages are a good part of the cost. */
 struct cf_future {
     _Atomic int refs;
+    /* 0 while pending, 1 once done (a futex word: waiters sleep on it). A
+     * pthread_cond_t per future cost its init and destroy on every task. */
+    _Atomic uint32_t done;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    uint32_t sleepers; /* threads asleep on `done` (under mu) */
     int state;
-    int error;       /* 0 or the failure code once FINISHED */
+    int error;         /* 0 or the failure code once FINISHED */
+    int retries_left;  /* executor's: re-runs allowed if its worker dies (-1: pool's) */
     char *message;   /* failure text (malloc) or NULL */
-    unsigned char *result_buf; /* packed result (malloc), or NULL */
+    unsigned char *result_buf; /* packed result: malloc, result_inline or NULL */
     size_t result_len;
+    unsigned char result_inline[CF__RESULT_INLINE];
     struct cf__side result_side; /* a large result stays mapped here */
     size_t result_off;           /* where the result starts in it */
     msgpack_zone *zone;          /* unpacked result, made on first use */
-    msgpack_object result;
+    msgpack_object *result;      /* in zone */
     struct cf__callback *callbacks;      /* in the order added */
     struct cf__callback **callbacks_tail;
     struct cf__waiter_link *waiters;
@@ -54,17 +73,32 @@ struct cf_future {
     /* Owned by the executor that runs the future (under its lock). */
     cf_executor *owner;
     uint64_t id;
+    /* Next to id: a walk of the in-flight table reads both. */
+    cf_future *inflight_next;  /* the executor's table of futures in flight */
     uint64_t ring_pos;       /* where its record sits in the task ring */
-    unsigned char *record;   /* the record pushed, kept for a re-push */
+    /* The record pushed, kept for a re-push. It may live inside the
+     * future's own allocation (record_inline): never free() it directly,
+     * drop it with cf__future_drop_record. */
+    unsigned char *record;
     size_t record_len;
     struct cf__side task_side; /* large arguments, held until completion */
     char *task;                /* task name, for messages */
-    int retries_left;          /* re-runs allowed if its worker dies (-1: pool's) */
     uint64_t task_deadline;    /* CLOCK_MONOTONIC ns it must finish by (0: none) */
-    cf_future *inflight_next;  /* the executor's table of futures in flight */
+    bool record_inline;        /* record lives in this allocation */
     bool pushing;              /* a submitter is still inside its push */
     bool side_close_deferred;  /* ... and must close task_side after it */
 };
+
+/* A pending future with `extra` bytes of storage after it, at
+ * cf__future_extra(f): the generic layer keeps its task name and (small)
+ * record there. Same as cf_future_create otherwise. */
+cf_future *cf__future_new(size_t extra);
+static inline unsigned char *cf__future_extra(cf_future *f)
+{
+    return (unsigned char *)(f + 1);
+}
+/* Frees f's record unless it lives inside f; f->record is NULL after. */
+void cf__future_drop_record(cf_future *f);
 
 /* Completes a future with a packed result (copied) or a failure. The
  * return is -EINVAL if it was already done. Wakes waiters, then runs the

@@ -2,7 +2,7 @@
  *
  * Owns a FIFO of futures not yet taken (linked through f->inflight_next,
  * each holding one reference and its record in f->record, which the
- * taking thread frees) and the threads, started lazily by submit. User
+ * taking thread drops) and the threads, started lazily by submit. User
  * threads submit, cancel and shut down; pool threads take futures from the
  * queue, run them (workers/execute.c) and complete them, running their
  * done-callbacks.
@@ -291,12 +291,9 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (cf__future_mark_running(f))
             run_one(&r, f);
-        /* Taken: nobody reads the record again. Freed now rather than with
-         * the future, it is reused by the next submit instead of the
-         * submitter growing the heap (records are sbuffer-sized, 8 KiB). */
-        free(f->record);
-        f->record = NULL;
-        f->record_len = 0;
+        /* Taken: nobody reads the record again. A large one is freed now
+         * rather than with the future (a small one lives inside it). */
+        cf__future_drop_record(f);
         cf_future_release(f);
         pthread_mutex_lock(&p->mu);
         p->busy--; /* free only now: see run_one */

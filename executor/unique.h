@@ -1,4 +1,4 @@
-/* Duplicate-free copies of future arrays, for cf_wait and as_completed
+/* Duplicate-free copies of future arrays, for as_completed
  * (Python counts a future given twice once). */
 #ifndef CF_EXECUTOR_UNIQUE_H
 #define CF_EXECUTOR_UNIQUE_H

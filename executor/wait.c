@@ -1,13 +1,17 @@
 /* cf_wait: Python's concurrent.futures.wait for any set of futures,
  * whichever executors they come from. The caller's thread links one waiter
  * into every pending future and sleeps on it; completing threads report.
+ *
+ * A future given twice counts once (as in Python): duplicates are found
+ * with a pointer hash set in one pass rather than by sorting, which cost
+ * more than the rest of a wait on many futures.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "executor/future_internal.h"
-#include "executor/unique.h"
 #include "executor/waiter.h"
 #include "ipc/clock.h"
 
@@ -20,6 +24,85 @@ static bool satisfied(enum cf_return_when when, size_t done, size_t failed, size
     }
 }
 
+/* Futures that were pending when looked at, each with its link: blocks
+ * allocated only as pending futures turn up (the first on the stack), so
+ * that waiting on many futures that are done already allocates no more
+ * than the set. */
+#define LINK_BLOCK 32
+
+struct linked {
+    cf_future *f;
+    struct cf__waiter_link link;
+};
+
+struct link_block {
+    struct link_block *next;
+    size_t used;
+    struct linked e[LINK_BLOCK];
+};
+
+/* Open addressing, linear probing; capacity a power of two >= 2n, so a
+ * probe ends at an empty slot soon. Small sets live on the stack. */
+#define STACK_SLOTS 64
+#define PREFETCH_AHEAD 8
+
+struct seen {
+    cf_future **slots;
+    size_t mask;
+};
+
+static size_t seen_slot(const struct seen *s, const cf_future *f)
+{
+    /* Futures are allocated: the low bits carry nothing. */
+    uintptr_t h = ((uintptr_t)f >> 4) * (uintptr_t)0x9E3779B97F4A7C15u;
+    return (size_t)(h >> 16) & s->mask;
+}
+
+/* True when f was not in the set (and is now). */
+static bool seen_insert(struct seen *s, cf_future *f)
+{
+    for (size_t i = seen_slot(s, f);; i = (i + 1) & s->mask) {
+        if (!s->slots[i]) {
+            s->slots[i] = f;
+            return true;
+        }
+        if (s->slots[i] == f)
+            return false;
+    }
+}
+
+/* A free entry for one more linked future; NULL when out of memory. */
+static struct linked *next_entry(struct link_block **tail)
+{
+    if ((*tail)->used == LINK_BLOCK) {
+        struct link_block *b = malloc(sizeof(*b));
+        if (!b)
+            return NULL;
+        b->next = NULL;
+        b->used = 0;
+        (*tail)->next = b;
+        *tail = b;
+    }
+    return &(*tail)->e[(*tail)->used++];
+}
+
+/* Unlinks every linked future; returns how many are done now (late
+ * completions included). Frees the blocks after the first. */
+static size_t unlink_all(struct cf__waiter *w, struct link_block *first)
+{
+    size_t done = 0;
+    for (struct link_block *b = first, *next; b; b = next) {
+        next = b->next;
+        for (size_t i = 0; i < b->used; i++) {
+            cf__waiter_unlink(w, b->e[i].f);
+            done += cf_future_done(b->e[i].f);
+        }
+        if (b != first)
+            free(b);
+    }
+    return done;
+}
+
 int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, double timeout,
             bool *done_mask)
 {
@@ -30,54 +113,68 @@ int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, doubl
         if (!futures[i])
             return -EINVAL;
     uint64_t deadline = cf__deadline_after(timeout);
-    size_t total;
-    cf_future **uniq;
-    int rc = cf__unique_futures(futures, n, &uniq, &total);
-    if (rc < 0)
-        return rc;
-    struct cf__waiter w;
-    struct cf__waiter_link *links = calloc(total ? total : 1, sizeof(*links));
-    bool *linked = calloc(total ? total : 1, sizeof(*linked));
-    if (!links || !linked || (rc = cf__waiter_init(&w, false)) < 0) {
-        free(links);
-        free(linked);
-        free(uniq);
-        return rc < 0 ? rc : -ENOMEM;
+
+    cf_future *stack_slots[STACK_SLOTS];
+    struct seen set = {stack_slots, STACK_SLOTS - 1};
+    if (n > STACK_SLOTS / 2) {
+        size_t cap = STACK_SLOTS;
+        while (cap < 2 * n)
+            cap *= 2;
+        if (!(set.slots = calloc(cap, sizeof(*set.slots))))
+            return -ENOMEM;
+        set.mask = cap - 1;
+    } else {
+        memset(stack_slots, 0, sizeof(stack_slots));
     }
-    size_t done = 0, failed = 0;
-    for (size_t i = 0; i < total; i++) {
+    struct cf__waiter w;
+    int rc = cf__waiter_init(&w, false);
+    if (rc < 0) {
+        if (set.slots != stack_slots)
+            free(set.slots);
+        return rc;
+    }
+
+    struct link_block first = {.next = NULL, .used = 0}, *tail = &first;
+    size_t total = 0, done = 0, failed = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        /* A large set is one cache miss per insert: fetch ahead. */
+        if (i + PREFETCH_AHEAD < n)
+            __builtin_prefetch(&set.slots[seen_slot(&set, futures[i + PREFETCH_AHEAD])], 1);
+        if (!seen_insert(&set, futures[i]))
+            continue;
+        total++;
+        struct linked *e = next_entry(&tail);
+        if (!e) {
+            rc = -ENOMEM;
+            break;
+        }
         bool f_failed = false;
-        if (cf__waiter_link(&w, uniq[i], &links[i], &f_failed)) {
+        e->f = futures[i];
+        if (cf__waiter_link(&w, e->f, &e->link, &f_failed)) {
+            tail->used--; /* done already: not linked, entry unused */
             done++;
             failed += f_failed;
-        } else {
-            linked[i] = true;
         }
     }
-    struct timespec ts = cf__deadline_timespec(deadline);
-    pthread_mutex_lock(&w.mu);
-    while (!satisfied(when, done + w.n_done, failed + w.n_failed, total)) {
-        if (deadline == CF__NO_DEADLINE)
-            pthread_cond_wait(&w.cv, &w.mu);
-        else if (pthread_cond_timedwait(&w.cv, &w.mu, &ts) == ETIMEDOUT)
-            break;
+    if (rc == 0) {
+        struct timespec ts = cf__deadline_timespec(deadline);
+        pthread_mutex_lock(&w.mu);
+        while (!satisfied(when, done + w.n_done, failed + w.n_failed, total)) {
+            if (deadline == CF__NO_DEADLINE)
+                pthread_cond_wait(&w.cv, &w.mu);
+            else if (pthread_cond_timedwait(&w.cv, &w.mu, &ts) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&w.mu);
     }
-    pthread_mutex_unlock(&w.mu);
-    for (size_t i = 0; i < total; i++)
-        if (linked[i])
-            cf__waiter_unlink(&w, uniq[i]);
-    /* Report the state as it is now, which may include late completions. */
-    int count = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool d = cf_future_done(futures[i]);
-        if (done_mask)
-            done_mask[i] = d;
-    }
-    for (size_t i = 0; i < total; i++)
-        count += cf_future_done(uniq[i]);
+    /* Report the state as it is now, which may include late completions:
+     * the futures done when looked at stay done. */
+    size_t count = done + unlink_all(&w, &first);
+    if (rc == 0 && done_mask)
+        for (size_t i = 0; i < n; i++)
+            done_mask[i] = cf_future_done(futures[i]);
     cf__waiter_destroy(&w);
-    free(links);
-    free(linked);
-    free(uniq);
-    return count;
+    if (set.slots != stack_slots)
+        free(set.slots);
+    return rc < 0 ? rc : (int)count;
 }

@@ -56,6 +56,12 @@ void cf__waiter_notify(struct cf__waiter_link *link, bool failed)
 bool cf__waiter_link(struct cf__waiter *w, cf_future *f, struct cf__waiter_link *node,
                      bool *failed)
 {
+    /* Done already (the usual case when waiting on many futures): its
+     * outcome is final once `done` is seen set, so no lock is needed. */
+    if (atomic_load_explicit(&f->done, memory_order_acquire)) {
+        *failed = f->state == CF__FINISHED && f->error != 0;
+        return true;
+    }
     pthread_mutex_lock(&f->mu);
     bool done = f->state == CF__CANCELLED || f->state == CF__FINISHED;
     if (done) {

@@ -201,6 +201,18 @@ static bool fmt_space(char c)
     return c == ' ' || c == '\t' || c == '\n';
 }
 
+/* A switch, not strchr over the list: every submit checks its format. */
+static bool fmt_item(char c)
+{
+    switch (c) {
+    case 'i': case 'u': case 'd': case '?': case 'n':
+    case 's': case 'S': case 'b': case 'o':
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* The whole format is checked before anything is packed, so a format
  * error leaves the packer untouched; only a bad argument (NULL string or
  * object) found while packing leaves a partial array behind. */
@@ -214,7 +226,7 @@ static int fmt_check(const char *fmt)
         } else if (*p == ']') {
             if (depth-- == 0)
                 return CF_EFORMAT;
-        } else if (!fmt_space(*p) && strchr("iud?nsSbo", *p) == NULL) {
+        } else if (!fmt_space(*p) && !fmt_item(*p)) {
             return CF_EFORMAT;
         }
     }

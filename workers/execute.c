@@ -2,7 +2,8 @@
  *
  * Shared by the process workers and the thread pool; stateless, so any
  * number of threads may call it at once, each with its own buffer. The
- * registry lookup is thread-safe and cf_task_fail's message thread-local.
+ * registry lookup is thread-safe (its last hit is cached per thread) and
+ * cf_task_fail's message thread-local.
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,10 +39,33 @@ static int call_task(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn, con
     return status;
 }
 
+/* The registry lookup takes its lock, which every submitting thread takes
+ * too; a running thread mostly runs the same task again. A name once found
+ * keeps its function (entries are never removed or changed), so the last
+ * hit is remembered per thread; a miss is not (the name may be registered
+ * later). */
+static cf_task_fn lookup(const char *name, size_t name_len)
+{
+    static _Thread_local struct {
+        cf_task_fn fn;
+        size_t len;
+        char name[CF__TASK_NAME_MAX];
+    } last;
+    if (last.fn && last.len == name_len && memcmp(last.name, name, name_len) == 0)
+        return last.fn;
+    cf_task_fn fn = cf__task_lookup(name, name_len);
+    if (fn && name_len <= sizeof(last.name)) {
+        last.fn = fn;
+        last.len = name_len;
+        memcpy(last.name, name, name_len);
+    }
+    return fn;
+}
+
 int cf__execute_task(msgpack_sbuffer *sb, msgpack_packer *pk, const char *name, size_t name_len,
                      const msgpack_object *args, char *msg, size_t msg_size)
 {
-    return call_task(sb, pk, cf__task_lookup(name, name_len), name, name_len, args, msg, msg_size);
+    return call_task(sb, pk, lookup(name, name_len), name, name_len, args, msg, msg_size);
 }
 
 /* Each item becomes [0, value] or [status, message]; the chunk succeeds. */
@@ -69,7 +93,7 @@ int cf__execute_record(msgpack_sbuffer *sb, msgpack_packer *pk, uint64_t id,
                        const struct cf__record *rec, size_t *value_off, char *msg, size_t msg_size)
 {
     /* Looked up once per record: a chunk's items all name the same task. */
-    cf_task_fn fn = cf__task_lookup(rec->name, rec->name_len);
+    cf_task_fn fn = lookup(rec->name, rec->name_len);
     sb->size = 0;
     cf__record_result_begin(pk, id);
     *value_off = sb->size;
