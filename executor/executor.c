@@ -11,6 +11,8 @@
 #include "executor/executor.h"
 #include "executor/future_internal.h"
 #include "ipc/clock.h"
+#include "ipc/side.h"
+#include "ipc/spill.h"
 #include "serialize/record.h"
 
 /* Task ids are unique in the process, across executors: a stale or stray
@@ -55,16 +57,44 @@ void cf_executor_release(cf_executor *ex)
  * allocation of its own unless it is large (msgpack's sbuffer starts at
  * 8 KiB and would need shrinking after). It starts with a real
  * msgpack_sbuffer, kept current: payload packers may read and patch the
- * bytes through pk->data as an sbuffer (cf_map's chunk count does). */
+ * bytes through pk->data as an sbuffer (cf_map's chunk count does).
+ * With `spill` set (a backend that passes large records in side segments),
+ * a record that outgrows the stack continues in that spill buffer instead,
+ * which moves it into a memfd once the ring cannot carry it: packed there,
+ * it is sealed in place rather than copied once more (ipc/spill.h). sb then
+ * mirrors the spill's view. */
 struct record_buf {
-    msgpack_sbuffer sb; /* data: `stack` or malloc'd; alloc: its capacity */
+    msgpack_sbuffer sb; /* data: `stack`, malloc'd or the spill's; alloc: its capacity */
+    struct cf__spill *spill; /* NULL: no spilling */
+    size_t spill_above;
+    bool in_spill;
     char stack[CF__RECORD_INLINE_MAX];
 };
+
+/* Continues a record in rb->spill: from the stack's bytes on the first
+ * call, then each write (sb.size may have been rolled back in between). */
+static int record_buf_spill(struct record_buf *rb, const char *bytes, size_t len)
+{
+    if (!rb->in_spill) {
+        cf__spill_init(rb->spill, rb->spill_above, sizeof(uint64_t) /* the id prefix */);
+        if (cf__spill_write(rb->spill, rb->stack, rb->sb.size) < 0) {
+            cf__spill_destroy(rb->spill); /* still on the stack */
+            return -1;
+        }
+        rb->in_spill = true;
+    }
+    rb->spill->sb.size = rb->sb.size;
+    int rc = cf__spill_write(rb->spill, bytes, len);
+    rb->sb = rb->spill->sb;
+    return rc;
+}
 
 static int record_buf_write(void *data, const char *bytes, size_t len)
 {
     struct record_buf *rb = data;
     msgpack_sbuffer *sb = &rb->sb;
+    if (rb->in_spill || (rb->spill && len > sb->alloc - sb->size))
+        return record_buf_spill(rb, bytes, len);
     if (len > sb->alloc - sb->size) {
         if (len > SIZE_MAX / 2 - sb->size)
             return -1;
@@ -84,8 +114,33 @@ static int record_buf_write(void *data, const char *bytes, size_t len)
 
 static void record_buf_free(struct record_buf *rb)
 {
-    if (rb->sb.data != rb->stack)
+    if (rb->in_spill)
+        cf__spill_destroy(rb->spill);
+    else if (rb->sb.data != rb->stack)
         free(rb->sb.data);
+}
+
+/* Once packed, a record in the spill buffer becomes a sealed segment in
+ * *side (if it went to a memfd; sb.data is then NULL) or a heap record
+ * again. Returns 0 or -errno (the record is gone then). */
+static int record_buf_finish(struct record_buf *rb, struct cf__side *side)
+{
+    if (!rb->in_spill)
+        return 0;
+    int rc = 0;
+    rb->spill->sb.size = rb->sb.size;
+    if (cf__spill_spilled(rb->spill)) {
+        rc = cf__spill_seal(rb->spill, side);
+        rb->sb.size = sizeof(uint64_t) /* the id prefix */ + side->size;
+        rb->sb.data = NULL;
+    } else {
+        rb->sb.data = cf__spill_take(rb->spill, &rb->sb.size);
+        if (!rb->sb.data)
+            rc = -ENOMEM; /* cannot happen: it holds more than the stack did */
+    }
+    cf__spill_destroy(rb->spill);
+    rb->in_spill = false;
+    return rc;
 }
 
 int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
@@ -105,7 +160,12 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
     uint64_t id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
 
     struct record_buf rb;
+    struct cf__spill spill;
+    struct cf__side side = {.fd = -1};
     rb.sb = (msgpack_sbuffer){.size = 0, .data = rb.stack, .alloc = sizeof(rb.stack)};
+    rb.spill = ex->spill_above ? &spill : NULL;
+    rb.spill_above = ex->spill_above;
+    rb.in_spill = false;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &rb, record_buf_write);
     /* Every ring record starts with the task id in 8 raw bytes, so a worker
@@ -121,6 +181,8 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
         record_buf_free(&rb);
         return rc;
     }
+    if ((rc = record_buf_finish(&rb, &side)) < 0)
+        return rc;
     /* One allocation holds the future, a small record and the task name
      * (kept for messages). A large record is allocated on its own, at its
      * exact size: a future may keep it until it completes, and a backend
@@ -130,6 +192,7 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
     cf_future *f = cf__future_new((small ? len : 0) + name_len + 1);
     if (!f) {
         record_buf_free(&rb);
+        cf__side_close(&side);
         return -ENOMEM;
     }
     unsigned char *extra = cf__future_extra(f);
@@ -138,6 +201,9 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
         record = memcpy(extra, rb.stack, len);
         extra += len;
         f->record_inline = true;
+    } else if (side.fd >= 0) {
+        record = NULL; /* sealed in a segment: the backend pushes f->task_side */
+        f->task_side = side;
     } else {
         unsigned char *exact = realloc(rb.sb.data, len);
         record = exact ? exact : (unsigned char *)rb.sb.data;

@@ -50,6 +50,11 @@ struct cf_executor {
     const struct cf__executor_ops *ops;
     _Atomic int calls; /* cancel/running calls in progress through a future */
     struct cf__executor_counters counters;
+    /* Records (id prefix included) longer than this are packed straight
+     * into a memfd and handed to the backend sealed, as f->task_side
+     * (ipc/spill.h); 0: never. The process pool sets its task ring's
+     * largest record. */
+    size_t spill_above;
 };
 
 /* Counts the completion of a future of ex (called once per future). */

@@ -1260,6 +1260,10 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
     cf__ring_batch_init(&p->assist_batch);
     if ((rc = copy_initializer(p, opts)) < 0 || (rc = map_region(p, workers, ring)) < 0)
         goto out_free;
+    /* Records the task ring cannot carry are packed straight into a memfd
+     * (executor.c, ipc/spill.h) and arrive in pool_submit sealed, in
+     * f->task_side, with record NULL: push_task sends the segment. */
+    p->base.spill_above = cf__ring_max_record(&p->ipc.tasks);
     if ((rc = -pthread_create(&p->collector, NULL, collector_main, p)) < 0)
         goto out_unmap;
     pthread_mutex_lock(&p->mu);

@@ -1,6 +1,7 @@
 /* Side segments: records too large for the ring travel in a sealed memfd.
  *
- * The sender writes the bytes into a fresh memfd, seals it against writes
+ * The sender writes the bytes into a fresh memfd (or packs them straight
+ * into one, ipc/spill.h, and seals that in place), seals it against writes
  * and resizing, and keeps the descriptor open; the ring carries only a small
  * descriptor {sender pid, fd number, size}. The receiver opens
  * /proc/<pid>/fd/<fd>, checks size and seals (so the sender can neither
@@ -26,6 +27,16 @@ struct cf__side {
 /* Sender: copies data[0..len) into a new sealed memfd. Returns 0 or -errno;
  * out->fd is the descriptor to announce. len may be 0. */
 int cf__side_create(struct cf__side *out, const void *data, size_t len);
+
+/* Sender, for callers that fill the memfd themselves (ipc/spill.c): a new
+ * memfd that accepts seals, or -errno. */
+int cf__side_memfd(void);
+
+/* Sender: cuts memfd `fd` to len bytes, seals it as cf__side_create does and
+ * hands it to *out. Takes fd: on failure it is closed. No writable shared
+ * mapping of fd may remain (sealing would fail with -EBUSY). Returns 0 or
+ * -errno. */
+int cf__side_seal(struct cf__side *out, int fd, size_t len);
 
 /* Receiver: opens and maps the sender's segment. Returns 0; -EPROTO when
  * the segment's size or seals do not match the descriptor, or it is not a

@@ -19,6 +19,7 @@
 #include "ipc/fault.h"
 #include "ipc/futex.h"
 #include "ipc/side.h"
+#include "ipc/spill.h"
 #include "serialize/record.h"
 #include "workers/execute.h"
 #include "workers/pool_ipc.h"
@@ -27,7 +28,7 @@ struct worker {
     struct cf__pool_ipc *ipc;
     struct cf__worker_slot *slot;
     int index;
-    msgpack_sbuffer out;   /* the result record being built */
+    struct cf__spill out;  /* the result record being built (out.sb: its bytes) */
     msgpack_packer pk;
     msgpack_zone *zone;    /* decoded task record; cleared per record */
     struct cf__side pending_side; /* our last large result, until acked */
@@ -62,13 +63,38 @@ static void settle_side(struct worker *w)
     cf__side_close(&w->pending_side);
 }
 
+/* A result that fits the ring goes inline; a larger one is sealed where it
+ * was packed (ipc/spill.h: it is already in a memfd) and announced. */
 static void push_result(struct worker *w, uint64_t id)
 {
     struct cf__side side = {.fd = -1};
-    if (w->out.size + CF__ID_PREFIX > cf__ring_max_record(&w->ipc->results))
+    size_t len = w->out.sb.size;
+    int rc;
+    if (len + CF__ID_PREFIX <= cf__ring_max_record(&w->ipc->results)) {
+        rc = cf__pool_push(&w->ipc->results, id, w->out.sb.data, len, CF__NO_DEADLINE, &side,
+                           NULL);
+        /* A record that shrank back (a task failed after packing much)
+         * may have left a memfd behind: do not keep its memory. */
+        cf__spill_reset(&w->out);
+    } else {
         settle_side(w);
-    int rc = cf__pool_push(&w->ipc->results, id, w->out.data, w->out.size, CF__NO_DEADLINE,
-                           &side, NULL);
+        rc = cf__spill_seal(&w->out, &side);
+        if (rc < 0) {
+            /* No memfd for it (out of memory or descriptors): the task's
+             * future fails with the reason instead of losing the worker. */
+            char msg[128];
+            snprintf(msg, sizeof(msg), "worker could not pass a %zu-byte result: %s (%d)", len,
+                     cf_strerror(rc), rc);
+            cf__record_result_error(&w->pk, id, rc, msg, strlen(msg));
+            rc = cf__pool_push(&w->ipc->results, id, w->out.sb.data, w->out.sb.size,
+                               CF__NO_DEADLINE, &side, NULL);
+            cf__spill_reset(&w->out);
+        } else {
+            rc = cf__pool_push_side(&w->ipc->results, id, &side, len, CF__NO_DEADLINE, NULL);
+            if (rc < 0)
+                cf__side_close(&side);
+        }
+    }
     if (rc < 0)
         _exit(4); /* the parent is gone or the ring is broken */
     if (side.fd >= 0) {
@@ -83,15 +109,15 @@ static void execute(struct worker *w, uint64_t id, const struct cf__record *rec)
     char msg[CF__EXECUTE_MESSAGE_MAX];
     size_t value_off;
     if (CF__FAULT(CF__FAULT_WORKER_EXECUTE)) {
-        w->out.size = 0;
+        w->out.sb.size = 0;
         cf__record_result_error(&w->pk, id, CF_ETASK, "injected fault: execute",
                                 sizeof("injected fault: execute") - 1);
         push_result(w, id);
         return;
     }
-    (void)cf__execute_record(&w->out, &w->pk, id, rec, &value_off, msg, sizeof(msg));
+    (void)cf__execute_record(&w->out.sb, &w->pk, id, rec, &value_off, msg, sizeof(msg));
     if (CF__FAULT(CF__FAULT_WORKER_ENCODE))
-        w->out.size = w->out.size > 1 ? w->out.size - 1 : 0; /* a truncated record */
+        w->out.sb.size = w->out.sb.size > 1 ? w->out.sb.size - 1 : 0; /* a truncated record */
     push_result(w, id);
 }
 
@@ -129,7 +155,7 @@ static void handle_record(struct worker *w, const struct cf__ring_record *r)
         char msg[128];
         snprintf(msg, sizeof(msg), "worker could not read the task record: %s (%d)",
                  cf_strerror(rc), rc);
-        w->out.size = 0;
+        w->out.sb.size = 0;
         cf__record_result_error(&w->pk, id, rc < 0 ? rc : CF_EPROTO, msg, strlen(msg));
         push_result(w, id);
     }
@@ -150,13 +176,13 @@ static void report_start(struct worker *w)
         msgpack_zone_clear(w->zone);
         if (w->ipc->init_len)
             msgpack_unpack(w->ipc->init_args, w->ipc->init_len, &off, w->zone, &args);
-        w->out.size = 0;
-        status = cf__execute_task(&w->out, &w->pk, init, strlen(init), &args, why,
+        w->out.sb.size = 0;
+        status = cf__execute_task(&w->out.sb, &w->pk, init, strlen(init), &args, why,
                                   sizeof(why));
         if (status != 0)
             snprintf(msg, sizeof(msg), "initializer '%s' failed: %s", init, why);
     }
-    w->out.size = 0;
+    w->out.sb.size = 0;
     cf__record_worker_start(&w->pk, w->index, getpid(), status, msg, strlen(msg));
     push_result(w, 0);
     if (status != 0) {
@@ -187,8 +213,10 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
     /* A fresh worker in this slot has no large result outstanding. */
     atomic_store(&w.slot->side_acked, atomic_load(&w.slot->side_sent));
     w.pending_side.fd = -1;
-    msgpack_sbuffer_init(&w.out);
-    msgpack_packer_init(&w.pk, &w.out, msgpack_sbuffer_write);
+    /* Results the ring can carry stay on the heap; larger ones are packed
+     * straight into a memfd (one copy, see ipc/spill.h). */
+    cf__spill_init(&w.out, cf__ring_max_record(&ipc->results) - CF__ID_PREFIX, 0);
+    msgpack_packer_init(&w.pk, &w.out, cf__spill_write);
     if (!(w.zone = msgpack_zone_new(4096)))
         _exit(5);
     report_start(&w);

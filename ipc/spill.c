@@ -1,0 +1,355 @@
+/* Spill buffers (ipc/spill.h): a heap buffer that moves into a memfd when
+ * the record outgrows `limit`, grows there without copying, and is sealed
+ * in place as a side segment.
+ *
+ * Owned by whoever packs one record at a time (a worker's result buffer,
+ * the parent's submit path); single-threaded, no locks. Sealing itself is
+ * ipc/side.c's (cf__side_seal), so senders seal one way only.
+ *
+ * The view sb.data must stay one contiguous range even though its first
+ * `head` bytes are not part of the segment: with a head, the mapping is one
+ * anonymous page followed by the memfd, and sb.data points `head` bytes
+ * before the end of that page.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ipc/side.h"
+#include "ipc/spill.h"
+
+/* Appends at least this long go in with pwrite rather than through the
+ * mapping: the kernel then fills fresh page-cache pages directly, where a
+ * memcpy would take one page fault per 4 KiB page (measured on a fresh
+ * 1 GiB memfd: write ~2 GB/s, fault-and-copy ~1 GB/s). */
+#define PWRITE_MIN ((size_t)64 << 10)
+/* The smallest memfd we make: below it the memfd's fixed costs dominate. */
+#define FILE_MIN ((size_t)256 << 10)
+#define HEAP_MIN ((size_t)8 << 10)
+
+#ifdef CF_FAULT_INJECTION
+static struct {
+    unsigned nth[CF__SPILL_OPS];
+    int err[CF__SPILL_OPS];
+} faults;
+
+void cf__spill_fault_arm(enum cf__spill_op op, unsigned nth, int err)
+{
+    faults.nth[op] = nth;
+    faults.err[op] = err;
+}
+
+/* 0, or the errno an armed hook wants this call to fail with. */
+static int fault(enum cf__spill_op op)
+{
+    if (faults.nth[op] == 0 || --faults.nth[op] > 0)
+        return 0;
+    return faults.err[op];
+}
+#define FAULT(op) fault(op)
+#else
+#define FAULT(op) 0
+#endif
+
+/* Not cached in a static: several submitting threads may call it. */
+static size_t page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096;
+}
+
+/* n rounded up to pages; 0 when that overflows. */
+static size_t round_pages(size_t n)
+{
+    size_t page = page_size();
+    return n > SIZE_MAX - (page - 1) ? 0 : (n + page - 1) & ~(page - 1);
+}
+
+static void to_heap(struct cf__spill *sp)
+{
+    sp->fd = -1;
+    sp->base = NULL;
+    sp->head_map = 0;
+    sp->file_cap = 0;
+    sp->sb.data = sp->heap;
+    sp->sb.alloc = sp->heap_cap;
+    sp->sb.size = 0;
+}
+
+void cf__spill_init(struct cf__spill *sp, size_t limit, size_t head)
+{
+    sp->limit = limit < head ? head : limit;
+    sp->head = head;
+    sp->heap = NULL;
+    sp->heap_cap = 0;
+    sp->err = 0;
+    to_heap(sp);
+}
+
+static int fail(struct cf__spill *sp, int err)
+{
+    sp->err = err;
+    return -1;
+}
+
+static int pwrite_all(int fd, const char *p, size_t len, size_t off)
+{
+    while (len > 0) {
+        int err = FAULT(CF__SPILL_OP_WRITE);
+        ssize_t n = err ? (errno = err, -1) : pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0) /* cannot happen for a memfd; avoid spinning if it does */
+            return -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* Copies buf into the view at offset `at`: the part in the segment
+ * (offsets >= head) with pwrite when large, the rest through the mapping. */
+static int put(struct cf__spill *sp, size_t at, const char *buf, size_t len)
+{
+    if (len == 0) /* buf may be NULL then (an empty heap moving to a memfd) */
+        return 0;
+    if (sp->fd < 0 || len < PWRITE_MIN) {
+        memcpy(sp->sb.data + at, buf, len);
+        return 0;
+    }
+    if (at < sp->head) { /* only after a rollback into the head */
+        size_t n = sp->head - at;
+        memcpy(sp->sb.data + at, buf, n);
+        at += n, buf += n, len -= n;
+    }
+    return pwrite_all(sp->fd, buf, len, at - sp->head);
+}
+
+static int grow_heap(struct cf__spill *sp, size_t need)
+{
+    size_t cap = sp->heap_cap ? sp->heap_cap : HEAP_MIN;
+    while (cap < need && cap <= SIZE_MAX / 2)
+        cap *= 2;
+    if (cap > sp->limit)
+        cap = sp->limit; /* need <= limit here */
+    if (cap < need)
+        cap = need;
+    char *p = realloc(sp->heap, cap);
+    if (!p)
+        return -ENOMEM;
+    sp->heap = sp->sb.data = p;
+    sp->heap_cap = sp->sb.alloc = cap;
+    return 0;
+}
+
+static void drop_memfd(struct cf__spill *sp)
+{
+    if (sp->fd < 0)
+        return;
+    munmap(sp->base, sp->head_map + sp->file_cap);
+    close(sp->fd);
+}
+
+/* Moves the bytes into a new memfd of room for `need` bytes in all. */
+static int to_memfd(struct cf__spill *sp, size_t need)
+{
+    size_t head = sp->head, body = sp->sb.size > head ? sp->sb.size - head : 0;
+    size_t want = need - head, cap;
+    int err;
+
+    if (want < FILE_MIN)
+        want = FILE_MIN;
+    if (want < 2 * body)
+        want = 2 * body;
+    if (!(cap = round_pages(want)) || cap > (size_t)INT64_MAX)
+        return -ENOMEM;
+    int fd = (err = FAULT(CF__SPILL_OP_CREATE)) ? -err : cf__side_memfd();
+    if (fd < 0)
+        return fd;
+    if ((err = FAULT(CF__SPILL_OP_GROW)) || ftruncate(fd, (off_t)cap) < 0) {
+        err = err ? -err : -errno;
+        goto out_close;
+    }
+    size_t head_map = head ? page_size() : 0;
+    unsigned char *base;
+    if (head_map) {
+        /* Reserve the whole range, then lay the memfd over all but the first
+         * page, which stays private and holds the head. */
+        base = mmap(NULL, head_map + cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                    -1, 0);
+        if (base == MAP_FAILED) {
+            err = -errno;
+            goto out_close;
+        }
+        if (mmap(base + head_map, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+            MAP_FAILED) {
+            err = -errno;
+            munmap(base, head_map + cap);
+            goto out_close;
+        }
+    } else {
+        base = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (base == MAP_FAILED) {
+            err = -errno;
+            goto out_close;
+        }
+    }
+    char *old = sp->sb.data;
+    size_t size = sp->sb.size;
+    sp->fd = fd;
+    sp->base = base;
+    sp->head_map = head_map;
+    sp->file_cap = cap;
+    sp->sb.data = (char *)base + head_map - head;
+    sp->sb.alloc = head + cap;
+    sp->sb.size = 0;
+    err = put(sp, 0, old, size);
+    if (err) {
+        drop_memfd(sp);
+        to_heap(sp); /* the bytes are still on the heap */
+        sp->sb.size = size;
+        return err;
+    }
+    sp->sb.size = size;
+    return 0;
+
+out_close:
+    close(fd);
+    return err;
+}
+
+/* Grows the memfd to room for `need` bytes in all; the bytes stay where
+ * they are in the file, and mremap moves page tables, not pages. */
+static int grow_memfd(struct cf__spill *sp, size_t need)
+{
+    size_t cap = sp->file_cap, want = need - sp->head;
+    int err;
+
+    if (want < cap * 2 && cap <= SIZE_MAX / 2)
+        want = cap * 2;
+    if (!(cap = round_pages(want)) || cap > (size_t)INT64_MAX)
+        return -ENOMEM;
+    if ((err = FAULT(CF__SPILL_OP_GROW)) || ftruncate(sp->fd, (off_t)cap) < 0)
+        return err ? -err : -errno;
+    unsigned char *file = sp->base + sp->head_map, *base;
+    if ((err = FAULT(CF__SPILL_OP_REMAP))) {
+        errno = err;
+        base = MAP_FAILED;
+    } else if (!sp->head_map) {
+        base = mremap(file, sp->file_cap, cap, MREMAP_MAYMOVE);
+    } else if (mremap(file, sp->file_cap, cap, 0) != MAP_FAILED) {
+        base = sp->base; /* grown in place */
+    } else {
+        /* Move to a new range: a fresh head page (the head is copied, at
+         * most one page) followed by a new mapping of the whole file (its
+         * pages stay where they are; only page-table entries are rebuilt,
+         * lazily, for bytes touched again). */
+        base = mmap(NULL, sp->head_map + cap, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base != MAP_FAILED) {
+            if (mmap(base + sp->head_map, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                     sp->fd, 0) == MAP_FAILED) {
+                err = errno;
+                munmap(base, sp->head_map + cap);
+                errno = err;
+                base = MAP_FAILED;
+            } else {
+                memcpy(base, sp->base, sp->head_map);
+                munmap(sp->base, sp->head_map + sp->file_cap);
+            }
+        }
+    }
+    /* On failure the old mapping is intact; the file keeps its new size,
+     * which is harmless (sealing cuts it to the record). */
+    if (base == MAP_FAILED)
+        return -errno;
+    sp->base = base;
+    sp->file_cap = cap;
+    sp->sb.data = (char *)base + sp->head_map - sp->head;
+    sp->sb.alloc = sp->head + cap;
+    return 0;
+}
+
+int cf__spill_write(void *data, const char *buf, size_t len)
+{
+    struct cf__spill *sp = data;
+    size_t size = sp->sb.size;
+    int err = 0;
+
+    if (len > SIZE_MAX - size)
+        return fail(sp, -ENOMEM);
+    size_t need = size + len;
+    if (need > sp->sb.alloc) {
+        if (sp->fd >= 0)
+            err = grow_memfd(sp, need);
+        else if (need <= sp->limit)
+            err = grow_heap(sp, need);
+        else
+            err = to_memfd(sp, need);
+        if (err)
+            return fail(sp, err);
+    }
+    if ((err = put(sp, size, buf, len)))
+        return fail(sp, err);
+    sp->sb.size = need;
+    return 0;
+}
+
+int cf__spill_seal(struct cf__spill *sp, struct cf__side *out)
+{
+    size_t size = sp->sb.size, head = sp->head;
+    int err;
+
+    out->fd = -1;
+    out->map = NULL;
+    out->size = 0;
+    if (size < head) {
+        err = -EINVAL;
+    } else if (sp->fd < 0) {
+        err = cf__side_create(out, sp->sb.data + head, size - head);
+    } else if ((err = FAULT(CF__SPILL_OP_SEAL))) {
+        err = -err;
+    } else {
+        /* Sealing against writes needs our writable mapping gone. */
+        munmap(sp->base, sp->head_map + sp->file_cap);
+        err = cf__side_seal(out, sp->fd, size - head); /* takes the fd */
+        to_heap(sp);
+        return err;
+    }
+    cf__spill_reset(sp);
+    return err;
+}
+
+void *cf__spill_take(struct cf__spill *sp, size_t *len)
+{
+    void *bytes = sp->fd < 0 ? sp->heap : NULL;
+    *len = bytes ? sp->sb.size : 0;
+    if (bytes) {
+        sp->heap = NULL;
+        sp->heap_cap = 0;
+        to_heap(sp);
+    }
+    return bytes;
+}
+
+void cf__spill_reset(struct cf__spill *sp)
+{
+    drop_memfd(sp);
+    to_heap(sp);
+}
+
+void cf__spill_destroy(struct cf__spill *sp)
+{
+    drop_memfd(sp);
+    free(sp->heap);
+    sp->heap = NULL;
+    sp->heap_cap = 0;
+    to_heap(sp);
+}
