@@ -68,6 +68,7 @@ struct record_buf {
     struct cf__spill *spill; /* NULL: no spilling */
     size_t spill_above;
     bool in_spill;
+    int spill_err; /* why spilling failed (-errno), for the caller */
     char stack[CF__RECORD_INLINE_MAX];
 };
 
@@ -78,6 +79,7 @@ static int record_buf_spill(struct record_buf *rb, const char *bytes, size_t len
     if (!rb->in_spill) {
         cf__spill_init(rb->spill, rb->spill_above, sizeof(uint64_t) /* the id prefix */);
         if (cf__spill_write(rb->spill, rb->stack, rb->sb.size) < 0) {
+            rb->spill_err = rb->spill->err;
             cf__spill_destroy(rb->spill); /* still on the stack */
             return -1;
         }
@@ -86,6 +88,8 @@ static int record_buf_spill(struct record_buf *rb, const char *bytes, size_t len
     rb->spill->sb.size = rb->sb.size;
     int rc = cf__spill_write(rb->spill, bytes, len);
     rb->sb = rb->spill->sb;
+    if (rc < 0)
+        rb->spill_err = rb->spill->err;
     return rc;
 }
 
@@ -166,6 +170,7 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
     rb.spill = ex->spill_above ? &spill : NULL;
     rb.spill_above = ex->spill_above;
     rb.in_spill = false;
+    rb.spill_err = 0;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &rb, record_buf_write);
     /* Every ring record starts with the task id in 8 raw bytes, so a worker
@@ -178,6 +183,10 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
     if (rc == 0)
         rc = pack_payload(&pk, arg);
     if (rc < 0) {
+        /* A packer reports any write failure as -ENOMEM; a memfd's own
+         * reason (-EMFILE, -ENOSPC...) says more. */
+        if (rc == -ENOMEM && rb.spill_err)
+            rc = rb.spill_err;
         record_buf_free(&rb);
         return rc;
     }

@@ -157,6 +157,16 @@ static void drop_memfd(struct cf__spill *sp)
     close(sp->fd);
 }
 
+/* A process forked while a record is being packed (a pool's fork server,
+ * the user's fork) must not inherit the writable shared mapping: the
+ * kernel refuses F_SEAL_WRITE while any process maps the memfd writable,
+ * so the record could not be sealed, and the child would pin the memory.
+ * (mremap keeps the flag on the mapping.) */
+static void keep_from_children(void *base, size_t len)
+{
+    (void)madvise(base, len, MADV_DONTFORK);
+}
+
 /* Moves the bytes into a new memfd of room for `need` bytes in all. */
 static int to_memfd(struct cf__spill *sp, size_t need)
 {
@@ -201,6 +211,7 @@ static int to_memfd(struct cf__spill *sp, size_t need)
             goto out_close;
         }
     }
+    keep_from_children(base, head_map + cap);
     char *old = sp->sb.data;
     size_t size = sp->sb.size;
     sp->fd = fd;
@@ -270,6 +281,7 @@ static int grow_memfd(struct cf__spill *sp, size_t need)
      * which is harmless (sealing cuts it to the record). */
     if (base == MAP_FAILED)
         return -errno;
+    keep_from_children(base, sp->head_map + cap);
     sp->base = base;
     sp->file_cap = cap;
     sp->sb.data = (char *)base + sp->head_map - sp->head;

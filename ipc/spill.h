@@ -18,8 +18,8 @@
  * the segment holds [head, sb.size).
  *
  * One owner, one thread; no locks. Users: workers/worker.c (its result
- * buffer); meant for the parent's submit path too (executor/executor.c,
- * with the id prefix as head). Tests: tests/test_spill.c.
+ * buffer) and the parent's submit path (executor/executor.c, with the id
+ * prefix as head). Tests: tests/test_spill.c, tests/test_spill_submit.c.
  */
 #ifndef CF_IPC_SPILL_H
 #define CF_IPC_SPILL_H
@@ -47,7 +47,9 @@ struct cf__spill {
 void cf__spill_init(struct cf__spill *sp, size_t limit, size_t head);
 
 /* msgpack_packer_write callback: `data` is the struct cf__spill. Appends at
- * sb.size; returns 0 or -1 (the reason in sp->err). */
+ * sb.size; returns 0 or -1 (the reason in sp->err). A failed write appends
+ * nothing: a packer must not go on as if it had (every user stops at the
+ * first failure, or rolls sb.size back). */
 int cf__spill_write(void *data, const char *buf, size_t len);
 
 /* Whether the bytes now live in a memfd. */
