@@ -179,7 +179,7 @@ static struct cf__callback *complete_locked(cf_future *f, int state, bool *wake)
 static void wake_sleepers(cf_future *f, bool wake)
 {
     if (wake)
-        cf__futex_wake(&f->done, INT32_MAX);
+        cf__futex_wake_private((uint32_t *)&f->done, INT32_MAX);
 }
 
 /* The result is `buf` (taken), or `small` (copied into the future; len
@@ -309,7 +309,7 @@ static int wait_done_locked(cf_future *f, double timeout)
          * sleep changes the word, and the futex then does not sleep. */
         f->sleepers++;
         pthread_mutex_unlock(&f->mu);
-        cf__futex_wait(&f->done, 0, deadline);
+        cf__futex_wait_private((uint32_t *)&f->done, 0, deadline);
         pthread_mutex_lock(&f->mu);
         f->sleepers--;
     }

@@ -1,5 +1,6 @@
-/* Thin wrappers over the Linux futex system call for 32-bit words that may
- * live in shared memory (so never FUTEX_PRIVATE_FLAG).
+/* Thin wrappers over the Linux futex system call for 32-bit words: shared
+ * ones, which may live in memory several processes map, and private ones,
+ * used within one process only (cheaper: see futex.c).
  */
 #ifndef CF_IPC_FUTEX_H
 #define CF_IPC_FUTEX_H
@@ -15,5 +16,9 @@ int cf__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline_
 
 /* Wakes up to n sleepers (INT32_MAX: all). */
 void cf__futex_wake(_Atomic uint32_t *word, int n);
+
+/* The same for a word no other process waits on or wakes. */
+int cf__futex_wait_private(uint32_t *word, uint32_t expected, uint64_t deadline_ns);
+void cf__futex_wake_private(uint32_t *word, int n);
 
 #endif

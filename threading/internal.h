@@ -18,16 +18,11 @@
 #include <stdint.h>
 
 #include "ipc/clock.h"
+#include "ipc/futex.h"
 #include "ipc/pshared.h"
 
 /* ---- lock.c */
 
-/* Sleeps while *word == val, until woken or deadline_ns (CF__NO_DEADLINE:
- * none). Returns 0 (woken, the word changed first, or a signal: callers
- * re-check) or -ETIMEDOUT. */
-int cf__futex_wait_private(uint32_t *word, uint32_t val, uint64_t deadline_ns);
-/* Wakes up to n threads sleeping on word. */
-void cf__futex_wake_private(uint32_t *word, int n);
 /* A cheap id of the calling thread, unique among live threads. */
 uintptr_t cf__thread_self(void);
 /* Whether the calling thread was the last to acquire lock and holds it. */

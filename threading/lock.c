@@ -51,29 +51,6 @@ uintptr_t cf__thread_self(void)
 #endif
 }
 
-/* Sleeps while *word == val, until woken or the absolute monotonic deadline
- * (CF__NO_DEADLINE: none). Returns 0 (woken, the word changed first, or a
- * signal: callers re-check) or -ETIMEDOUT. */
-int cf__futex_wait_private(uint32_t *word, uint32_t val, uint64_t deadline_ns)
-{
-    struct timespec ts, *tsp = NULL;
-
-    if (deadline_ns != CF__NO_DEADLINE) {
-        ts = cf__deadline_timespec(deadline_ns);
-        tsp = &ts;
-    }
-    /* FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC timeout, so a retry
-     * never extends the wait. */
-    long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp, NULL,
-                     FUTEX_BITSET_MATCH_ANY);
-    return r != 0 && errno == ETIMEDOUT ? -ETIMEDOUT : 0;
-}
-
-void cf__futex_wake_private(uint32_t *word, int n)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
-}
-
 int cf_lock_init(cf_lock *lock)
 {
     if (!lock)
