@@ -97,6 +97,16 @@ static int record_buf_write(void *data, const char *bytes, size_t len)
 {
     struct record_buf *rb = data;
     msgpack_sbuffer *sb = &rb->sb;
+    /* The common case, a few bytes that fit where the record now is (the
+     * stack, the heap, or a spill buffer's view, which sb mirrors: the
+     * spill learns the size before its next operation). A map chunk makes
+     * several such calls per item. Large appends still go through the
+     * spill, which writes fresh memfd pages more cheaply. */
+    if (len <= sb->alloc - sb->size && len <= 4096) {
+        memcpy(sb->data + sb->size, bytes, len);
+        sb->size += len;
+        return 0;
+    }
     if (rb->in_spill || (rb->spill && len > sb->alloc - sb->size))
         return record_buf_spill(rb, bytes, len);
     if (len > sb->alloc - sb->size) {
