@@ -336,6 +336,22 @@ static const unsigned char *result_bytes(const cf_future *f)
     return f->result_buf;
 }
 
+int cf__future_packed_result(cf_future *f, const unsigned char **bytes, size_t *len)
+{
+    /* Done: the fields below never change again (see future_internal.h). */
+    if (!atomic_load_explicit(&f->done, memory_order_acquire))
+        return -EAGAIN;
+    if (f->state == CF__CANCELLED)
+        return CF_ECANCELLED;
+    if (f->error)
+        return f->error;
+    if (!f->result_len)
+        return CF_EPROTO;
+    *bytes = result_bytes(f);
+    *len = f->result_len;
+    return 0;
+}
+
 /* With f->mu held and the future finished successfully: unpack once. The
  * object itself lives in the zone (the future only points to it). */
 static int unpack_result_locked(cf_future *f)

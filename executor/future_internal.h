@@ -118,6 +118,10 @@ bool cf__future_mark_interrupted(cf_future *f);
 bool cf__future_pending_owner(cf_future *f, bool running_too, cf_executor **owner);
 /* PENDING -> RUNNING; false if it was not pending. */
 bool cf__future_mark_running(cf_future *f);
+/* A finished future's packed result, borrowed for the future's life,
+ * without unpacking it (cf_map reads its chunks item by item). Returns 0;
+ * -EAGAIN while pending; CF_ECANCELLED or the future's error code. */
+int cf__future_packed_result(cf_future *f, const unsigned char **bytes, size_t *len);
 int cf__future_state(cf_future *f);
 
 #endif

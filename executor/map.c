@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "executor/executor.h"
+#include "executor/future_internal.h"
 #include "ipc/clock.h"
 #include "serialize/record.h"
 
@@ -57,7 +58,13 @@ struct cf_map {
     size_t inflight_items;
 
     struct chunk cur;     /* the chunk being yielded */
-    const msgpack_object *cur_items;
+    /* Its packed result, [[status, value], ...], read one pair per item:
+     * unpacking the whole chunk at once made msgpack-c allocate three
+     * objects per item, on the thread that also feeds the pool. */
+    const unsigned char *cur_bytes;
+    size_t cur_len, cur_off;
+    msgpack_object item;  /* the value yielded last, when a scalar */
+    msgpack_zone *zone;   /* the value yielded last, when a container */
     size_t cur_pos;
     int cur_error;        /* the whole chunk failed with this (CF_EWORKER, ...) */
     char message[1300];
@@ -225,6 +232,48 @@ static int pick(cf_map *m, size_t *which)
     return -ETIMEDOUT;
 }
 
+/* An array header at p: its count and its size. -1 if not an array. */
+static int array_head(const unsigned char *p, size_t avail, uint32_t *n, size_t *head)
+{
+    if (avail == 0)
+        return -1;
+    unsigned char b = p[0];
+    if (b >= 0x90 && b <= 0x9f) {
+        *n = b & 0x0f;
+        *head = 1;
+    } else if (b == 0xdc && avail >= 3) {
+        *n = (uint32_t)p[1] << 8 | p[2];
+        *head = 3;
+    } else if (b == 0xdd && avail >= 5) {
+        *n = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        *head = 5;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the value at v into m->item: a scalar straight from the bytes, a
+ * container through msgpack-c into m->zone (both valid until the next
+ * item). *used is its size. Returns 0, CF_EPROTO or -ENOMEM. */
+static int read_value(cf_map *m, const unsigned char *v, size_t avail, size_t *used)
+{
+    int r = cf__msgpack_scalar(v, avail, &m->item, used);
+    if (r != 0)
+        return r < 0 ? CF_EPROTO : 0;
+    if (cf__msgpack_check_prefix(v, avail, 1, used, NULL) != 0)
+        return CF_EPROTO;
+    if (!m->zone && !(m->zone = msgpack_zone_new(1024)))
+        return -ENOMEM;
+    msgpack_zone_clear(m->zone);
+    size_t off = 0;
+    if (msgpack_unpack((const char *)v, *used, &off, m->zone, &m->item) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        off != *used)
+        return CF_EPROTO;
+    return 0;
+}
+
 /* Makes the picked chunk current. */
 static void open_chunk(cf_map *m, size_t which)
 {
@@ -234,14 +283,18 @@ static void open_chunk(cf_map *m, size_t which)
     m->n_window--;
     m->inflight_items -= m->cur.count;
     m->cur_pos = 0;
-    m->cur_items = NULL;
-    const msgpack_object *res;
-    m->cur_error = cf_future_result(m->cur.f, 0, &res);
+    const unsigned char *bytes;
+    size_t len, head;
+    uint32_t n;
+    m->cur_error = cf__future_packed_result(m->cur.f, &bytes, &len);
     if (m->cur_error == 0) {
-        if (res->type == MSGPACK_OBJECT_ARRAY && res->via.array.size == m->cur.count)
-            m->cur_items = res->via.array.ptr;
-        else
+        if (array_head(bytes, len, &n, &head) == 0 && n == m->cur.count) {
+            m->cur_bytes = bytes;
+            m->cur_len = len;
+            m->cur_off = head;
+        } else {
             m->cur_error = CF_EPROTO;
+        }
     }
     adapt_chunksize(m, &m->cur);
 }
@@ -264,18 +317,35 @@ static int yield_item(cf_map *m, size_t *index, const msgpack_object **result)
                                            : cf_future_error_message(m->cur.f));
         return m->cur_error;
     }
-    const msgpack_object *pair = &m->cur_items[pos];
+    /* [status, value]. If the pair cannot even be read, neither can where
+     * the next one starts: the rest of the chunk fails with it. (The
+     * collector has checked the whole result's structure already; this is
+     * for a worker that packed something else.) */
+    const unsigned char *p = m->cur_bytes + m->cur_off;
+    size_t avail = m->cur_len - m->cur_off, head, su, vu;
+    uint32_t n;
+    msgpack_object st;
+    int rc = array_head(p, avail, &n, &head) == 0 && n == 2 &&
+                     cf__msgpack_scalar(p + head, avail - head, &st, &su) == 1
+                 ? read_value(m, p + head + su, avail - head - su, &vu)
+                 : CF_EPROTO;
+    if (rc < 0) {
+        m->cur_error = rc;
+        snprintf(m->message, sizeof(m->message), "item %zu: %s", *index,
+                 rc == CF_EPROTO ? "malformed chunk result" : cf_strerror(rc));
+        return rc;
+    }
+    m->cur_off += head + su + vu;
     int64_t status;
-    if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2 ||
-        cf_obj_i64(&pair->via.array.ptr[0], &status) != 0 || status > 0 || status < INT32_MIN) {
+    if (cf_obj_i64(&st, &status) != 0 || status > 0 || status < INT32_MIN) {
         snprintf(m->message, sizeof(m->message), "item %zu: malformed result", *index);
         return CF_EPROTO;
     }
     if (status == 0) {
-        *result = &pair->via.array.ptr[1];
+        *result = &m->item;
         return 0;
     }
-    const msgpack_object *msg = &pair->via.array.ptr[1];
+    const msgpack_object *msg = &m->item;
     if (msg->type == MSGPACK_OBJECT_STR)
         snprintf(m->message, sizeof(m->message), "item %zu: %.*s", *index,
                  (int)msg->via.str.size, msg->via.str.ptr);
@@ -409,6 +479,8 @@ void cf_map_release(cf_map *m)
     }
     if (m->cur.f)
         close_chunk(m);
+    if (m->zone)
+        msgpack_zone_free(m->zone);
     free(m->window);
     free(m->task);
     free(m);

@@ -160,100 +160,47 @@ static const char *str_ptr(const msgpack_object *o)
 }
 
 /* The scalar fields (type, id, status, slot, pid, fd, size, name, message)
- * are read straight from the bytes, which the validator has accepted:
- * calling msgpack_unpack for each cost more than the rest of a small
- * record's decoding. They take the types msgpack-c would give them: any
- * integer format holding a value >= 0 is a positive integer, one < 0 a
- * negative one; str8/16/32 and fixstr are strings. Bounds are checked
- * again all the same. */
-
-static uint64_t load_be(const unsigned char *p, size_t n)
+ * are read straight from the bytes (serialize/scalar.c), which the
+ * validator has accepted: calling msgpack_unpack for each cost more than
+ * the rest of a small record's decoding. Bounds are checked again all the
+ * same. */
+static int next_scalar(struct reader *r, msgpack_object *o)
 {
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-/* An integer: *neg and its value (as u64, or i64 when negative). */
-static int next_int(struct reader *r, bool *neg, uint64_t *u, int64_t *i)
-{
-    if (r->off >= r->len)
+    size_t used;
+    if (r->off >= r->len || cf__msgpack_scalar(r->buf + r->off, r->len - r->off, o, &used) != 1)
         return CF_EPROTO;
-    const unsigned char *p = r->buf + r->off;
-    size_t avail = r->len - r->off;
-    unsigned char b = p[0];
-    size_t w;
-    if (b <= 0x7f) {
-        *neg = false;
-        *u = b;
-        r->off += 1;
-        return 0;
-    }
-    if (b >= 0xe0) {
-        *neg = true;
-        *i = (int8_t)b;
-        r->off += 1;
-        return 0;
-    }
-    if (b >= 0xcc && b <= 0xcf) { /* uint8/16/32/64 */
-        w = (size_t)1 << (b - 0xcc);
-        if (avail < 1 + w)
-            return CF_EPROTO;
-        *neg = false;
-        *u = load_be(p + 1, w);
-        r->off += 1 + w;
-        return 0;
-    }
-    if (b >= 0xd0 && b <= 0xd3) { /* int8/16/32/64, sign-extended */
-        w = (size_t)1 << (b - 0xd0);
-        if (avail < 1 + w)
-            return CF_EPROTO;
-        uint64_t raw = load_be(p + 1, w);
-        int64_t v = w == 8 ? (int64_t)raw
-                           : (int64_t)(raw ^ ((uint64_t)1 << (8 * w - 1))) -
-                                 ((int64_t)1 << (8 * w - 1));
-        *neg = v < 0;
-        if (v < 0)
-            *i = v;
-        else
-            *u = (uint64_t)v;
-        r->off += 1 + w;
-        return 0;
-    }
-    return CF_EPROTO;
+    r->off += used;
+    return 0;
 }
 
 static int get_u64(struct reader *r, uint64_t *v)
 {
-    bool neg;
-    uint64_t u;
-    int64_t i;
-    int err = next_int(r, &neg, &u, &i);
+    msgpack_object o;
+    int err = next_scalar(r, &o);
 
     if (err < 0)
         return err;
-    if (neg)
+    if (o.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return CF_EPROTO;
-    *v = u;
+    *v = o.via.u64;
     return 0;
 }
 
 /* An integer within [min, max] (both inside int32_t). */
 static int get_i32(struct reader *r, int32_t min, int32_t max, int32_t *v)
 {
-    bool neg;
-    uint64_t u;
+    msgpack_object o;
     int64_t x;
-    int err = next_int(r, &neg, &u, &x);
+    int err = next_scalar(r, &o);
 
     if (err < 0)
         return err;
-    if (!neg) {
-        if (u > INT32_MAX)
-            return CF_EPROTO;
-        x = (int64_t)u;
-    }
+    if (o.type == MSGPACK_OBJECT_POSITIVE_INTEGER && o.via.u64 <= INT32_MAX)
+        x = (int64_t)o.via.u64;
+    else if (o.type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        x = o.via.i64;
+    else
+        return CF_EPROTO;
     if (x < min || x > max)
         return CF_EPROTO;
     *v = (int32_t)x;
@@ -263,32 +210,15 @@ static int get_i32(struct reader *r, int32_t min, int32_t max, int32_t *v)
 static int get_str(struct reader *r, uint32_t min, uint32_t max, const char **s,
                    uint32_t *n)
 {
-    if (r->off >= r->len)
+    msgpack_object o;
+    int err = next_scalar(r, &o);
+
+    if (err < 0)
+        return err;
+    if (o.type != MSGPACK_OBJECT_STR || o.via.str.size < min || o.via.str.size > max)
         return CF_EPROTO;
-    const unsigned char *p = r->buf + r->off;
-    size_t avail = r->len - r->off;
-    unsigned char b = p[0];
-    size_t head;
-    uint64_t size;
-    if (b >= 0xa0 && b <= 0xbf) {
-        head = 1;
-        size = b & 0x1f;
-    } else if (b >= 0xd9 && b <= 0xdb) { /* str8/16/32 */
-        size_t w = (size_t)1 << (b - 0xd9);
-        if (avail < 1 + w)
-            return CF_EPROTO;
-        head = 1 + w;
-        size = load_be(p + 1, w);
-    } else {
-        return CF_EPROTO;
-    }
-    if (size > avail - head || size < min || size > max)
-        return CF_EPROTO;
-    /* "" rather than a pointer to what follows, as msgpack-c (NULL) and
-     * str_ptr would give: readers may print it without a special case. */
-    *s = size > 0 ? (const char *)p + head : "";
-    *n = (uint32_t)size;
-    r->off += head + size;
+    *s = str_ptr(&o);
+    *n = o.via.str.size;
     return 0;
 }
 

@@ -34,6 +34,56 @@ static int map_picky(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(map_picky);
 
+/* Returns a value of kind k (see KINDS): every msgpack format a result can
+ * take, since cf_map reads scalars straight from the bytes. */
+enum { KINDS = 26 };
+static int map_kind(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t k;
+    static char text[300], bytes[300];
+    memset(text, 'x', sizeof(text));
+    memset(bytes, 0xab, sizeof(bytes));
+    if (cf_arg_i64(args, 0, &k) < 0)
+        return cf_task_fail("map_kind: expected an integer");
+    switch (k % KINDS) {
+    case 0: return msgpack_pack_nil(out);
+    case 1: return msgpack_pack_true(out);
+    case 2: return msgpack_pack_false(out);
+    case 3: return msgpack_pack_uint64(out, 0);
+    case 4: return msgpack_pack_uint64(out, 127);
+    case 5: return msgpack_pack_uint64(out, 128);
+    case 6: return msgpack_pack_uint64(out, 65535);
+    case 7: return msgpack_pack_uint64(out, UINT64_MAX);
+    case 8: return msgpack_pack_int64(out, -1);
+    case 9: return msgpack_pack_int64(out, -32);
+    case 10: return msgpack_pack_int64(out, -33);
+    case 11: return msgpack_pack_int64(out, INT64_MIN);
+    case 12: return msgpack_pack_int8(out, 5); /* positive in a signed format */
+    case 13: return msgpack_pack_float(out, 1.5f);
+    case 14: return msgpack_pack_double(out, -2.25);
+    case 15: return msgpack_pack_str_with_body(out, "", 0);
+    case 16: return msgpack_pack_str_with_body(out, text, 31);
+    case 17: return msgpack_pack_str_with_body(out, text, 40);
+    case 18: return msgpack_pack_str_with_body(out, text, sizeof(text));
+    case 19: return msgpack_pack_bin_with_body(out, bytes, 0);
+    case 20: return msgpack_pack_bin_with_body(out, bytes, sizeof(bytes));
+    case 21: return msgpack_pack_array(out, 0);
+    case 22:
+        msgpack_pack_array(out, 2);
+        msgpack_pack_int(out, 1);
+        msgpack_pack_array(out, 2);
+        msgpack_pack_int(out, 2);
+        return msgpack_pack_str_with_body(out, "x", 1);
+    case 23:
+        msgpack_pack_map(out, 1);
+        msgpack_pack_str_with_body(out, "a", 1);
+        return msgpack_pack_int(out, 1);
+    case 24: return msgpack_pack_ext_with_body(out, "abc", 3, 7);
+    default: return msgpack_pack_int16(out, -300);
+    }
+}
+CF_TASK(map_kind);
+
 /* ------------------------------------------------------------ inputs */
 
 struct map_input {
@@ -417,5 +467,38 @@ Test(map, release_midway, .timeout = 30)
     }
     /* The pool is still fine. */
     map_check_ordered(ex, 100, NULL);
+    cf_executor_release(ex);
+}
+
+/* Every kind of result comes out of a map exactly as msgpack-c unpacks it
+ * from a single submit (cf_map reads scalars itself, containers through
+ * msgpack-c), in chunks of every size from 1 up. */
+Test(map, results_of_every_format_match_msgpack, .timeout = 60)
+{
+    cf_executor *ex = support_new_pool(2, 0);
+    const size_t chunks[] = {1, 3, 7, KINDS * 3};
+    for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+        struct map_input in = map_input_of(KINDS * 3);
+        cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c]};
+        cf_map *m;
+        cr_assert_eq(cf_map_create(&m, ex, "map_kind", map_ints, &in, &o), 0);
+        size_t idx, n = 0;
+        const msgpack_object *r;
+        int rc;
+        while ((rc = cf_map_next(m, &idx, &r)) == 0) {
+            cf_future *f;
+            const msgpack_object *want;
+            cr_assert_eq(cf_submit_named(ex, "map_kind", CF_FOREVER, &f, "i", (int64_t)idx), 0);
+            cr_assert_eq(cf_future_result(f, CF_FOREVER, &want), 0);
+            cr_assert(msgpack_object_equal(*r, *want), "item %zu (kind %zu), chunks of %zu: "
+                      "type %d vs %d", idx, idx % KINDS, chunks[c], (int)r->type, (int)want->type);
+            cr_assert_eq(r->type, want->type, "item %zu", idx);
+            cf_future_release(f);
+            n++;
+        }
+        cr_assert_eq(rc, CF_EEMPTY, "%s", cf_map_error_message(m));
+        cr_assert_eq(n, KINDS * 3);
+        cf_map_release(m);
+    }
     cf_executor_release(ex);
 }

@@ -1,0 +1,133 @@
+/* serialize/scalar.c — reads one msgpack scalar straight from its bytes.
+ *
+ * Owns cf__msgpack_scalar (serialize/record.h). Used where msgpack-c's
+ * unpacker costs more than the value: the record decoder's fixed fields
+ * (serialize/record.c) and cf_map's results, one per item
+ * (executor/map.c). Gives exactly the msgpack_object msgpack-c would: an
+ * integer of any format is POSITIVE_INTEGER when >= 0, NEGATIVE_INTEGER
+ * otherwise; float32 is FLOAT32 with the value widened to double; str and
+ * bin point into the bytes. Pure: no allocation, no state, any thread.
+ * Every length is checked against the bytes given (they may come from
+ * another process).
+ */
+#include "serialize/record.h"
+
+#include <cfutures.h>
+#include <stdbool.h>
+#include <string.h>
+
+static uint64_t load_be(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void set_int(msgpack_object *out, int64_t v)
+{
+    if (v < 0) {
+        out->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+        out->via.i64 = v;
+    } else {
+        out->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+        out->via.u64 = (uint64_t)v;
+    }
+}
+
+/* str or bin of `size` bytes after a `head`-byte header. */
+static int set_raw(const unsigned char *p, size_t avail, size_t head, uint64_t size, bool str,
+                   msgpack_object *out, size_t *used)
+{
+    if (avail < head || size > avail - head)
+        return CF_EPROTO;
+    out->type = str ? MSGPACK_OBJECT_STR : MSGPACK_OBJECT_BIN;
+    /* msgpack-c gives NULL for an empty one; so do we. */
+    const char *ptr = size ? (const char *)p + head : NULL;
+    if (str) {
+        out->via.str.size = (uint32_t)size;
+        out->via.str.ptr = ptr;
+    } else {
+        out->via.bin.size = (uint32_t)size;
+        out->via.bin.ptr = ptr;
+    }
+    *used = head + (size_t)size;
+    return 1;
+}
+
+int cf__msgpack_scalar(const unsigned char *p, size_t avail, msgpack_object *out, size_t *used)
+{
+    if (avail == 0)
+        return CF_EPROTO;
+    unsigned char b = p[0];
+    *used = 1;
+    if (b <= 0x7f || b >= 0xe0) { /* positive / negative fixint */
+        set_int(out, (int8_t)b);
+        return 1;
+    }
+    if (b >= 0xa0 && b <= 0xbf) /* fixstr */
+        return set_raw(p, avail, 1, b & 0x1f, true, out, used);
+    switch (b) {
+    case 0xc0:
+        out->type = MSGPACK_OBJECT_NIL;
+        return 1;
+    case 0xc2:
+    case 0xc3:
+        out->type = MSGPACK_OBJECT_BOOLEAN;
+        out->via.boolean = b == 0xc3;
+        return 1;
+    case 0xca:
+    case 0xcb: {
+        size_t w = b == 0xca ? 4 : 8;
+        if (avail < 1 + w)
+            return CF_EPROTO;
+        uint64_t raw = load_be(p + 1, w);
+        if (w == 4) {
+            uint32_t r32 = (uint32_t)raw;
+            float f;
+            memcpy(&f, &r32, sizeof(f));
+            out->type = MSGPACK_OBJECT_FLOAT32;
+            out->via.f64 = f;
+        } else {
+            double d;
+            memcpy(&d, &raw, sizeof(d));
+            out->type = MSGPACK_OBJECT_FLOAT64;
+            out->via.f64 = d;
+        }
+        *used = 1 + w;
+        return 1;
+    }
+    case 0xc4: case 0xc5: case 0xc6:   /* bin8/16/32 */
+    case 0xd9: case 0xda: case 0xdb: { /* str8/16/32 */
+        bool str = b >= 0xd9;
+        size_t w = (size_t)1 << (b - (str ? 0xd9 : 0xc4));
+        if (avail < 1 + w)
+            return CF_EPROTO;
+        return set_raw(p, avail, 1 + w, load_be(p + 1, w), str, out, used);
+    }
+    default:
+        break;
+    }
+    if (b >= 0xcc && b <= 0xd3) { /* uint8..64, int8..64 */
+        bool sign = b >= 0xd0;
+        size_t w = (size_t)1 << ((b - 0xcc) & 3);
+        if (avail < 1 + w)
+            return CF_EPROTO;
+        uint64_t raw = load_be(p + 1, w);
+        *used = 1 + w;
+        if (!sign) {
+            out->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+            out->via.u64 = raw;
+        } else if (w == 8) {
+            set_int(out, (int64_t)raw);
+        } else { /* sign-extend the w-byte value */
+            uint64_t bit = (uint64_t)1 << (8 * w - 1);
+            set_int(out, (int64_t)(raw ^ bit) - (int64_t)bit);
+        }
+        return 1;
+    }
+    if (b == 0xc1)
+        return CF_EPROTO; /* never used */
+    *used = 0;
+    return 0; /* fixmap, fixarray, array/map16/32, ext: msgpack-c's job */
+}
