@@ -770,6 +770,19 @@ static bool assist_batch(struct process_pool *p)
     return handing;
 }
 
+/* More futures in flight than workers: a pipeline kept full (a map's
+ * window, a burst of submits) is bound by the throughput of the thread
+ * that feeds it, and results then arrive in streams. Handling them on that
+ * thread would only move the collector's work onto it; polling pays where
+ * latency is the cost, with a few tasks in flight. */
+static bool deep_pipeline(struct process_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool deep = cf__pool_table_count(&p->inflight) > (size_t)p->ipc.nworkers;
+    pthread_mutex_unlock(&p->mu);
+    return deep;
+}
+
 /* The executor's assist op: before blocking on f, poll the result ring for
  * up to POLL_NS and complete what arrives on this thread (see the comment
  * at the top). Only one thread collects at a time, and only while a core is
@@ -778,7 +791,7 @@ static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
 {
     struct process_pool *p = pool_of(ex);
     if (!p->assist_zone || p->cpus < 2 || on_collector(p) || running_workers(p) >= p->cpus ||
-        pthread_mutex_trylock(&p->collect_mu) != 0)
+        deep_pipeline(p) || pthread_mutex_trylock(&p->collect_mu) != 0)
         return;
     /* Records handed over and not yet handled come before anything in the
      * ring: only the collector may go on from there. */

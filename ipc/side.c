@@ -26,10 +26,11 @@ static void reset(struct cf__side *s)
     s->size = 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
+int cf__side_pwrite(int fd, const void *data, size_t len, size_t off)
 {
+    const unsigned char *p = data;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -39,6 +40,7 @@ static int write_all(int fd, const unsigned char *p, size_t len)
             return -EIO;
         p += n;
         len -= (size_t)n;
+        off += (size_t)n;
     }
     return 0;
 }
@@ -53,7 +55,7 @@ int cf__side_create(struct cf__side *out, const void *data, size_t len)
     fd = cf__side_memfd();
     if (fd < 0)
         return fd;
-    err = write_all(fd, data, len);
+    err = cf__side_pwrite(fd, data, len, 0);
     if (err) {
         close(fd);
         return err;

@@ -32,6 +32,10 @@ int cf__side_create(struct cf__side *out, const void *data, size_t len);
  * memfd that accepts seals, or -errno. */
 int cf__side_memfd(void);
 
+/* Writes data[0..len) at offset `off` of fd whole (retrying short writes
+ * and EINTR). Returns 0 or -errno. */
+int cf__side_pwrite(int fd, const void *data, size_t len, size_t off);
+
 /* Sender: cuts memfd `fd` to len bytes, seals it as cf__side_create does and
  * hands it to *out. Takes fd: on failure it is closed. No writable shared
  * mapping of fd may remain (sealing would fail with -EBUSY). Returns 0 or

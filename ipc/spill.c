@@ -97,21 +97,8 @@ static int fail(struct cf__spill *sp, int err)
 
 static int pwrite_all(int fd, const char *p, size_t len, size_t off)
 {
-    while (len > 0) {
-        int err = FAULT(CF__SPILL_OP_WRITE);
-        ssize_t n = err ? (errno = err, -1) : pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0) /* cannot happen for a memfd; avoid spinning if it does */
-            return -EIO;
-        p += n;
-        len -= (size_t)n;
-        off += (size_t)n;
-    }
-    return 0;
+    int err = FAULT(CF__SPILL_OP_WRITE);
+    return err ? -err : cf__side_pwrite(fd, p, len, off);
 }
 
 /* Copies buf into the view at offset `at`: the part in the segment

@@ -48,18 +48,25 @@ static void result_pair(cf_future *f, int64_t *k, int64_t *pid)
     cr_assert_eq(cf_obj_i64(&items[1], pid), 0);
 }
 
+/* One task in flight: submits poll_pid(i), checks the echo, returns the
+ * pid of the worker that ran it. */
+static pid_t round_trip(cf_executor *ex, int64_t i)
+{
+    cf_future *f;
+    int64_t k, pid;
+    cr_assert_eq(cf_submit(ex, poll_pid, &f, "i", i), 0);
+    result_pair(f, &k, &pid);
+    cr_assert_eq(k, i);
+    cr_assert_gt(pid, 0);
+    cf_future_release(f);
+    return (pid_t)pid;
+}
+
 Test(pool_polling, one_in_flight_round_trips_are_exact, .timeout = 60)
 {
     cf_executor *ex = pool_of(2);
-    for (int64_t i = 0; i < 3000; i++) {
-        cf_future *f;
-        int64_t k, pid;
-        cr_assert_eq(cf_submit(ex, poll_pid, &f, "i", i), 0);
-        result_pair(f, &k, &pid);
-        cr_assert_eq(k, i);
-        cr_assert_gt(pid, 0);
-        cf_future_release(f);
-    }
+    for (int64_t i = 0; i < 3000; i++)
+        round_trip(ex, i);
     cf_stats st;
     cr_assert_eq(cf_executor_stats(ex, &st), 0);
     cr_assert_eq(st.completed, 3000);
@@ -153,14 +160,10 @@ Test(pool_polling, killing_a_polling_worker_costs_nothing, .timeout = 120)
 {
     cf_executor *ex = pool_of(2);
     for (int64_t i = 0; i < 25; i++) {
-        cf_future *f;
-        int64_t k, pid;
-        cr_assert_eq(cf_submit(ex, poll_pid, &f, "i", i), 0);
-        result_pair(f, &k, &pid);
-        cf_future_release(f);
-        cr_assert_eq(kill((pid_t)pid, SIGKILL), 0);
+        pid_t pid = round_trip(ex, i);
+        cr_assert_eq(kill(pid, SIGKILL), 0);
         /* Gone before the next submit, so that it cannot take that task. */
-        for (int waited = 0; support_process_running((pid_t)pid); waited++) {
+        for (int waited = 0; support_process_running(pid); waited++) {
             cr_assert_lt(waited, SUPPORT_LIVENESS_MS, "worker %d never died", (int)pid);
             support_sleep_ms(1);
         }
@@ -168,12 +171,8 @@ Test(pool_polling, killing_a_polling_worker_costs_nothing, .timeout = 120)
          * asserted; this only makes a stale poller show): then every push
          * below would wake nobody, and the task would never run. */
         support_sleep_ms(30);
-        for (int64_t j = 0; j < 5; j++) {
-            cr_assert_eq(cf_submit(ex, poll_pid, &f, "i", j), 0);
-            result_pair(f, &k, &pid);
-            cr_assert_eq(k, j);
-            cf_future_release(f);
-        }
+        for (int64_t j = 0; j < 5; j++)
+            round_trip(ex, j);
     }
     cf_stats st;
     cr_assert_eq(cf_executor_stats(ex, &st), 0);

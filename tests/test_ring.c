@@ -757,17 +757,24 @@ static void pop_polling(void *arg)
     pop_forever(NULL);
 }
 
-Test(ring, polling_consumer_takes_a_record_without_sleeping, .fini = teardown, .timeout = 20)
+/* Bounded wait until a consumer polls the ring. */
+static void wait_polling(void)
 {
-    pid_t pid;
     uint64_t limit = cf__now_ns() + LIVENESS_NS;
 
-    make_ring(4096);
-    pid = spawn(pop_polling, NULL);
     while (!cf__ring_polled_within(&ring, 0)) {
         cr_assert_lt(cf__now_ns(), limit, "the consumer never polled");
         sleep_ms(1);
     }
+}
+
+Test(ring, polling_consumer_takes_a_record_without_sleeping, .fini = teardown, .timeout = 20)
+{
+    pid_t pid;
+
+    make_ring(4096);
+    pid = spawn(pop_polling, NULL);
+    wait_polling();
     cr_assert_neq(proc_state(pid), 'S', "polling, not asleep");
     cr_assert_eq(push_str("abc", NULL), 0);
     cr_assert_eq(reap(pid), 0);
@@ -790,14 +797,10 @@ Test(ring, may_poll_false_sleeps_at_once, .fini = teardown, .timeout = 20)
 Test(ring, wake_all_interrupts_a_poll, .fini = teardown, .timeout = 20)
 {
     pid_t pid;
-    uint64_t limit = cf__now_ns() + LIVENESS_NS;
 
     make_ring(4096);
     pid = spawn(pop_polling, NULL);
-    while (!cf__ring_polled_within(&ring, 0)) {
-        cr_assert_lt(cf__now_ns(), limit, "the consumer never polled");
-        sleep_ms(1);
-    }
+    wait_polling();
     cf__ring_wake_all(&ring);
     cr_assert_eq(reap(pid), 42);
 }
