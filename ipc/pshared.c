@@ -19,6 +19,10 @@
 #include "ipc/futex.h"
 #include "ipc/pshared.h"
 
+#ifndef PMUTEX_SPIN
+#define PMUTEX_SPIN 100 /* trylocks before blocking: a few microseconds at most */
+#endif
+
 int cf__pmutex_init(cf__pmutex *mx)
 {
     pthread_mutexattr_t attr;
@@ -56,6 +60,16 @@ static int lock_result(cf__pmutex *mx, int err)
 
 int cf__pmutex_lock(cf__pmutex *mx)
 {
+    /* Every critical section under a pmutex is a few copies long (ring.h),
+     * while sleeping in the kernel and being woken costs tens of
+     * microseconds on a virtual machine, and glibc's robust mutexes never
+     * spin. So try a little before sleeping. */
+    for (int i = 0; i < PMUTEX_SPIN; i++) {
+        int err = pthread_mutex_trylock(&mx->m);
+        if (err != EBUSY)
+            return lock_result(mx, err);
+        cf__cpu_relax();
+    }
     return lock_result(mx, pthread_mutex_lock(&mx->m));
 }
 
