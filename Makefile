@@ -256,7 +256,7 @@ FUZZ_CFLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
                 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Iinclude -I. \
                 $(MSGPACK_CFLAGS)
 FUZZ_TARGETS := record ring
-FUZZ_record  := fuzz/fuzz_record.c serialize/record.c serialize/validate.c
+FUZZ_record  := fuzz/fuzz_record.c serialize/record.c serialize/validate.c serialize/scalar.c
 FUZZ_ring    := fuzz/fuzz_ring.c ipc/ring.c ipc/pshared.c ipc/futex.c ipc/clock.c
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_OBJS    := $(sort $(foreach t,$(FUZZ_TARGETS),$(FUZZ_$(t):%.c=$(FUZZ_BUILD)/%.o)))
