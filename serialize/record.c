@@ -252,12 +252,22 @@ static int decode_result(struct reader *r, struct cf__record *out)
 {
     int err;
 
-    if ((err = get_u64(r, &out->id)) < 0 ||
-        (err = get_i32(r, INT32_MIN, 0, &out->status)) < 0 ||
-        (err = get_payload(r, out)) < 0)
+    if ((err = get_u64(r, &out->id)) < 0 || (err = get_i32(r, INT32_MIN, 0, &out->status)) < 0)
         return err;
-    if (out->status == 0)
-        return 0;
+    if (out->status == 0) {
+        /* The value is kept packed: the future unpacks it when asked, and
+         * cf_map reads a chunk's pairs itself. Unpacking it here made the
+         * collector build every object of every result only to throw them
+         * away. It is the record's last field and the validator has
+         * checked that the fields fill the record exactly, so its bytes
+         * are the rest. */
+        out->payload_raw = r->buf + r->off;
+        out->payload_len = r->len - r->off;
+        r->off = r->len;
+        return out->payload_len > 0 ? 0 : CF_EPROTO;
+    }
+    if ((err = get_payload(r, out)) < 0)
+        return err;
     if (out->payload.type != MSGPACK_OBJECT_STR)
         return CF_EPROTO;
     out->message = str_ptr(&out->payload);
