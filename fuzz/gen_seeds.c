@@ -3,9 +3,9 @@
  * running again when the record layout or fuzz_ring's input language
  * changes):
  *
- *   cc -std=c11 -D_GNU_SOURCE -Iinclude -I. fuzz/gen_seeds.c \
- *      serialize/record.c serialize/validate.c -lmsgpackc -o /tmp/gen_seeds
- *   /tmp/gen_seeds
+ *   cc -std=c11 -D_GNU_SOURCE -Iinclude -I. fuzz/gen_seeds.c serialize/record.c \
+ *      serialize/validate.c serialize/scalar.c -lmsgpackc -o build/gen_seeds
+ *   build/gen_seeds
  *
  * Record seeds: one valid record of each type made with the encoders, and
  * a few malformed ones. Ring seeds: short programs in fuzz_ring.c's input
