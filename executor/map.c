@@ -312,9 +312,13 @@ static int yield_item(cf_map *m, size_t *index, const msgpack_object **result)
     *index = m->cur.first + pos;
     m->yielded++;
     if (m->cur_error) {
+        /* The chunk's own failure, or one met while reading it (then the
+         * future itself succeeded and has no message). */
+        const char *why = cf_future_error_message(m->cur.f);
         snprintf(m->message, sizeof(m->message), "item %zu: %s", *index,
                  m->cur_error == CF_EPROTO ? "malformed chunk result"
-                                           : cf_future_error_message(m->cur.f));
+                 : why[0]                  ? why
+                                           : cf_strerror(m->cur_error));
         return m->cur_error;
     }
     /* [status, value]. If the pair cannot even be read, neither can where
@@ -348,7 +352,9 @@ static int yield_item(cf_map *m, size_t *index, const msgpack_object **result)
     const msgpack_object *msg = &m->item;
     if (msg->type == MSGPACK_OBJECT_STR)
         snprintf(m->message, sizeof(m->message), "item %zu: %.*s", *index,
-                 (int)msg->via.str.size, msg->via.str.ptr);
+                 (int)(msg->via.str.size < sizeof(m->message) ? msg->via.str.size
+                                                              : sizeof(m->message)),
+                 msg->via.str.ptr);
     else
         snprintf(m->message, sizeof(m->message), "item %zu: %s", *index,
                  cf_strerror((int)status));

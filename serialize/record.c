@@ -7,8 +7,9 @@
  * therefore checks the whole buffer with the allocation-free validator
  * (serialize/validate.c) before anything is read, then reads element by
  * element so each element's byte range is known: the scalar fields
- * straight from the bytes, the payload through msgpack-c's unpacker. No
- * state: all functions are safe from any thread and in a forked child.
+ * straight from the bytes, a task's payload through msgpack-c's unpacker
+ * (a result's value stays packed: its consumers read it). No state: all
+ * functions are safe from any thread and in a forked child.
  */
 #include "serialize/record.h"
 

@@ -117,8 +117,9 @@ int cf__msgpack_check_prefix(const void *buf, size_t len, size_t count, size_t *
                              unsigned *depth);
 
 /* Reads the object at p (avail bytes) when it is a scalar (nil, boolean,
- * integer, float, str, bin) into *out, exactly as msgpack-c would unpack
- * it (str and bin point into p), and its size into *used. Returns 1; 0
+ * integer, float, str, bin) into *out as msgpack-c would unpack it (str
+ * and bin point into p; an empty one just past its header, never NULL),
+ * and its size into *used. Returns 1; 0
  * when it is a container or an ext (unpack those with msgpack-c);
  * CF_EPROTO when it is truncated or not msgpack. */
 int cf__msgpack_scalar(const unsigned char *p, size_t avail, msgpack_object *out, size_t *used);

@@ -3,10 +3,12 @@
  * Owns cf__msgpack_scalar (serialize/record.h). Used where msgpack-c's
  * unpacker costs more than the value: the record decoder's fixed fields
  * (serialize/record.c) and cf_map's results, one per item
- * (executor/map.c). Gives exactly the msgpack_object msgpack-c would: an
- * integer of any format is POSITIVE_INTEGER when >= 0, NEGATIVE_INTEGER
- * otherwise; float32 is FLOAT32 with the value widened to double; str and
- * bin point into the bytes. Pure: no allocation, no state, any thread.
+ * (executor/map.c). Gives the msgpack_object msgpack-c would: an integer of
+ * any format is POSITIVE_INTEGER when >= 0, NEGATIVE_INTEGER otherwise;
+ * float32 is FLOAT32 with the value widened to double; str and bin point
+ * into the bytes. One difference: an empty str or bin points just past its
+ * header, never NULL (msgpack-c gives NULL for some empty formats and not
+ * others), so a memcpy of its 0 bytes is always defined. Pure: no allocation, no state, any thread.
  * Every length is checked against the bytes given (they may come from
  * another process).
  */
@@ -42,8 +44,7 @@ static int set_raw(const unsigned char *p, size_t avail, size_t head, uint64_t s
     if (avail < head || size > avail - head)
         return CF_EPROTO;
     out->type = str ? MSGPACK_OBJECT_STR : MSGPACK_OBJECT_BIN;
-    /* msgpack-c gives NULL for an empty one; so do we. */
-    const char *ptr = size ? (const char *)p + head : NULL;
+    const char *ptr = (const char *)p + head; /* never NULL, even when empty */
     if (str) {
         out->via.str.size = (uint32_t)size;
         out->via.str.ptr = ptr;

@@ -493,6 +493,11 @@ Test(map, results_of_every_format_match_msgpack, .timeout = 60)
             cr_assert(msgpack_object_equal(*r, *want), "item %zu (kind %zu), chunks of %zu: "
                       "type %d vs %d", idx, idx % KINDS, chunks[c], (int)r->type, (int)want->type);
             cr_assert_eq(r->type, want->type, "item %zu", idx);
+            /* Even empty, a map's str or bin points somewhere (memcpy-safe). */
+            if (r->type == MSGPACK_OBJECT_STR || r->type == MSGPACK_OBJECT_BIN)
+                cr_assert_not_null(r->type == MSGPACK_OBJECT_STR ? r->via.str.ptr
+                                                                 : r->via.bin.ptr,
+                                   "item %zu", idx);
             cf_future_release(f);
             n++;
         }
