@@ -336,15 +336,20 @@ static const unsigned char *result_bytes(const cf_future *f)
     return f->result_buf;
 }
 
+/* A done future's code: 0, CF_ECANCELLED or its failure. */
+static int outcome(const cf_future *f)
+{
+    return f->state == CF__CANCELLED ? CF_ECANCELLED : f->error;
+}
+
 int cf__future_packed_result(cf_future *f, const unsigned char **bytes, size_t *len)
 {
     /* Done: the fields below never change again (see future_internal.h). */
     if (!atomic_load_explicit(&f->done, memory_order_acquire))
         return -EAGAIN;
-    if (f->state == CF__CANCELLED)
-        return CF_ECANCELLED;
-    if (f->error)
-        return f->error;
+    int rc = outcome(f);
+    if (rc)
+        return rc;
     if (!f->result_len)
         return CF_EPROTO;
     *bytes = result_bytes(f);
@@ -387,7 +392,7 @@ int cf_future_result(cf_future *f, double timeout, const msgpack_object **result
     pthread_mutex_lock(&f->mu);
     int rc = wait_done_locked(f, timeout);
     if (rc == 0)
-        rc = f->state == CF__CANCELLED ? CF_ECANCELLED : f->error;
+        rc = outcome(f);
     if (rc == 0 && result) {
         rc = f->result_len ? unpack_result_locked(f) : CF_EPROTO;
         *result = rc == 0 ? f->result : NULL;
@@ -432,7 +437,7 @@ int cf_future_error(cf_future *f, double timeout)
     pthread_mutex_lock(&f->mu);
     int rc = wait_done_locked(f, timeout);
     if (rc == 0)
-        rc = f->state == CF__CANCELLED ? CF_ECANCELLED : f->error;
+        rc = outcome(f);
     pthread_mutex_unlock(&f->mu);
     return rc;
 }

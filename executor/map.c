@@ -232,27 +232,6 @@ static int pick(cf_map *m, size_t *which)
     return -ETIMEDOUT;
 }
 
-/* An array header at p: its count and its size. -1 if not an array. */
-static int array_head(const unsigned char *p, size_t avail, uint32_t *n, size_t *head)
-{
-    if (avail == 0)
-        return -1;
-    unsigned char b = p[0];
-    if (b >= 0x90 && b <= 0x9f) {
-        *n = b & 0x0f;
-        *head = 1;
-    } else if (b == 0xdc && avail >= 3) {
-        *n = (uint32_t)p[1] << 8 | p[2];
-        *head = 3;
-    } else if (b == 0xdd && avail >= 5) {
-        *n = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
-        *head = 5;
-    } else {
-        return -1;
-    }
-    return 0;
-}
-
 /* Reads the value at v into m->item: a scalar straight from the bytes, a
  * container through msgpack-c into m->zone (both valid until the next
  * item). *used is its size. Returns 0, CF_EPROTO or -ENOMEM. */
@@ -288,7 +267,7 @@ static void open_chunk(cf_map *m, size_t which)
     uint32_t n;
     m->cur_error = cf__future_packed_result(m->cur.f, &bytes, &len);
     if (m->cur_error == 0) {
-        if (array_head(bytes, len, &n, &head) == 0 && n == m->cur.count) {
+        if (cf__msgpack_array_head(bytes, len, &n, &head) == 0 && n == m->cur.count) {
             m->cur_bytes = bytes;
             m->cur_len = len;
             m->cur_off = head;
@@ -329,7 +308,7 @@ static int yield_item(cf_map *m, size_t *index, const msgpack_object **result)
     size_t avail = m->cur_len - m->cur_off, head, su, vu;
     uint32_t n;
     msgpack_object st;
-    int rc = array_head(p, avail, &n, &head) == 0 && n == 2 &&
+    int rc = cf__msgpack_array_head(p, avail, &n, &head) == 0 && n == 2 &&
                      cf__msgpack_scalar(p + head, avail - head, &st, &su) == 1
                  ? read_value(m, p + head + su, avail - head - su, &vu)
                  : CF_EPROTO;

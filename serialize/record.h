@@ -123,6 +123,19 @@ int cf__msgpack_check_prefix(const void *buf, size_t len, size_t count, size_t *
  * when it is a container or an ext (unpack those with msgpack-c);
  * CF_EPROTO when it is truncated or not msgpack. */
 int cf__msgpack_scalar(const unsigned char *p, size_t avail, msgpack_object *out, size_t *used);
+/* Reads an array header at p (avail bytes): its element count in *n and
+ * its size in *head. Returns 0, or CF_EPROTO when it is not a whole array
+ * header. */
+int cf__msgpack_array_head(const unsigned char *p, size_t avail, uint32_t *n, size_t *head);
+
+/* The big-endian unsigned integer in p[0..n), n <= 8. */
+static inline uint64_t cf__load_be(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
 
 /* The deepest a task's argument or result may nest: a CHUNK wraps each item
  * in two more levels ([items], [status, value]) and the whole must stay

@@ -1,30 +1,23 @@
-/* serialize/scalar.c — reads one msgpack scalar straight from its bytes.
+/* serialize/scalar.c — reads one msgpack scalar, or an array header,
+ * straight from its bytes.
  *
- * Owns cf__msgpack_scalar (serialize/record.h). Used where msgpack-c's
- * unpacker costs more than the value: the record decoder's fixed fields
- * (serialize/record.c) and cf_map's results, one per item
- * (executor/map.c). Gives the msgpack_object msgpack-c would: an integer of
- * any format is POSITIVE_INTEGER when >= 0, NEGATIVE_INTEGER otherwise;
- * float32 is FLOAT32 with the value widened to double; str and bin point
- * into the bytes. One difference: an empty str or bin points just past its
- * header, never NULL (msgpack-c gives NULL for some empty formats and not
- * others), so a memcpy of its 0 bytes is always defined. Pure: no allocation, no state, any thread.
- * Every length is checked against the bytes given (they may come from
- * another process).
+ * Owns cf__msgpack_scalar and cf__msgpack_array_head (serialize/record.h).
+ * Used where msgpack-c's unpacker costs more than the value: the record
+ * decoder's fixed fields (serialize/record.c) and cf_map's results, one
+ * per item (executor/map.c). Gives the msgpack_object msgpack-c would: an
+ * integer of any format is POSITIVE_INTEGER when >= 0, NEGATIVE_INTEGER
+ * otherwise; float32 is FLOAT32 with the value widened to double; str and
+ * bin point into the bytes. One difference: an empty str or bin points
+ * just past its header, never NULL (msgpack-c gives NULL for some empty
+ * formats and not others), so a memcpy of its 0 bytes is always defined.
+ * Pure: no allocation, no state, any thread. Every length is checked
+ * against the bytes given (they may come from another process).
  */
 #include "serialize/record.h"
 
 #include <cfutures.h>
 #include <stdbool.h>
 #include <string.h>
-
-static uint64_t load_be(const unsigned char *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static void set_int(msgpack_object *out, int64_t v)
 {
@@ -82,7 +75,7 @@ int cf__msgpack_scalar(const unsigned char *p, size_t avail, msgpack_object *out
         size_t w = b == 0xca ? 4 : 8;
         if (avail < 1 + w)
             return CF_EPROTO;
-        uint64_t raw = load_be(p + 1, w);
+        uint64_t raw = cf__load_be(p + 1, w);
         if (w == 4) {
             uint32_t r32 = (uint32_t)raw;
             float f;
@@ -104,7 +97,7 @@ int cf__msgpack_scalar(const unsigned char *p, size_t avail, msgpack_object *out
         size_t w = (size_t)1 << (b - (str ? 0xd9 : 0xc4));
         if (avail < 1 + w)
             return CF_EPROTO;
-        return set_raw(p, avail, 1 + w, load_be(p + 1, w), str, out, used);
+        return set_raw(p, avail, 1 + w, cf__load_be(p + 1, w), str, out, used);
     }
     default:
         break;
@@ -114,7 +107,7 @@ int cf__msgpack_scalar(const unsigned char *p, size_t avail, msgpack_object *out
         size_t w = (size_t)1 << ((b - 0xcc) & 3);
         if (avail < 1 + w)
             return CF_EPROTO;
-        uint64_t raw = load_be(p + 1, w);
+        uint64_t raw = cf__load_be(p + 1, w);
         *used = 1 + w;
         if (!sign) {
             out->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
@@ -131,4 +124,22 @@ int cf__msgpack_scalar(const unsigned char *p, size_t avail, msgpack_object *out
         return CF_EPROTO; /* never used */
     *used = 0;
     return 0; /* fixmap, fixarray, array/map16/32, ext: msgpack-c's job */
+}
+
+int cf__msgpack_array_head(const unsigned char *p, size_t avail, uint32_t *n, size_t *head)
+{
+    if (avail == 0)
+        return CF_EPROTO;
+    unsigned char b = p[0];
+    if (b >= 0x90 && b <= 0x9f) {
+        *n = b & 0x0f;
+        *head = 1;
+    } else if ((b == 0xdc && avail >= 3) || (b == 0xdd && avail >= 5)) {
+        size_t w = b == 0xdc ? 2 : 4;
+        *n = (uint32_t)cf__load_be(p + 1, w);
+        *head = 1 + w;
+    } else {
+        return CF_EPROTO;
+    }
+    return 0;
 }

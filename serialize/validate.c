@@ -28,15 +28,6 @@ struct cf_head {
     bool container; /* array or map, even when empty */
 };
 
-static uint64_t load_be(const unsigned char *p, size_t n)
-{
-    uint64_t v = 0;
-
-    for (size_t i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Headers whose length sits in 1, 2 or 4 big-endian bytes after the
  * format byte; the rest are decided by the format byte alone. */
 static int head_sized(unsigned char b, const unsigned char *p, size_t avail,
@@ -60,7 +51,7 @@ static int head_sized(unsigned char b, const unsigned char *p, size_t avail,
     }
     if (avail < 1 + w + extra)
         return CF_EPROTO;
-    n = load_be(p + 1, w);
+    n = cf__load_be(p + 1, w);
     h->size = 1 + w + extra;
     if (b >= 0xdc) {
         h->container = true;

@@ -11,6 +11,7 @@
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* One integer encoded in one msgpack format. */
@@ -265,4 +266,76 @@ Test(record_scalars, empty_message_is_empty_string, .timeout = 10)
         cr_assert_str_eq(r.message, "");
         cr_assert_eq(r.pid, 10);
     }
+}
+
+/* Bad input for the scalar reader and the array-header reader: every
+ * proper prefix of an encoded scalar is refused (nothing is read past the
+ * bytes given; the ASan build checks that), 0xc1 is refused, containers
+ * and exts are left to msgpack-c, and a cut array header is refused. */
+Test(record_scalars, truncated_and_foreign_bytes_are_refused, .timeout = 10)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    static const char text[40] = "0123456789012345678901234567890123456789";
+    for (int k = 0; k < 12; k++) {
+        sb.size = 0;
+        switch (k) {
+        case 0: msgpack_pack_uint16(&pk, 300); break;
+        case 1: msgpack_pack_uint32(&pk, 70000); break;
+        case 2: msgpack_pack_uint64(&pk, UINT64_MAX); break;
+        case 3: msgpack_pack_int8(&pk, -100); break;
+        case 4: msgpack_pack_int64(&pk, INT64_MIN); break;
+        case 5: msgpack_pack_float(&pk, 1.5f); break;
+        case 6: msgpack_pack_double(&pk, 2.5); break;
+        case 7: msgpack_pack_str_with_body(&pk, text, 5); break;
+        case 8: msgpack_pack_str_with_body(&pk, text, sizeof(text)); break;
+        case 9: msgpack_pack_bin_with_body(&pk, text, 3); break;
+        case 10: msgpack_pack_nil(&pk); break;
+        default: msgpack_pack_true(&pk); break;
+        }
+        msgpack_object o;
+        size_t used;
+        cr_assert_eq(cf__msgpack_scalar((const unsigned char *)sb.data, sb.size, &o, &used), 1,
+                     "value %d", k);
+        cr_assert_eq(used, sb.size, "value %d", k);
+        for (size_t cut = 0; cut < sb.size; cut++) {
+            /* A copy of exactly `cut` bytes: a read past it is an ASan error. */
+            unsigned char *b = malloc(cut ? cut : 1);
+            cr_assert_not_null(b);
+            memcpy(b, sb.data, cut);
+            cr_assert_eq(cf__msgpack_scalar(b, cut, &o, &used), CF_EPROTO, "value %d cut %zu",
+                         k, cut);
+            free(b);
+        }
+    }
+    msgpack_sbuffer_destroy(&sb);
+
+    msgpack_object o;
+    size_t used;
+    static const unsigned char never[] = {0xc1};
+    static const unsigned char array[] = {0x92, 0x01, 0x02}, map[] = {0x81, 0x01, 0x02};
+    static const unsigned char ext[] = {0xd4, 0x01, 0x00};
+    cr_assert_eq(cf__msgpack_scalar(never, sizeof(never), &o, &used), CF_EPROTO);
+    cr_assert_eq(cf__msgpack_scalar(array, sizeof(array), &o, &used), 0);
+    cr_assert_eq(cf__msgpack_scalar(map, sizeof(map), &o, &used), 0);
+    cr_assert_eq(cf__msgpack_scalar(ext, sizeof(ext), &o, &used), 0);
+
+    uint32_t n;
+    size_t head;
+    static const unsigned char a16[] = {0xdc, 0x01, 0x02}, a32[] = {0xdd, 0, 1, 0, 3};
+    cr_assert_eq(cf__msgpack_array_head(array, sizeof(array), &n, &head), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(head, 1);
+    cr_assert_eq(cf__msgpack_array_head(a16, sizeof(a16), &n, &head), 0);
+    cr_assert_eq(n, 0x102);
+    cr_assert_eq(head, 3);
+    cr_assert_eq(cf__msgpack_array_head(a32, sizeof(a32), &n, &head), 0);
+    cr_assert_eq(n, 0x10003);
+    cr_assert_eq(head, 5);
+    cr_assert_eq(cf__msgpack_array_head(a16, 2, &n, &head), CF_EPROTO);
+    cr_assert_eq(cf__msgpack_array_head(a32, 4, &n, &head), CF_EPROTO);
+    cr_assert_eq(cf__msgpack_array_head(map, sizeof(map), &n, &head), CF_EPROTO);
+    cr_assert_eq(cf__msgpack_array_head(array, 0, &n, &head), CF_EPROTO);
 }

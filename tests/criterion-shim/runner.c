@@ -132,15 +132,21 @@ static _Noreturn void leave(void)
     _exit(cur != NULL ? EXIT_OTHER_THREAD : 2);
 }
 
+/* Prints a failed assertion and marks the running test failed. */
+static void fail(const char *file, unsigned line, const char *dflt, const char *fmt, va_list ap)
+{
+    report(file, line, dflt, fmt, ap);
+    if (cur != NULL)
+        atomic_store(&cur->failed, 1);
+}
+
 void crs_fail_abort(const char *file, unsigned line, const char *dflt,
                     const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    report(file, line, dflt, fmt, ap);
+    fail(file, line, dflt, fmt, ap);
     va_end(ap);
-    if (cur != NULL)
-        atomic_store(&cur->failed, 1);
     leave();
 }
 
@@ -149,10 +155,8 @@ void crs_fail_continue(const char *file, unsigned line, const char *dflt,
 {
     va_list ap;
     va_start(ap, fmt);
-    report(file, line, dflt, fmt, ap);
+    fail(file, line, dflt, fmt, ap);
     va_end(ap);
-    if (cur != NULL)
-        atomic_store(&cur->failed, 1);
 }
 
 void crs_skip(const char *fmt, ...)
