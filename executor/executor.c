@@ -78,6 +78,7 @@ static int record_buf_spill(struct record_buf *rb, const char *bytes, size_t len
 {
     if (!rb->in_spill) {
         cf__spill_init(rb->spill, rb->spill_above, sizeof(uint64_t) /* the id prefix */);
+        cf__spill_set_reuse(rb->spill, true);
         if (cf__spill_write(rb->spill, rb->stack, rb->sb.size) < 0) {
             rb->spill_err = rb->spill->err;
             cf__spill_destroy(rb->spill); /* still on the stack */

@@ -207,8 +207,7 @@ static int finish(cf_future *f, int error, const char *message, unsigned char *b
     if (side) {
         f->result_side = *side;
         f->result_off = side_off;
-        side->fd = -1;
-        side->map = NULL;
+        cf__side_forget(side);
     }
     bool wake;
     struct cf__callback *cbs = complete_locked(f, CF__FINISHED, &wake);

@@ -43,6 +43,7 @@
 #include "ipc/cpu.h"
 #include "ipc/fault.h"
 #include "ipc/futex.h"
+#include "ipc/segcache.h"
 #include "serialize/record.h"
 #include "workers/pool_ipc.h"
 #include "workers/registry.h"
@@ -489,6 +490,7 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
      * one killed after being woken but before taking the lock swallowed
      * that wake-up: pass them on to the survivors. */
     cf__ring_forget_poller(&p->ipc.tasks, rec->pid);
+    cf__seg_forget_pid(rec->pid); /* its kept segments: unmap what we no longer use */
     cf__ring_wake_all(&p->ipc.tasks);
     if (cf__ring_closed(&p->ipc.tasks) && !tasks_closed(p)) {
         /* Closed by a reader that found it corrupt: nothing can be trusted
@@ -569,7 +571,7 @@ static void handle_record(struct process_pool *p, const struct cf__ring_record *
     if (CF__FAULT(CF__FAULT_PARENT_DECODE))
         rc = CF_EPROTO;
     if (rc == 0 && rec.type == CF__REC_SIDE) {
-        rc = cf__side_open(&side, rec.pid, rec.fd, rec.size);
+        rc = cf__side_open_at(&side, rec.pid, rec.fd, rec.size, rec.serial, rec.offset, true);
         ack_side(p, rec.pid); /* whether or not it opened: the sender may close */
         if (rc == 0) {
             msgpack_zone_clear(zone);
@@ -870,6 +872,7 @@ static void *collector_main(void *arg)
             rc = collect(p, &batch, zone);
         if (rc == -ETIMEDOUT || rc == -EAGAIN) {
             check_forkserver(p);
+            cf__seg_tick(); /* idle: give back kept segments nobody uses */
             continue;
         }
         if (rc < 0) {
@@ -1134,6 +1137,7 @@ static void pool_destroy(cf_executor *ex)
 {
     struct process_pool *p = pool_of(ex);
     join_collector(p);
+    cf__seg_trim(); /* kept segments no longer in use: give the memory back */
     if (p->fs_sock >= 0)
         close(p->fs_sock);
     cf__pool_table_free(&p->inflight);

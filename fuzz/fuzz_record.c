@@ -136,7 +136,7 @@ static void encode(const struct cf__record *rec, msgpack_sbuffer *sb)
             err = cf__record_result_begin(&pk, rec->id);
         break;
     case CF__REC_SIDE:
-        err = cf__record_side(&pk, rec->pid, rec->fd, rec->size);
+        err = cf__record_side(&pk, rec->pid, rec->fd, rec->size, rec->serial, rec->offset);
         break;
     case CF__REC_WORKER_START:
         err = cf__record_worker_start(&pk, rec->slot, rec->pid, rec->status, rec->message,

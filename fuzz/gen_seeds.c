@@ -106,7 +106,7 @@ static void records(void)
     save("record", "result_error", sb.data, sb.size);
 
     begin();
-    must(cf__record_side(&pk, 1234, 7, 1u << 20));
+    must(cf__record_side(&pk, 1234, 7, 1u << 20, 3, 4096));
     save("record", "side", sb.data, sb.size);
 
     begin();

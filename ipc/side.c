@@ -15,15 +15,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/segcache.h"
 #include "ipc/side.h"
 
 #define REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 static void reset(struct cf__side *s)
 {
-    s->fd = -1;
-    s->map = NULL;
-    s->size = 0;
+    *s = (struct cf__side){.fd = -1};
 }
 
 int cf__side_pwrite(int fd, const void *data, size_t len, size_t off)
@@ -119,7 +118,7 @@ static int check_segment(int fd, uint64_t size)
  * may act on open), and the descriptor number came from another process:
  * look before opening, and open non-blocking. The check is advisory (the
  * sender could swap the descriptor in between); check_segment decides. */
-static int looks_like_memfd(const char *path)
+int cf__side_looks_like_memfd(const char *path)
 {
     static const char prefix[] = "/memfd:";
     char target[sizeof(prefix)];
@@ -146,7 +145,7 @@ int cf__side_open(struct cf__side *out, pid_t pid, int fd, uint64_t size)
         return -EPROTO;
 #endif
     snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
-    err = looks_like_memfd(path);
+    err = cf__side_looks_like_memfd(path);
     if (err)
         return err;
     mfd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -178,8 +177,41 @@ out_close:
     return err;
 }
 
+int cf__side_open_at(struct cf__side *out, pid_t pid, int fd, uint64_t size, uint64_t serial,
+                     uint64_t offset, bool writable)
+{
+    struct cf__seg_view *view;
+    reset(out);
+    if (serial == 0)
+        return offset == 0 ? cf__side_open(out, pid, fd, size) : -EPROTO;
+    int err = cf__seg_view_get(pid, fd, serial, offset, size, writable, &view);
+    if (err)
+        return err;
+    out->map = size ? view->map + offset : NULL;
+    out->size = (size_t)size;
+    out->serial = serial;
+    out->offset = offset;
+    out->view = view;
+    return 0;
+}
+
+void cf__side_forget(struct cf__side *s)
+{
+    reset(s);
+}
+
 void cf__side_close(struct cf__side *s)
 {
+    if (s->seg) {
+        cf__seg_release(s->seg);
+        reset(s);
+        return;
+    }
+    if (s->view) {
+        cf__seg_view_put(s->view, s->view->writable);
+        reset(s);
+        return;
+    }
     if (s->map)
         munmap((void *)s->map, s->size);
     if (s->fd >= 0)

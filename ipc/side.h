@@ -14,14 +14,27 @@
 #ifndef CF_IPC_SIDE_H
 #define CF_IPC_SIDE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+struct cf__seg;
+struct cf__seg_view;
+
+/* A segment as one side holds it. A sealed one-shot segment has serial 0;
+ * a kept one (ipc/segcache.h) has its serial and the record's offset in
+ * the file, plus `seg` (the sender holds it: closing releases it for
+ * reuse) or `view` (received: closing drops the view, and in the parent
+ * tells the sender the record is done with). */
 struct cf__side {
-    int fd;            /* -1 when closed */
-    const void *map;   /* receiver's read-only mapping, or NULL */
-    size_t size;
+    int fd;            /* -1 when closed (a kept segment's: the cache's, not ours) */
+    const void *map;   /* receiver: the record's bytes, or NULL */
+    size_t size;       /* the record's size */
+    uint64_t serial;
+    uint64_t offset;
+    struct cf__seg *seg;
+    struct cf__seg_view *view;
 };
 
 /* Sender: copies data[0..len) into a new sealed memfd. Returns 0 or -errno;
@@ -50,7 +63,21 @@ int cf__side_seal(struct cf__side *out, int fd, size_t len);
  * NULL for a 0-byte segment. */
 int cf__side_open(struct cf__side *out, pid_t pid, int fd, uint64_t size);
 
-/* Unmaps and closes; idempotent. */
+/* Receiver, for either kind: serial 0 is cf__side_open (offset must be 0);
+ * otherwise the kept segment's view (cf__seg_view_get; `writable`: this
+ * side will tell the sender when it is done). Same returns. */
+int cf__side_open_at(struct cf__side *out, pid_t pid, int fd, uint64_t size, uint64_t serial,
+                     uint64_t offset, bool writable);
+
+/* Unmaps and closes, or releases a kept segment; idempotent. */
 void cf__side_close(struct cf__side *s);
+
+/* Empties *s without closing or releasing anything: its holder now is
+ * another process (a worker's sent result) or another struct (moved). */
+void cf__side_forget(struct cf__side *s);
+
+/* 0 when the descriptor at `path` (a /proc/<pid>/fd/<n> link) names a
+ * memfd; -EPROTO when it does not; -errno. Advisory (see side.c). */
+int cf__side_looks_like_memfd(const char *path);
 
 #endif

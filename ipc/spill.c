@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "ipc/segcache.h"
 #include "ipc/side.h"
 #include "ipc/spill.h"
 
@@ -71,6 +72,8 @@ static size_t round_pages(size_t n)
 static void to_heap(struct cf__spill *sp)
 {
     sp->fd = -1;
+    sp->seg = NULL;
+    sp->file_off = 0;
     sp->base = NULL;
     sp->head_map = 0;
     sp->file_cap = 0;
@@ -86,7 +89,13 @@ void cf__spill_init(struct cf__spill *sp, size_t limit, size_t head)
     sp->heap = NULL;
     sp->heap_cap = 0;
     sp->err = 0;
+    sp->reuse = false;
     to_heap(sp);
+}
+
+void cf__spill_set_reuse(struct cf__spill *sp, bool reuse)
+{
+    sp->reuse = reuse;
 }
 
 static int fail(struct cf__spill *sp, int err)
@@ -107,7 +116,9 @@ static int put(struct cf__spill *sp, size_t at, const char *buf, size_t len)
 {
     if (len == 0) /* buf may be NULL then (an empty heap moving to a memfd) */
         return 0;
-    if (sp->fd < 0 || len < PWRITE_MIN) {
+    /* A kept segment's bytes written before are mapped and faulted in:
+     * memcpy there runs at memory speed. */
+    if (sp->fd < 0 || len < PWRITE_MIN || (sp->seg && at + len <= sp->head + sp->seg->warm)) {
         memcpy(sp->sb.data + at, buf, len);
         return 0;
     }
@@ -116,7 +127,7 @@ static int put(struct cf__spill *sp, size_t at, const char *buf, size_t len)
         memcpy(sp->sb.data + at, buf, n);
         at += n, buf += n, len -= n;
     }
-    return pwrite_all(sp->fd, buf, len, at - sp->head);
+    return pwrite_all(sp->fd, buf, len, sp->file_off + (at - sp->head));
 }
 
 static int grow_heap(struct cf__spill *sp, size_t need)
@@ -136,10 +147,22 @@ static int grow_heap(struct cf__spill *sp, size_t need)
     return 0;
 }
 
+/* A kept segment goes back to the cache with its (maybe grown) mapping. */
+static void give_back(struct cf__spill *sp)
+{
+    sp->seg->map = sp->base;
+    sp->seg->map_len = sp->head_map + sp->file_cap;
+}
+
 static void drop_memfd(struct cf__spill *sp)
 {
     if (sp->fd < 0)
         return;
+    if (sp->seg) {
+        give_back(sp);
+        cf__seg_return(sp->seg);
+        return;
+    }
     munmap(sp->base, sp->head_map + sp->file_cap);
     close(sp->fd);
 }
@@ -152,6 +175,50 @@ static void drop_memfd(struct cf__spill *sp)
 static void keep_from_children(void *base, size_t len)
 {
     (void)madvise(base, len, MADV_DONTFORK);
+}
+
+/* Moves the bytes (and the view) to `base`, where the record part starts
+ * at file offset `file_off`; on failure the bytes stay on the heap. */
+static int adopt(struct cf__spill *sp, int fd, unsigned char *base, size_t head_map,
+                 size_t cap, size_t file_off)
+{
+    char *old = sp->sb.data;
+    size_t size = sp->sb.size;
+    sp->fd = fd;
+    sp->base = base;
+    sp->head_map = head_map;
+    sp->file_cap = cap;
+    sp->file_off = file_off;
+    sp->sb.data = (char *)base + head_map - sp->head;
+    sp->sb.alloc = sp->head + cap;
+    sp->sb.size = 0;
+    int err = put(sp, 0, old, size);
+    sp->sb.size = size;
+    return err;
+}
+
+static int grow_kept(struct cf__spill *sp, size_t cap);
+
+/* Moves the bytes into a kept segment (ipc/segcache.h) with room for `want`
+ * record bytes. 1 when none is free (the caller makes a fresh memfd). */
+static int to_kept(struct cf__spill *sp, size_t want)
+{
+    struct cf__seg *seg = cf__seg_lend(want);
+    if (!seg)
+        return 1;
+    size_t page = cf__seg_page();
+    sp->seg = seg;
+    int err = adopt(sp, seg->fd, seg->map, page, seg->map_len - page, page);
+    if (err == 0 && sp->file_cap < want)
+        err = grow_kept(sp, want);
+    if (err) {
+        size_t size = sp->sb.size;
+        give_back(sp);
+        cf__seg_return(seg);
+        to_heap(sp);
+        sp->sb.size = size; /* the heap still holds the bytes */
+    }
+    return err;
 }
 
 /* Moves the bytes into a new memfd of room for `need` bytes in all. */
@@ -167,6 +234,8 @@ static int to_memfd(struct cf__spill *sp, size_t need)
         want = 2 * body;
     if (!(cap = round_pages(want)) || cap > (size_t)INT64_MAX)
         return -ENOMEM;
+    if (sp->reuse && (err = to_kept(sp, cap)) <= 0)
+        return err;
     int fd = (err = FAULT(CF__SPILL_OP_CREATE)) ? -err : cf__side_memfd();
     if (fd < 0)
         return fd;
@@ -199,23 +268,14 @@ static int to_memfd(struct cf__spill *sp, size_t need)
         }
     }
     keep_from_children(base, head_map + cap);
-    char *old = sp->sb.data;
     size_t size = sp->sb.size;
-    sp->fd = fd;
-    sp->base = base;
-    sp->head_map = head_map;
-    sp->file_cap = cap;
-    sp->sb.data = (char *)base + head_map - head;
-    sp->sb.alloc = head + cap;
-    sp->sb.size = 0;
-    err = put(sp, 0, old, size);
+    err = adopt(sp, fd, base, head_map, cap, 0);
     if (err) {
         drop_memfd(sp);
         to_heap(sp); /* the bytes are still on the heap */
         sp->sb.size = size;
         return err;
     }
-    sp->sb.size = size;
     return 0;
 
 out_close:
@@ -234,6 +294,8 @@ static int grow_memfd(struct cf__spill *sp, size_t need)
         want = cap * 2;
     if (!(cap = round_pages(want)) || cap > (size_t)INT64_MAX)
         return -ENOMEM;
+    if (sp->seg)
+        return grow_kept(sp, cap);
     if ((err = FAULT(CF__SPILL_OP_GROW)) || ftruncate(sp->fd, (off_t)cap) < 0)
         return err ? -err : -errno;
     unsigned char *file = sp->base + sp->head_map, *base;
@@ -276,6 +338,33 @@ static int grow_memfd(struct cf__spill *sp, size_t need)
     return 0;
 }
 
+/* A kept segment is one mapping of the whole file (header page first), so
+ * it grows with one mremap. `cap`: record room wanted, in whole pages. */
+static int grow_kept(struct cf__spill *sp, size_t cap)
+{
+    size_t len = sp->head_map + cap;
+    int err;
+    if (cap > (size_t)INT64_MAX - sp->head_map)
+        return -ENOMEM;
+    if ((err = FAULT(CF__SPILL_OP_GROW)) || ftruncate(sp->fd, (off_t)len) < 0)
+        return err ? -err : -errno;
+    unsigned char *base;
+    if ((err = FAULT(CF__SPILL_OP_REMAP))) {
+        errno = err;
+        base = MAP_FAILED;
+    } else {
+        base = mremap(sp->base, sp->head_map + sp->file_cap, len, MREMAP_MAYMOVE);
+    }
+    if (base == MAP_FAILED)
+        return -errno; /* the old mapping is intact; the file may be larger */
+    keep_from_children(base, len);
+    sp->base = base;
+    sp->file_cap = cap;
+    sp->sb.data = (char *)base + sp->head_map - sp->head;
+    sp->sb.alloc = sp->head + cap;
+    return 0;
+}
+
 int cf__spill_write(void *data, const char *buf, size_t len)
 {
     struct cf__spill *sp = data;
@@ -306,13 +395,22 @@ int cf__spill_seal(struct cf__spill *sp, struct cf__side *out)
     size_t size = sp->sb.size, head = sp->head;
     int err;
 
-    out->fd = -1;
-    out->map = NULL;
-    out->size = 0;
+    *out = (struct cf__side){.fd = -1};
     if (size < head) {
         err = -EINVAL;
     } else if (sp->fd < 0) {
         err = cf__side_create(out, sp->sb.data + head, size - head);
+    } else if (sp->seg) {
+        struct cf__seg *seg = sp->seg;
+        give_back(sp);
+        cf__seg_sent(seg, size - head);
+        out->fd = seg->fd;
+        out->size = size - head;
+        out->serial = seg->serial;
+        out->offset = sp->file_off;
+        out->seg = seg;
+        to_heap(sp);
+        return 0;
     } else if ((err = FAULT(CF__SPILL_OP_SEAL))) {
         err = -err;
     } else {

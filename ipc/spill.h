@@ -41,10 +41,18 @@ struct cf__spill {
     size_t head_map;     /* bytes of anonymous head page before the file (0 or a page) */
     size_t file_cap;     /* size of the memfd, a multiple of the page size */
     int err;             /* why the last write failed (-errno); 0 if none did */
+    bool reuse;          /* take kept segments (ipc/segcache.h) when there is one */
+    struct cf__seg *seg; /* the kept segment being packed into, or NULL */
+    size_t file_off;     /* where byte `head` of the view lies in the file */
 };
 
 /* An empty buffer on the heap. `limit` >= `head`; head <= 4096. */
 void cf__spill_init(struct cf__spill *sp, size_t limit, size_t head);
+
+/* Lets records that spill go into kept, reusable segments (ipc/segcache.h)
+ * rather than a fresh sealed memfd each (which stays the fallback when no
+ * kept segment is free). Off after init. */
+void cf__spill_set_reuse(struct cf__spill *sp, bool reuse);
 
 /* msgpack_packer_write callback: `data` is the struct cf__spill. Appends at
  * sb.size; returns 0 or -1 (the reason in sp->err). A failed write appends
@@ -61,7 +69,8 @@ static inline bool cf__spill_spilled(const struct cf__spill *sp)
 /* Turns bytes [head, sb.size) into a sealed side segment in *out (out->fd
  * to announce, out->size = sb.size - head). A spilled record is sealed in
  * place (no copy); a record still on the heap is copied into a new segment
- * (cf__side_create). Either way the buffer is empty afterwards, back on the
+ * (cf__side_create). A record in a kept segment is marked sent instead
+ * (out->serial, out->offset, out->seg set: see ipc/segcache.h). Either way the buffer is empty afterwards, back on the
  * heap. Returns 0 or -errno; on failure the bytes are dropped as well and
  * out->fd is -1. */
 int cf__spill_seal(struct cf__spill *sp, struct cf__side *out);

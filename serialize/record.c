@@ -81,12 +81,14 @@ int cf__record_result_error(msgpack_packer *pk, uint64_t id, int status, const c
     return 0;
 }
 
-int cf__record_side(msgpack_packer *pk, int32_t pid, int32_t fd, uint64_t size)
+int cf__record_side(msgpack_packer *pk, int32_t pid, int32_t fd, uint64_t size,
+                    uint64_t serial, uint64_t offset)
 {
     if (pk == NULL || pid <= 0 || fd < 0)
         return -EINVAL;
     if (msgpack_pack_int(pk, CF__REC_SIDE) || msgpack_pack_int32(pk, pid) ||
-        msgpack_pack_int32(pk, fd) || msgpack_pack_uint64(pk, size))
+        msgpack_pack_int32(pk, fd) || msgpack_pack_uint64(pk, size) ||
+        msgpack_pack_uint64(pk, serial) || msgpack_pack_uint64(pk, offset))
         return -ENOMEM;
     return 0;
 }
@@ -125,7 +127,7 @@ int cf__record_wake(msgpack_packer *pk)
 /* Elements after the type, per record type (index: the type). */
 static const unsigned char field_count[] = {
     [CF__REC_TASK] = 3,         [CF__REC_CHUNK] = 3,       [CF__REC_RESULT] = 3,
-    [CF__REC_SIDE] = 3,         [CF__REC_WORKER_START] = 4, [CF__REC_WORKER_EXIT] = 3,
+    [CF__REC_SIDE] = 5,         [CF__REC_WORKER_START] = 4, [CF__REC_WORKER_EXIT] = 3,
     [CF__REC_WAKE] = 0,
 };
 
@@ -281,7 +283,8 @@ static int decode_side(struct reader *r, struct cf__record *out)
     int err;
 
     if ((err = get_i32(r, 1, INT32_MAX, &out->pid)) < 0 ||
-        (err = get_i32(r, 0, INT32_MAX, &out->fd)) < 0 || (err = get_u64(r, &out->size)) < 0)
+        (err = get_i32(r, 0, INT32_MAX, &out->fd)) < 0 || (err = get_u64(r, &out->size)) < 0 ||
+        (err = get_u64(r, &out->serial)) < 0 || (err = get_u64(r, &out->offset)) < 0)
         return err;
     return 0;
 }

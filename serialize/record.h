@@ -10,8 +10,10 @@
  *                    status 0: payload is the result object (for a CHUNK:
  *                    an array of [status, value | message] pairs);
  *                    status < 0: payload is the error message (str)
- *   SIDE          4, pid int, fd int, size u64   the record lives in a
- *                    side segment (ipc/side.h) holding one whole record
+ *   SIDE          4, pid int, fd int, size u64, serial u64, offset u64
+ *                    the record lives in a side segment (ipc/side.h) of
+ *                    `size` bytes at `offset`; serial 0: a sealed one-shot
+ *                    segment (offset 0), else a kept one (ipc/segcache.h)
  *   WORKER_START  5, slot int, pid int, status int, message str
  *   WORKER_EXIT   6, slot int, pid int, wait status int
  *   WAKE          7                                (no fields)
@@ -57,6 +59,8 @@ struct cf__record {
     int32_t pid;                /* SIDE, WORKER_START, WORKER_EXIT */
     int32_t fd;                 /* SIDE */
     uint64_t size;              /* SIDE */
+    uint64_t serial;            /* SIDE */
+    uint64_t offset;            /* SIDE */
     int32_t wait_status;        /* WORKER_EXIT */
 };
 
@@ -74,7 +78,8 @@ int cf__record_chunk_begin(msgpack_packer *pk, uint64_t id, const char *name,
 int cf__record_result_begin(msgpack_packer *pk, uint64_t id);
 int cf__record_result_error(msgpack_packer *pk, uint64_t id, int status, const char *msg,
                             size_t msg_len);
-int cf__record_side(msgpack_packer *pk, int32_t pid, int32_t fd, uint64_t size);
+int cf__record_side(msgpack_packer *pk, int32_t pid, int32_t fd, uint64_t size,
+                    uint64_t serial, uint64_t offset);
 int cf__record_worker_start(msgpack_packer *pk, int32_t slot, int32_t pid, int status,
                             const char *msg, size_t msg_len);
 int cf__record_worker_exit(msgpack_packer *pk, int32_t slot, int32_t pid, int wait_status);

@@ -225,8 +225,9 @@ Test(record, result_error_roundtrip, .timeout = 10)
 
 Test(record, side_roundtrip, .timeout = 10)
 {
-    static const struct { int32_t pid, fd; uint64_t size; } cases[] = {
-        {1234, 7, 1ull << 30}, {1, 0, 0}, {INT32_MAX, INT32_MAX, UINT64_MAX}};
+    static const struct { int32_t pid, fd; uint64_t size, serial, offset; } cases[] = {
+        {1234, 7, 1ull << 30, 0, 0}, {1, 0, 0, 1, 4096},
+        {INT32_MAX, INT32_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}};
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct enc got, want;
@@ -235,17 +236,22 @@ Test(record, side_roundtrip, .timeout = 10)
 
         enc_init(&got);
         enc_init(&want);
-        cr_assert_eq(cf__record_side(&got.pk, cases[i].pid, cases[i].fd, cases[i].size), 0);
+        cr_assert_eq(cf__record_side(&got.pk, cases[i].pid, cases[i].fd, cases[i].size,
+                                     cases[i].serial, cases[i].offset), 0);
         msgpack_pack_int(&want.pk, CF__REC_SIDE);
         msgpack_pack_int64(&want.pk, cases[i].pid);
         msgpack_pack_int64(&want.pk, cases[i].fd);
         msgpack_pack_uint64(&want.pk, cases[i].size);
+        msgpack_pack_uint64(&want.pk, cases[i].serial);
+        msgpack_pack_uint64(&want.pk, cases[i].offset);
         expect_bytes(&got, &want);
         cr_assert_eq(decode(got.sb.data, got.sb.size, &z, &r), 0);
         cr_assert_eq(r.type, CF__REC_SIDE);
         cr_assert_eq(r.pid, cases[i].pid);
         cr_assert_eq(r.fd, cases[i].fd);
         cr_assert_eq(r.size, cases[i].size);
+        cr_assert_eq(r.serial, cases[i].serial);
+        cr_assert_eq(r.offset, cases[i].offset);
         msgpack_zone_destroy(&z);
         enc_fini(&got);
         enc_fini(&want);
@@ -360,10 +366,10 @@ Test(record, encoder_invalid_arguments, .timeout = 10)
     cr_assert_eq(cf__record_result_error(&e.pk, 1, -1, NULL, 1), -EINVAL);
     cr_assert_eq(cf__record_result_error(&e.pk, 1, -1, name, (size_t)UINT32_MAX + 1), -EINVAL);
     cr_assert_eq(cf__record_result_error(NULL, 1, -1, "x", 1), -EINVAL);
-    cr_assert_eq(cf__record_side(&e.pk, 0, 1, 1), -EINVAL);
-    cr_assert_eq(cf__record_side(&e.pk, -1, 1, 1), -EINVAL);
-    cr_assert_eq(cf__record_side(&e.pk, 1, -1, 1), -EINVAL);
-    cr_assert_eq(cf__record_side(NULL, 1, 1, 1), -EINVAL);
+    cr_assert_eq(cf__record_side(&e.pk, 0, 1, 1, 0, 0), -EINVAL);
+    cr_assert_eq(cf__record_side(&e.pk, -1, 1, 1, 0, 0), -EINVAL);
+    cr_assert_eq(cf__record_side(&e.pk, 1, -1, 1, 0, 0), -EINVAL);
+    cr_assert_eq(cf__record_side(NULL, 1, 1, 1, 0, 0), -EINVAL);
     cr_assert_eq(cf__record_worker_start(&e.pk, -1, 1, 0, "", 0), -EINVAL);
     cr_assert_eq(cf__record_worker_start(&e.pk, 0, 0, 0, "", 0), -EINVAL);
     cr_assert_eq(cf__record_worker_start(&e.pk, 0, 1, 1, "", 0), -EINVAL);
@@ -402,7 +408,7 @@ static int encode_case(int which, msgpack_packer *pk)
     case 1: return cf__record_chunk_begin(pk, 300, "square", 6);
     case 2: return cf__record_result_begin(pk, 70000);
     case 3: return cf__record_result_error(pk, 1ull << 33, CF_ETASK, "bad n: 12", 9);
-    case 4: return cf__record_side(pk, 70000, 300, 1ull << 40);
+    case 4: return cf__record_side(pk, 70000, 300, 1ull << 40, 5, 4096);
     case 5: return cf__record_worker_start(pk, 3, 70000, -300, "nope", 4);
     case 6: return cf__record_worker_exit(pk, 3, 70000, 0x100);
     default: return cf__record_wake(pk);
@@ -536,18 +542,23 @@ static const struct rcase rcases[] = {
     {"result no payload", CF_EPROTO, {U(3), U(5), I(0), END}},
     {"result extra", CF_EPROTO, {U(3), U(5), I(0), NIL, NIL, END}},
     /* SIDE */
-    {"side ok", 0, {U(4), I(10), I(0), U(0), END}},
-    {"side pid 0", CF_EPROTO, {U(4), I(0), I(3), U(1), END}},
-    {"side pid -1", CF_EPROTO, {U(4), I(-1), I(3), U(1), END}},
-    {"side pid 2^31", CF_EPROTO, {U(4), I(1ll << 31), I(3), U(1), END}},
-    {"side fd -1", CF_EPROTO, {U(4), I(10), I(-1), U(1), END}},
-    {"side fd 2^31", CF_EPROTO, {U(4), I(10), I(1ll << 31), U(1), END}},
-    {"side size -1", CF_EPROTO, {U(4), I(10), I(3), I(-1), END}},
-    {"side size str", CF_EPROTO, {U(4), I(10), I(3), S("1"), END}},
-    {"side size float", CF_EPROTO, {U(4), I(10), I(3), DBL, END}},
-    {"side pid str", CF_EPROTO, {U(4), S("10"), I(3), U(1), END}},
+    {"side ok", 0, {U(4), I(10), I(0), U(0), U(0), U(0), END}},
+    {"side pid 0", CF_EPROTO, {U(4), I(0), I(3), U(1), U(0), U(0), END}},
+    {"side pid -1", CF_EPROTO, {U(4), I(-1), I(3), U(1), U(0), U(0), END}},
+    {"side pid 2^31", CF_EPROTO, {U(4), I(1ll << 31), I(3), U(1), U(0), U(0), END}},
+    {"side fd -1", CF_EPROTO, {U(4), I(10), I(-1), U(1), U(0), U(0), END}},
+    {"side fd 2^31", CF_EPROTO, {U(4), I(10), I(1ll << 31), U(1), U(0), U(0), END}},
+    {"side size -1", CF_EPROTO, {U(4), I(10), I(3), I(-1), U(0), U(0), END}},
+    {"side size str", CF_EPROTO, {U(4), I(10), I(3), S("1"), U(0), U(0), END}},
+    {"side size float", CF_EPROTO, {U(4), I(10), I(3), DBL, U(0), U(0), END}},
+    {"side pid str", CF_EPROTO, {U(4), S("10"), I(3), U(1), U(0), U(0), END}},
     {"side no size", CF_EPROTO, {U(4), I(10), I(3), END}},
-    {"side extra", CF_EPROTO, {U(4), I(10), I(3), U(1), U(1), END}},
+    {"side kept ok", 0, {U(4), I(10), I(3), U(1), U(7), U(4096), END}},
+    {"side no serial", CF_EPROTO, {U(4), I(10), I(3), U(1), END}},
+    {"side no offset", CF_EPROTO, {U(4), I(10), I(3), U(1), U(7), END}},
+    {"side serial -1", CF_EPROTO, {U(4), I(10), I(3), U(1), I(-1), U(0), END}},
+    {"side offset str", CF_EPROTO, {U(4), I(10), I(3), U(1), U(1), S("4096"), END}},
+    {"side extra", CF_EPROTO, {U(4), I(10), I(3), U(1), U(0), U(0), U(1), END}},
     /* WORKER_START */
     {"start ok", 0, {U(5), I(0), I(10), I(0), S(""), END}},
     {"start slot -1", CF_EPROTO, {U(5), I(-1), I(10), I(0), S(""), END}},
@@ -669,7 +680,7 @@ static void pack_sample(int which, msgpack_packer *pk)
     case 2: cr_assert_eq(cf__record_result_begin(pk, 300), 0);
             pack_rich_payload(pk); break;
     case 3: cr_assert_eq(cf__record_result_error(pk, 9, CF_ETASK, "bad n: 12", 9), 0); break;
-    case 4: cr_assert_eq(cf__record_side(pk, 70000, 12, 1ull << 33), 0); break;
+    case 4: cr_assert_eq(cf__record_side(pk, 70000, 12, 1ull << 33, 0, 0), 0); break;
     case 5: cr_assert_eq(cf__record_worker_start(pk, 2, 4321, -2, "init", 4), 0); break;
     case 6: cr_assert_eq(cf__record_worker_exit(pk, 1, 4321, 9), 0); break;
     default: cr_assert_eq(cf__record_wake(pk), 0); break;

@@ -152,14 +152,17 @@ static void check_result_status(const struct enc_int *e, const msgpack_object *o
     }
 }
 
-/* SIDE's pid: an integer in [1, INT32_MAX]; its size any positive one. */
+/* SIDE's pid: an integer in [1, INT32_MAX]; its size, serial and offset
+ * any positive one. */
 static void check_side_pid(const struct enc_int *e, const msgpack_object *o)
 {
-    unsigned char buf[40];
+    unsigned char buf[64];
     size_t n = cat(buf, 0, "\x04", 1);
     n = cat(buf, n, e->b, e->n);
     n = cat(buf, n, "\x03", 1);
     n = cat(buf, n, e->b, e->n); /* the size */
+    n = cat(buf, n, e->b, e->n); /* the serial */
+    n = cat(buf, n, e->b, e->n); /* the offset */
     bool pos = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
     bool ok = pos && o->via.u64 >= 1 && o->via.u64 <= INT32_MAX;
     struct cf__record r;
@@ -169,6 +172,8 @@ static void check_side_pid(const struct enc_int *e, const msgpack_object *o)
         cr_assert_eq((uint64_t)r.pid, o->via.u64);
         cr_assert_eq(r.fd, 3);
         cr_assert_eq(r.size, o->via.u64);
+        cr_assert_eq(r.serial, o->via.u64);
+        cr_assert_eq(r.offset, o->via.u64);
     }
 }
 

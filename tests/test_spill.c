@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/segcache.h"
 #include "ipc/side.h"
 #include "ipc/spill.h"
 #include "tests/support.h"
@@ -397,6 +398,7 @@ Test(spill_pool, large_results_packed_in_place, .fini = pool_teardown, .timeout 
  * task fails with the reason; the worker stays and serves the next one. */
 Test(spill_pool, seal_failure_fails_only_that_task, .fini = pool_teardown, .timeout = 60)
 {
+    cf__seg_enable(false); /* the one-shot path (inherited by the worker) */
     cf__spill_fault_arm(CF__SPILL_OP_SEAL, 1, ENOMEM); /* inherited by the worker */
     pool = support_new_pool(1, 0);
     cf_future *f;
@@ -416,6 +418,7 @@ Test(spill_pool, seal_failure_fails_only_that_task, .fini = pool_teardown, .time
  * it, and nothing is left half-built for the next result. */
 Test(spill_pool, memfd_failure_while_packing, .fini = pool_teardown, .timeout = 60)
 {
+    cf__seg_enable(false); /* the one-shot path (inherited by the worker) */
     cf__spill_fault_arm(CF__SPILL_OP_CREATE, 1, EMFILE);
     pool = support_new_pool(1, 0);
     cr_assert_neq(make_in_pool((size_t)2 << 20, 11, false), 0);

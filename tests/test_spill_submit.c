@@ -19,6 +19,7 @@
 
 #include <cfutures.h>
 
+#include "ipc/segcache.h"
 #include "ipc/side.h"
 #include "ipc/spill.h"
 #include "support.h"
@@ -230,6 +231,7 @@ Test(spill_submit, threads_submitting_large_records_leave_no_descriptor, .timeou
         pthread_join(th[i], NULL);
         cr_assert_eq(t[i].bad, 0, "thread %d: %d bad results", i, t[i].bad);
     }
+    cf__seg_trim(); /* kept segments stay open while free; none may stay busy */
     expect_fds(before);
     /* Spilled, then refused: the segment goes with the refusal. */
     cr_assert_eq(cf_executor_shutdown(ex, true, false), 0);
@@ -237,6 +239,7 @@ Test(spill_submit, threads_submitting_large_records_leave_no_descriptor, .timeou
     cf_future *f;
     cr_assert_eq(cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", big, sizeof(big)),
                  CF_ESHUTDOWN);
+    cf__seg_trim(); /* closes it only if the refusal released it */
     expect_fds(before);
     cf_executor_release(ex);
 }
@@ -245,6 +248,7 @@ Test(spill_submit, threads_submitting_large_records_leave_no_descriptor, .timeou
  * step's own error, keeps no descriptor, and the next submit works. */
 static void parent_failure(enum cf__spill_op op, int err)
 {
+    cf__seg_enable(false); /* the one-shot path; kept segments: below */
     cf_executor *ex = support_new_pool(1, 0);
     static unsigned char big[3 << 20];
     cf_future *f = NULL;
@@ -281,4 +285,57 @@ Test(spill_submit, a_large_write_fails, .timeout = 60)
 Test(spill_submit, sealing_fails, .timeout = 60)
 {
     parent_failure(CF__SPILL_OP_SEAL, EBADF);
+}
+
+/* The same steps failing with a kept segment (ipc/segcache.h): a free one
+ * of ~300 KiB must grow for a 3 MiB submit, and its new pages are written
+ * with pwrite. The failing step fails that submit only, the segment goes
+ * back to the cache (no descriptor is lost or left busy), and the next
+ * submit grows it and works. */
+static void parent_failure_kept(enum cf__spill_op op, int err)
+{
+    cf_executor *ex = support_new_pool(1, 0); /* 1 MiB rings: 300 KiB spills */
+    static unsigned char small[300 << 10], big[3 << 20];
+    cf_future *f = NULL;
+    const msgpack_object *o;
+    int before = open_fds();
+    cr_assert_eq(cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", small, sizeof(small)),
+                 0);
+    cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(f));
+    cf_future_release(f);
+    f = NULL;
+    struct cf__seg_stats st;
+    cf__seg_stats(&st);
+    cr_assert_eq(st.created, 1, "a kept segment carried the small record");
+    cf__spill_fault_arm(op, 1, err);
+    int rc = cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", big, sizeof(big));
+    cf__spill_fault_arm(op, 0, 0);
+    cr_assert_eq(rc, -err, "step %d: %d (%s)", (int)op, rc, cf_strerror(rc));
+    cr_assert_null(f);
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = pattern(i);
+    cr_assert_eq(cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", big, sizeof(big)), 0);
+    cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(f));
+    expect_digest(o, big, sizeof(big));
+    cf_future_release(f);
+    cf__seg_stats(&st);
+    cr_assert_eq(st.created, 1, "the same segment, grown");
+    cf__seg_trim();
+    expect_fds(before);
+    cf_executor_release(ex);
+}
+
+Test(spill_submit, growing_a_kept_segment_fails, .timeout = 60)
+{
+    parent_failure_kept(CF__SPILL_OP_GROW, ENOSPC);
+}
+
+Test(spill_submit, remapping_a_kept_segment_fails, .timeout = 60)
+{
+    parent_failure_kept(CF__SPILL_OP_REMAP, ENOMEM);
+}
+
+Test(spill_submit, writing_a_kept_segment_fails, .timeout = 60)
+{
+    parent_failure_kept(CF__SPILL_OP_WRITE, EIO);
 }

@@ -47,7 +47,7 @@ int cf__pool_push_side(struct cf__ring *ring, uint64_t id, const struct cf__side
     struct fixed_buf fb = {.len = 0};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &fb, fixed_write);
-    int rc = cf__record_side(&pk, (int32_t)getpid(), side->fd, len);
+    int rc = cf__record_side(&pk, (int32_t)getpid(), side->fd, len, side->serial, side->offset);
     if (rc == 0) {
         struct iovec iov[2] = {{&id, sizeof(id)}, {fb.bytes, fb.len}};
         rc = cf__ring_pushv(ring, iov, 2, deadline_ns, pos);

@@ -18,6 +18,7 @@
 #include "ipc/clock.h"
 #include "ipc/fault.h"
 #include "ipc/futex.h"
+#include "ipc/segcache.h"
 #include "ipc/side.h"
 #include "ipc/spill.h"
 #include "serialize/record.h"
@@ -97,7 +98,12 @@ static void push_result(struct worker *w, uint64_t id)
     }
     if (rc < 0)
         _exit(4); /* the parent is gone or the ring is broken */
-    if (side.fd >= 0) {
+    if (side.seg) {
+        /* A kept segment: the parent holds it now and releases it when done
+         * (ipc/segcache.h); nothing of ours to close. */
+        cf__side_forget(&side);
+        atomic_fetch_add(&w->slot->side_sent, 1);
+    } else if (side.fd >= 0) {
         w->pending_side = side;
         atomic_fetch_add(&w->slot->side_sent, 1);
     }
@@ -135,7 +141,7 @@ static void handle_record(struct worker *w, const struct cf__ring_record *r)
     if (CF__FAULT(CF__FAULT_WORKER_DECODE))
         rc = CF_EPROTO;
     if (rc == 0 && rec.type == CF__REC_SIDE) {
-        rc = cf__side_open(&side, rec.pid, rec.fd, rec.size);
+        rc = cf__side_open_at(&side, rec.pid, rec.fd, rec.size, rec.serial, rec.offset, false);
         if (rc == 0 && CF__FAULT(CF__FAULT_WORKER_SIDE))
             rc = CF_EPROTO;
         if (rc == 0) {
@@ -216,6 +222,7 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
     /* Results the ring can carry stay on the heap; larger ones are packed
      * straight into a memfd (one copy, see ipc/spill.h). */
     cf__spill_init(&w.out, cf__ring_max_record(&ipc->results) - CF__ID_PREFIX, 0);
+    cf__spill_set_reuse(&w.out, true);
     msgpack_packer_init(&w.pk, &w.out, cf__spill_write);
     if (!(w.zone = msgpack_zone_new(4096)))
         _exit(5);
@@ -228,7 +235,14 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
         size_t max = batch_size(&w);
         if (limit && max > (size_t)(limit - done))
             max = (size_t)(limit - done); /* retire on time: take no more */
-        int rc = cf__ring_pop(&ipc->tasks, &batch, max, CF__NO_DEADLINE, claim, w.slot);
+        /* A worker keeping large segments wakes now and then to give them
+         * back once idle (ipc/segcache.h); one keeping none sleeps. */
+        uint64_t deadline = cf__seg_holding() ? cf__now_ns() + CF__SEG_IDLE_NS : CF__NO_DEADLINE;
+        int rc = cf__ring_pop(&ipc->tasks, &batch, max, deadline, claim, w.slot);
+        if (rc == -ETIMEDOUT) {
+            cf__seg_tick();
+            continue;
+        }
         if (rc < 0) {
             /* -EPIPE: the pool is shutting down; anything else means the
              * ring can no longer be trusted, which the parent must hear. */
