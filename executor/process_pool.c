@@ -491,6 +491,12 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
      * that wake-up: pass them on to the survivors. */
     cf__ring_forget_poller(&p->ipc.tasks, rec->pid);
     cf__seg_forget_pid(rec->pid); /* its kept segments: unmap what we no longer use */
+    /* One killed inside a signal (a pass-on in the task ring, a push to
+     * the result ring) may have counted a wake-up it never sent, which
+     * would make later signals skip a sleeper (ipc/pshared.h). The fork
+     * server repairs the result ring as it reports the death; the task
+     * ring is ours to repair. */
+    cf__ring_forget_notifier(&p->ipc.tasks);
     cf__ring_wake_all(&p->ipc.tasks);
     if (cf__ring_closed(&p->ipc.tasks) && !tasks_closed(p)) {
         /* Closed by a reader that found it corrupt: nothing can be trusted

@@ -21,6 +21,7 @@ enum cf__fault_point {
     CF__FAULT_WORKER_ENCODE,     /* a worker packed a result, not yet pushed */
     CF__FAULT_WORKER_SIDE,       /* a worker mapped a large argument */
     CF__FAULT_PARENT_DECODE,     /* the collector is about to decode a result */
+    CF__FAULT_SIGNAL_COUNTED,    /* a counted signal counted its wake-up, not sent */
     CF__FAULT_POINTS
 };
 

@@ -32,29 +32,40 @@ static int futex_wait(uint32_t *word, uint32_t expected, uint64_t deadline_ns, i
     rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | private_flag, expected, tsp, NULL,
                  FUTEX_BITSET_MATCH_ANY);
     if (rc == 0)
-        return 0;
+        return 0; /* only ever a FUTEX_WAKE: the kernel retries spurious wake-ups */
     if (errno == ETIMEDOUT)
         return -ETIMEDOUT;
     /* EAGAIN (value already changed), EINTR (signal): the caller re-checks.
-     * EFAULT/EINVAL cannot happen with a mapped, aligned word; returning 0
-     * keeps the documented contract and the caller's loop bounded by its
+     * EFAULT/EINVAL cannot happen with a mapped, aligned word; they are
+     * reported like EAGAIN, which keeps the caller's loop bounded by its
      * deadline. */
-    return 0;
+    return -EAGAIN;
 }
 
 int cf__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline_ns)
 {
+    int rc = futex_wait((uint32_t *)word, expected, deadline_ns, 0);
+
+    return rc == -EAGAIN ? 0 : rc;
+}
+
+int cf__futex_wait_woken(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline_ns)
+{
     return futex_wait((uint32_t *)word, expected, deadline_ns, 0);
 }
 
-void cf__futex_wake(_Atomic uint32_t *word, int n)
+int cf__futex_wake(_Atomic uint32_t *word, int n)
 {
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
+    long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
+
+    return rc > 0 ? (int)rc : 0;
 }
 
 int cf__futex_wait_private(uint32_t *word, uint32_t expected, uint64_t deadline_ns)
 {
-    return futex_wait(word, expected, deadline_ns, FUTEX_PRIVATE_FLAG);
+    int rc = futex_wait(word, expected, deadline_ns, FUTEX_PRIVATE_FLAG);
+
+    return rc == -EAGAIN ? 0 : rc;
 }
 
 void cf__futex_wake_private(uint32_t *word, int n)

@@ -14,8 +14,13 @@
  * -ETIMEDOUT when the deadline passed. */
 int cf__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline_ns);
 
-/* Wakes up to n sleepers (INT32_MAX: all). */
-void cf__futex_wake(_Atomic uint32_t *word, int n);
+/* The same, but tells the cases apart: 0 only when a cf__futex_wake woke
+ * this sleeper (and so was counted in that call's return), -EAGAIN when
+ * the value differed or a signal interrupted, -ETIMEDOUT. */
+int cf__futex_wait_woken(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline_ns);
+
+/* Wakes up to n sleepers (INT32_MAX: all). Returns how many it woke. */
+int cf__futex_wake(_Atomic uint32_t *word, int n);
 
 /* The same for a word no other process waits on or wakes. */
 int cf__futex_wait_private(uint32_t *word, uint32_t expected, uint64_t deadline_ns);

@@ -10,12 +10,42 @@
  * the `sleepers` increment. A waiter killed asleep leaves it one too high,
  * so notifiers make a FUTEX_WAKE that finds nobody: wasted, not wrong. The
  * kernel drops the dead task from the futex queue by itself.
+ *
+ * Counted signals (`woken`). A FUTEX_WAKE takes the woken thread tens of
+ * microseconds to act on, and meanwhile it still counts as a sleeper: a
+ * producer pushing records one by one used to send a FUTEX_WAKE per record
+ * to a consumer already woken (perf: 80-90% of them woke nobody). So a
+ * signal first counts its wake-up in `woken`, and sends none when every
+ * sleeper is counted (woken >= sleepers); the waiter a wake-up reached
+ * takes its count back. Why a skip loses nothing: let N skip after its
+ * change c (made under the mutex, then seq++, then the loads, all seq_cst).
+ *  - sleepers read 0: a waiter registering later read `seq` under the
+ *    mutex either after c (and saw c) or before it (and FUTEX_WAIT finds
+ *    seq moved on).
+ *  - woken read k >= 1: one of those k wake-ups is not yet taken back
+ *    (woken saturates at 0, so k >= 1 means an increment whose matching
+ *    decrement comes after N's load). Its waiter takes it back after N's
+ *    load, so it re-locks after N's unlock and sees c. Or it reached
+ *    nobody (FUTEX_WAKE returned 0: the waiter it counted was not asleep
+ *    yet); then its notifier takes it back and re-reads seq: it finds N's
+ *    seq++ and sends the wake-up again (a loop), or its own seq read was
+ *    already past N's, and then the queue was empty after c: whoever
+ *    sleeps later read seq after c, so saw c.
+ * A waiter takes its count back before dropping its registration: one
+ * killed in between leaves both one too high, which cancel out. A notifier
+ * killed between counting and sending leaves `woken` too high on its own:
+ * cf__pcond_reset_woken, called by whoever handles that death, which then
+ * wakes everyone (one killed after taking its count back, before its
+ * re-send, may owe a wake-up). Broadcasts and plain signals neither count
+ * nor skip; the waiters they wake take back counts that were not theirs,
+ * which leaves `woken` low: spare wake-ups, never lost ones.
  */
 #include <errno.h>
 #include <stdbool.h>
 
 #include "ipc/clock.h"
 #include "ipc/cpu.h"
+#include "ipc/fault.h"
 #include "ipc/futex.h"
 #include "ipc/pshared.h"
 
@@ -102,6 +132,22 @@ void cf__pcond_init(cf__pcond *cv)
     atomic_init(&cv->sleepers, 0);
 }
 
+/* *woken - 1, but never below 0 (see the top of this file: it may be low). */
+static void take_back_woken(_Atomic uint32_t *woken)
+{
+    uint32_t w = atomic_load_explicit(woken, memory_order_seq_cst);
+
+    while (w != 0 && !atomic_compare_exchange_weak_explicit(woken, &w, w - 1,
+                                                            memory_order_seq_cst,
+                                                            memory_order_seq_cst))
+        ;
+}
+
+void cf__pcond_reset_woken(_Atomic uint32_t *woken)
+{
+    atomic_store_explicit(woken, 0, memory_order_seq_cst);
+}
+
 /* Spins until `seq` moves away from `old` or `spin` pauses have passed.
  * Returns true when it moved (no need to sleep). Only an early exit: a
  * stale read here just leads to FUTEX_WAIT, whose in-kernel compare (behind
@@ -119,6 +165,12 @@ static bool spin_for_change(cf__pcond *cv, uint32_t old, unsigned spin)
 int cf__pcond_wait(cf__pcond *cv, cf__pmutex *mx, uint64_t deadline_ns, unsigned spin,
                    int *owner_died)
 {
+    return cf__pcond_wait_counted(cv, NULL, mx, deadline_ns, spin, owner_died);
+}
+
+int cf__pcond_wait_counted(cf__pcond *cv, _Atomic uint32_t *woken, cf__pmutex *mx,
+                           uint64_t deadline_ns, unsigned spin, int *owner_died)
+{
     uint32_t old;
     int rc = 0, lk;
 
@@ -133,10 +185,17 @@ int cf__pcond_wait(cf__pcond *cv, cf__pmutex *mx, uint64_t deadline_ns, unsigned
     atomic_fetch_add_explicit(&cv->sleepers, 1, memory_order_seq_cst);
     cf__pmutex_unlock(mx);
 
-    if (!spin_for_change(cv, old, spin))
-        rc = cf__futex_wait(&cv->seq, old, deadline_ns);
+    if (!spin_for_change(cv, old, spin)) {
+        rc = cf__futex_wait_woken(&cv->seq, old, deadline_ns);
+        /* A FUTEX_WAKE reached us: take its count back, before dropping
+         * the registration (see the top of this file). */
+        if (rc == 0 && woken)
+            take_back_woken(woken);
+        else if (rc == -EAGAIN)
+            rc = 0;
+    }
 
-    atomic_fetch_sub_explicit(&cv->sleepers, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&cv->sleepers, 1, memory_order_seq_cst);
     lk = cf__pmutex_lock(mx);
     if (lk < 0)
         return lk;
@@ -162,3 +221,32 @@ void cf__pcond_broadcast(cf__pcond *cv)
 {
     notify(cv, INT32_MAX);
 }
+
+void cf__pcond_signal_counted(cf__pcond *cv, _Atomic uint32_t *woken)
+{
+    /* seq_cst everywhere: see cf__pcond_wait and the top of this file. */
+    uint32_t seen = atomic_fetch_add_explicit(&cv->seq, 1, memory_order_seq_cst) + 1;
+
+    for (;;) {
+        uint32_t sleepers = atomic_load_explicit(&cv->sleepers, memory_order_seq_cst);
+        uint32_t w = atomic_load_explicit(woken, memory_order_seq_cst);
+        do {
+            if (w >= sleepers)
+                return; /* nobody asleep, or a wake-up on its way to each */
+        } while (!atomic_compare_exchange_weak_explicit(woken, &w, w + 1,
+                                                        memory_order_seq_cst,
+                                                        memory_order_seq_cst));
+        (void)CF__FAULT(CF__FAULT_SIGNAL_COUNTED);
+        if (cf__futex_wake(&cv->seq, 1) > 0)
+            return; /* that waiter takes the count back */
+        /* Nobody was asleep in the kernel yet: take the count back, and if
+         * another signal came meanwhile, it may have skipped because of
+         * our count: send its wake-up. */
+        take_back_woken(woken);
+        uint32_t now = atomic_load_explicit(&cv->seq, memory_order_seq_cst);
+        if (now == seen)
+            return;
+        seen = now;
+    }
+}
+

@@ -11,8 +11,18 @@
  * reads `seq` with the mutex held, registers as a sleeper, drops the mutex
  * and FUTEX_WAITs on the old value; a notifier bumps `seq` and issues
  * FUTEX_WAKE only when `sleepers` is non-zero. A waiter killed while asleep
- * leaves at most a stale sleeper count, which costs one spare wake call.
- * Both structs live in shared memory and hold no pointers.
+ * leaves at most a stale sleeper count, which costs spare wake calls.
+ *
+ * Counted signals: a signal may also skip its FUTEX_WAKE when every sleeper
+ * already has a wake-up on its way, counted in a `woken` word the caller
+ * keeps beside the event count (the public process-shared objects have no
+ * room for it in theirs, and only broadcast). The woken waiter re-locks
+ * and re-checks the predicate after the notifier changed it, so it sees
+ * the change (pshared.c has the argument). Good for predicates any one
+ * waiter can act on and pass on, like "the ring has records". A notifier
+ * that died between counting and sending leaves `woken` too high, which
+ * could make signals skip a sleeper for ever: cf__pcond_reset_woken.
+ * Both structs, and `woken`, live in shared memory and hold no pointers.
  */
 #ifndef CF_IPC_PSHARED_H
 #define CF_IPC_PSHARED_H
@@ -54,9 +64,26 @@ void cf__pcond_init(cf__pcond *cv);
  * re-locking fails does it return -ENOTRECOVERABLE, with `mx` NOT held. */
 int cf__pcond_wait(cf__pcond *cv, cf__pmutex *mx, uint64_t deadline_ns, unsigned spin,
                    int *owner_died);
+/* The same, for an event count notified with cf__pcond_signal_counted:
+ * `woken` is the word those signals count their wake-ups in (every waiter
+ * of cv must pass it; broadcasts and plain signals may still be used). */
+int cf__pcond_wait_counted(cf__pcond *cv, _Atomic uint32_t *woken, cf__pmutex *mx,
+                           uint64_t deadline_ns, unsigned spin, int *owner_died);
 
 /* Wake one / every waiter. Callable with or without the mutex held. */
 void cf__pcond_signal(cf__pcond *cv);
 void cf__pcond_broadcast(cf__pcond *cv);
+
+/* Wakes one waiter, unless every sleeper has a wake-up on its way already
+ * (counted in `woken`, zero-initialised, shared like cv): then a waiter is
+ * sure to re-check the predicate after the caller's change. */
+void cf__pcond_signal_counted(cf__pcond *cv, _Atomic uint32_t *woken);
+
+/* A process that may have died inside cf__pcond_signal_counted (after
+ * counting its wake-up, before sending it) left `woken` too high. Forgets
+ * every pending wake-up (a `woken` too low only costs spare FUTEX_WAKE
+ * calls); the caller then wakes every sleeper, since a signal may have
+ * skipped because of that count. Safe at any time. */
+void cf__pcond_reset_woken(_Atomic uint32_t *woken);
 
 #endif

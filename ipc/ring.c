@@ -44,6 +44,10 @@ struct cf__ring_shared {
     _Alignas(64) _Atomic uint64_t head; /* next write position; store-release */
     _Alignas(64) _Atomic uint64_t tail; /* next read position; store-release */
     _Alignas(64) cf__pcond not_empty;   /* consumers sleep here */
+    /* Wake-ups of not_empty on their way (cf__pcond_signal_counted): a
+     * push skips its FUTEX_WAKE while a consumer it would wake is woken
+     * already and about to look at the ring anyway. */
+    _Atomic uint32_t not_empty_woken;
     _Alignas(64) cf__pcond not_full;    /* producers sleep here */
     /* pid of the consumer polling the ring (0: none); read by every push.
      * Lock-free: see cf__ring_poll_begin. */
@@ -111,6 +115,7 @@ int cf__ring_init(struct cf__ring *r, void *mem, size_t capacity)
     atomic_init(&sh->head, 0);
     atomic_init(&sh->tail, 0);
     cf__pcond_init(&sh->not_empty);
+    atomic_init(&sh->not_empty_woken, 0);
     cf__pcond_init(&sh->not_full);
     set_view(r, mem, capacity);
     return 0;
@@ -213,7 +218,8 @@ static int wait_turn(struct cf__ring *r, cf__pcond *cv, uint64_t deadline_ns)
         return -EAGAIN;
     if (deadline_ns != CF__NO_DEADLINE && cf__now_ns() >= deadline_ns)
         return -ETIMEDOUT;
-    rc = cf__pcond_wait(cv, &r->sh->lock, deadline_ns, 0, NULL);
+    rc = cf__pcond_wait_counted(cv, cv == &r->sh->not_empty ? &r->sh->not_empty_woken : NULL,
+                                &r->sh->lock, deadline_ns, 0, NULL);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 
@@ -255,6 +261,12 @@ void cf__ring_forget_poller(struct cf__ring *r, int32_t pid)
         wake_everyone(r);
 }
 
+void cf__ring_forget_notifier(struct cf__ring *r)
+{
+    cf__pcond_reset_woken(&r->sh->not_empty_woken);
+    wake_everyone(r);
+}
+
 bool cf__ring_has_records(const struct cf__ring *r)
 {
     return atomic_load_explicit(&r->sh->head, memory_order_acquire) !=
@@ -263,17 +275,19 @@ bool cf__ring_has_records(const struct cf__ring *r)
 
 void cf__ring_notify(struct cf__ring *r)
 {
-    cf__pcond_signal(&r->sh->not_empty);
+    cf__pcond_signal_counted(&r->sh->not_empty, &r->sh->not_empty_woken);
 }
 
 /* After publishing records: wakes one sleeping consumer, unless one polls
- * (it will see them; see cf__ring_poll_begin). */
+ * (it will see them; see cf__ring_poll_begin) or one is woken already and
+ * will see them when it takes the lock (cf__pcond_signal_counted: it
+ * takes a batch and passes the signal on if it leaves records behind). */
 static void signal_consumers(struct cf__ring *r)
 {
     /* A read-modify-write, not a load: see cf__ring_poll_end. */
     if (atomic_fetch_or_explicit(&r->sh->poller, 0, memory_order_acq_rel) != 0)
         return;
-    cf__pcond_signal(&r->sh->not_empty);
+    cf__pcond_signal_counted(&r->sh->not_empty, &r->sh->not_empty_woken);
 }
 
 /* Before sleeping in a pop with poll_ns set: watches the ring lock-free for

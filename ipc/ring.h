@@ -136,6 +136,11 @@ void cf__ring_poll_end(struct cf__ring *r);
 /* A poller of process `pid` died: unregisters it and wakes every sleeper
  * (pushes may have skipped their wake-ups for it). No-op otherwise. */
 void cf__ring_forget_poller(struct cf__ring *r, int32_t pid);
+/* A process that used the ring may have died while notifying (see
+ * cf__pcond_reset_woken): forgets the wake-ups its event counts believe
+ * are on their way, then wakes every sleeper, so that none is left asleep
+ * by a wake-up that was counted but never sent. */
+void cf__ring_forget_notifier(struct cf__ring *r);
 /* True when a consumer polls the ring now or stopped less than `ns` ago. */
 bool cf__ring_polled_within(const struct cf__ring *r, uint64_t ns);
 /* Wakes one sleeping consumer, poller or not (see cf__ring_poll_begin). */

@@ -8,7 +8,8 @@
  * future with a named error and the pool keeps working.
  *
  * Then death at the worst moments of the ring (holding its lock, half-way
- * through writing or reading a record) and in its condition variable.
+ * through writing or reading a record, inside a counted signal) and in its
+ * condition variable.
  *
  * Faults are armed through ipc/fault.h before the pool is created (its
  * processes inherit the armed state); "nth" counts hits across them.
@@ -586,6 +587,40 @@ Test(deadlock, busy_death_half_way_through_writing, .timeout = 60)
 Test(deadlock, busy_death_half_way_through_reading, .timeout = 60)
 {
     ring_busy_case(CF__FAULT_RING_POP_PARTIAL, 5, 0);
+}
+
+/* A worker killed inside a counted signal (ipc/pshared.h) on either ring,
+ * its wake-up counted and never sent: the pool forgets the count (the fork
+ * server for the result ring, the collector for the task ring) and wakes
+ * everyone, so nobody sleeps through work; its result was pushed before
+ * the signal and its untouched tasks are queued again: none fails. Rounds
+ * of a full pipeline (no waiter polls, so results wake the collector)
+ * until the fault has fired. */
+Test(deadlock, busy_death_inside_a_counted_signal, .timeout = 60)
+{
+    enum { N = 400 };
+    static cf_future *fs[N];
+    cr_assert_eq(cf__fault_arm(CF__FAULT_SIGNAL_COUNTED, CF__FAULT_CRASH, 3, CF__ROLE_WORKER), 0);
+    cf_executor *ex = support_new_pool(2, 4096);
+    cf_stats st = {0};
+    for (int round = 0; round < 50 && st.worker_deaths == 0; round++) {
+        for (int i = 0; i < N; i++)
+            fs[i] = submit_mul(ex, i, 3);
+        cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, CF_FOREVER, NULL), N);
+        for (int i = 0; i < N; i++) {
+            int64_t r;
+            int rc = cf_future_result_i64(fs[i], 0, &r);
+            cr_assert_eq(rc, 0, "task %d: %s (%s)", i, cf_strerror(rc),
+                         cf_future_error_message(fs[i]));
+            cr_assert_eq(r, i * 3, "task %d", i);
+        }
+        support_release_all(fs, N);
+        cr_assert_eq(cf_executor_stats(ex, &st), 0);
+    }
+    cr_assert_eq(st.worker_deaths, 1, "the fault never fired");
+    assert_pool_works(ex, 50);
+    cf__fault_disarm();
+    cf_executor_release(ex);
 }
 
 /* ------------------------------------------------ death in the condvar */

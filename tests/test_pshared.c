@@ -26,6 +26,9 @@ struct shared {
     cf__pcond cv;
     int go;               /* protected by mx */
     _Atomic int locked;   /* child → parent: "I hold mx" */
+    _Atomic uint32_t woken; /* cv's count for cf__pcond_signal_counted */
+    int tokens;           /* counted stress: produced, not yet taken (mx) */
+    int taken;            /* counted stress: taken so far (mx) */
 };
 
 static struct shared *sh;
@@ -93,6 +96,46 @@ static int wait_go_spin(int unused)
 {
     (void)unused;
     wait_go(1000);
+}
+
+/* wait_go for counted signals (with `spin` pauses first). */
+static int wait_go_counted(int spin)
+{
+    if (cf__pmutex_lock(&sh->mx) < 0)
+        _exit(2);
+    while (!sh->go)
+        if (cf__pcond_wait_counted(&sh->cv, &sh->woken, &sh->mx, CF__NO_DEADLINE, (unsigned)spin,
+                                   NULL) < 0)
+            _exit(3);
+    cf__pmutex_unlock(&sh->mx);
+    _exit(0);
+}
+
+/* Counted stress consumer: takes one token at a time until `go` says the
+ * run is over, passing the signal on when it leaves tokens behind (the
+ * contract of a counted signal: whoever is woken acts for all). */
+static int take_tokens(int spin)
+{
+    if (cf__pmutex_lock(&sh->mx) < 0)
+        _exit(2);
+    for (;;) {
+        while (sh->tokens == 0 && !sh->go)
+            if (cf__pcond_wait_counted(&sh->cv, &sh->woken, &sh->mx, CF__NO_DEADLINE,
+                                       (unsigned)spin, NULL) < 0)
+                _exit(3);
+        if (sh->tokens == 0)
+            break;
+        sh->tokens--;
+        sh->taken++;
+        bool more = sh->tokens > 0;
+        cf__pmutex_unlock(&sh->mx);
+        if (more)
+            cf__pcond_signal_counted(&sh->cv, &sh->woken);
+        if (cf__pmutex_lock(&sh->mx) < 0)
+            _exit(2);
+    }
+    cf__pmutex_unlock(&sh->mx);
+    _exit(0);
 }
 
 /* ---- mutex -------------------------------------------------------------- */
@@ -319,4 +362,72 @@ Test(pshared, cond_survives_killed_waiters, .init = setup, .fini = teardown, .ti
     cf__pcond_signal(&sh->cv);
     cf__pcond_broadcast(&sh->cv);
     cf__pmutex_destroy(&sh->mx);
+}
+
+/* ---- counted signals ---------------------------------------------------- */
+
+/* A counted signal skips its FUTEX_WAKE while every sleeper has one on its
+ * way. A notifier killed between counting and sending leaves the count
+ * standing: the sleeper is skipped until cf__pcond_reset_woken. */
+Test(pshared, counted_signal_skips_until_reset, .init = setup, .fini = teardown, .timeout = 20)
+{
+    pid_t pid = psync_spawn(wait_go_counted, 0);
+
+    wait_asleep(&pid, 1, 1);
+    cf__pcond_signal_counted(&sh->cv, &sh->woken); /* go is 0: back to sleep */
+    wait_asleep(&pid, 1, 1);
+    cr_assert_eq(atomic_load(&sh->woken), 0, "the woken waiter took its count back");
+    /* As a notifier SIGKILLed after counting would leave it. */
+    atomic_store(&sh->woken, 1);
+    set_go(1);
+    cf__pcond_signal_counted(&sh->cv, &sh->woken);
+    psync_sleep_ms(50);
+    cr_assert_eq(proc_state(pid), 'S', "skipped: a wake-up looked on its way");
+    cf__pcond_reset_woken(&sh->woken);
+    cf__pcond_signal_counted(&sh->cv, &sh->woken);
+    assert_exit0(pid);
+    cr_assert_eq(atomic_load(&sh->woken), 0);
+    cr_assert_eq(atomic_load(&sh->cv.sleepers), 0);
+}
+
+/* Many tokens, each announced by one counted signal, taken by waiters
+ * that pass the signal on: every token is taken (no wake-up lost), and
+ * once everyone is gone no count is left standing (the waiters a wake-up
+ * reached took theirs back, the notifiers whose wake-up reached nobody
+ * too). Spinning and sleeping waiters both. */
+Test(pshared, counted_signals_lose_no_wakeup, .init = setup, .fini = teardown, .timeout = 60)
+{
+    enum { WAITERS = 4, TOKENS = 20000 };
+    pid_t pids[WAITERS];
+    uint64_t limit;
+
+    for (int i = 0; i < WAITERS; i++)
+        pids[i] = psync_spawn(take_tokens, i % 2 ? 200 : 0);
+    for (int t = 0; t < TOKENS; t++) {
+        cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
+        sh->tokens++;
+        cf__pmutex_unlock(&sh->mx);
+        cf__pcond_signal_counted(&sh->cv, &sh->woken);
+        if (t % 1000 == 999)
+            psync_sleep_ms(1); /* let them all fall asleep now and then */
+    }
+    limit = cf__now_ns() + PSYNC_LIVENESS_NS;
+    for (;;) {
+        cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
+        int taken = sh->taken;
+        cf__pmutex_unlock(&sh->mx);
+        if (taken == TOKENS)
+            break;
+        cr_assert_lt(cf__now_ns(), limit, "%d of %d tokens taken: a wake-up was lost", taken,
+                     TOKENS);
+        psync_sleep_ms(1);
+    }
+    /* All asleep again, no signal under way: no count may be left. */
+    wait_asleep(pids, WAITERS, WAITERS);
+    cr_assert_eq(atomic_load(&sh->woken), 0, "a count was never taken back");
+    set_go(1);
+    cf__pcond_broadcast(&sh->cv);
+    for (int i = 0; i < WAITERS; i++)
+        assert_exit0(pids[i]);
+    cr_assert_eq(atomic_load(&sh->cv.sleepers), 0);
 }

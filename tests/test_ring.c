@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "ipc/clock.h"
+#include "ipc/fault.h"
 #include "ipc/ring.h"
 
 #define MAX_KIDS 8
@@ -741,6 +743,82 @@ Test(ring, dead_poller_is_forgotten_and_sleepers_woken, .fini = teardown, .timeo
     cr_assert(cf__ring_poll_begin(&ring), "the registration is free again");
     cf__ring_poll_end(&ring);
     munmap(poller_ready, sizeof(*poller_ready));
+}
+
+/* Child: takes `n` records one pop (of at most one) at a time, each "abc". */
+static void pop_n(void *arg)
+{
+    struct cf__ring_batch b;
+    int n = (int)(intptr_t)arg;
+
+    cf__ring_batch_init(&b);
+    for (int i = 0; i < n; i++) {
+        int rc = cf__ring_pop(&ring, &b, 1, CF__NO_DEADLINE, NULL, NULL);
+        if (rc != 0 || b.count != 1 || b.recs[0].len != 3 || memcmp(b.recs[0].data, "abc", 3))
+            _exit(1);
+    }
+    _exit(0);
+}
+
+/* Child: pushes one record and is SIGKILLed inside the push's signal,
+ * after counting its wake-up and before sending it. */
+static void push_and_die_signalling(void *arg)
+{
+    (void)arg;
+    if (cf__fault_arm(CF__FAULT_SIGNAL_COUNTED, CF__FAULT_CRASH, 1, CF__ROLE_PARENT) != 0)
+        _exit(3);
+    (void)push_str("abc", NULL);
+    _exit(4); /* the fault did not fire */
+}
+
+/* Child: one pop of at most one record that sleeps until its deadline,
+ * 300 ms away (it takes what is there when the deadline passes). */
+static void pop_by_deadline(void *arg)
+{
+    struct cf__ring_batch b;
+
+    (void)arg;
+    cf__ring_batch_init(&b);
+    int rc = cf__ring_pop(&ring, &b, 1, cf__now_ns() + 300 * MS, NULL, NULL);
+    _exit(rc == 0 && b.count == 1 ? 0 : rc == -ETIMEDOUT ? 5 : 1);
+}
+
+/* A producer killed inside a counted signal leaves a wake-up counted that
+ * never came: pushes then skip the sleeping consumer, who seems woken
+ * already. Once that consumer has gone without taking the count back (its
+ * deadline passed), the count would make pushes skip the next sleeper for
+ * ever; cf__ring_forget_notifier (what the pool calls on a worker death)
+ * forgets it, so a push wakes the next sleeper again. */
+Test(ring, dead_signaller_is_forgotten, .fini = teardown, .timeout = 20)
+{
+    pid_t producer, consumer;
+    int st;
+
+    make_ring(4096);
+    consumer = spawn(pop_by_deadline, NULL);
+    wait_asleep(consumer);
+    producer = spawn(push_and_die_signalling, NULL);
+    cr_assert_eq(waitpid(producer, &st, 0), producer);
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (kids[i] == producer)
+            kids[i] = 0;
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "died in the signal (status %d)", st);
+    cr_assert_eq(push_str("abc", NULL), 0);
+    /* Not woken: both pushes believe a wake-up is on its way. */
+    sleep_ms(50);
+    cr_assert_eq(cf__ring_bytes_used(&ring), 2 * rec_bytes(3), "nobody took the records");
+    cr_assert_eq(proc_state(consumer), 'S');
+    cr_assert_eq(reap(consumer), 0, "took a record when its deadline passed");
+    cf__ring_forget_notifier(&ring);
+    /* A new consumer takes the record left, sleeps, and a push wakes it. */
+    consumer = spawn(pop_n, (void *)(intptr_t)2);
+    for (uint64_t limit = cf__now_ns() + LIVENESS_NS; cf__ring_bytes_used(&ring) != 0;) {
+        cr_assert_lt(cf__now_ns(), limit, "the record left was not taken");
+        sleep_ms(1);
+    }
+    wait_asleep(consumer);
+    cr_assert_eq(push_str("abc", NULL), 0);
+    cr_assert_eq(reap(consumer), 0, "woken for the last record");
 }
 
 static bool never(void *arg)

@@ -66,6 +66,11 @@ static void report_exit(struct forkserver *fs, int slot, pid_t pid, int status)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     cf__record_worker_exit(&pk, slot, pid, status);
     push_record(fs, &sb);
+    /* The worker may have died inside a signal on the result ring, having
+     * counted a wake-up it never sent (ipc/pshared.h): the push above may
+     * then have skipped waking the collector. Forget such counts and wake
+     * it, or it would hear of this death only at its next timeout. */
+    cf__ring_forget_notifier(&fs->ipc->results);
     msgpack_sbuffer_destroy(&sb);
 }
 
