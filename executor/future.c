@@ -74,7 +74,7 @@ void cf_future_release(cf_future *f)
     if (f->zone)
         msgpack_zone_free(f->zone);
     cf__side_close(&f->result_side);
-    cf__side_close(&f->task_side);
+    cf__side_abandon(&f->task_side); /* normally dropped already; never reuse it blind */
     if (f->result_buf != f->result_inline)
         free(f->result_buf);
     free(f->message);

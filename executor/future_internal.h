@@ -86,7 +86,8 @@ struct cf_future {
     uint64_t task_deadline;    /* CLOCK_MONOTONIC ns it must finish by (0: none) */
     bool record_inline;        /* record lives in this allocation */
     bool pushing;              /* a submitter is still inside its push */
-    bool side_close_deferred;  /* ... and must close task_side after it */
+    bool side_close_deferred;  /* ... and must drop task_side after it, */
+    bool side_reusable;        /* ... for reuse (else abandoned: ipc/side.h) */
 };
 
 /* A pending future with `extra` bytes of storage after it, at

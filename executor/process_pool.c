@@ -179,26 +179,36 @@ static void send_forkserver(struct process_pool *p, int op, int slot)
         ;
 }
 
-/* Closes the sealed segment of f's large arguments once f is done with.
- * The submitter may still be returning from the push that published f
- * (the result can only exist after that push, but the causality runs
- * through a worker process no sanitizer can see): it then closes the
- * segment itself, and the pool lock orders the two. */
-static void drop_task_side(struct process_pool *p, cf_future *f)
+/* Drops the segment of f's large arguments once f is done with. `read`:
+ * the worker is done reading it (its result arrived), so a kept segment
+ * may be reused; otherwise (f failed: timed out, pool broken...) a worker
+ * may still hold the task, and a kept segment is given up instead, never
+ * written again (ipc/segcache.h). The submitter may still be returning
+ * from the push that published f (the result can only exist after that
+ * push, but the causality runs through a worker process no sanitizer can
+ * see): it then drops the segment itself, and the pool lock orders the
+ * two. */
+static void drop_task_side(struct process_pool *p, cf_future *f, bool read)
 {
     pthread_mutex_lock(&p->mu);
     bool later = f->pushing;
-    if (later)
+    if (later) {
         f->side_close_deferred = true;
+        f->side_reusable = read;
+    }
     pthread_mutex_unlock(&p->mu);
-    if (!later)
+    if (later)
+        return;
+    if (read)
         cf__side_close(&f->task_side);
+    else
+        cf__side_abandon(&f->task_side);
 }
 
 /* Completes a future taken out of the table and drops the table's ref. */
 static void fail_future(struct process_pool *p, cf_future *f, int err, const char *msg)
 {
-    drop_task_side(p, f);
+    drop_task_side(p, f, false);
     cf__future_finish(f, err, msg, NULL, 0);
     cf_future_release(f);
 }
@@ -415,7 +425,7 @@ static void on_result(struct process_pool *p, const struct cf__record *rec, stru
     pthread_mutex_unlock(&p->mu);
     if (!f)
         return; /* cancelled meanwhile, or a duplicate after a re-queue */
-    drop_task_side(p, f);
+    drop_task_side(p, f, true);
     if (rec->status < 0) {
         char msg[1200];
         snprintf(msg, sizeof(msg), "%.*s", (int)rec->message_len, rec->message);
@@ -580,8 +590,14 @@ static void handle_record(struct process_pool *p, const struct cf__ring_record *
         rc = cf__side_open_at(&side, rec.pid, rec.fd, rec.size, rec.serial, rec.offset, true);
         ack_side(p, rec.pid); /* whether or not it opened: the sender may close */
         if (rc == 0) {
+            uint64_t id;
+            memcpy(&id, r->data, sizeof(id));
             msgpack_zone_clear(zone);
             rc = cf__record_decode(side.map, side.size, zone, &rec);
+            /* The segment must hold the record the ring announced (not,
+             * say, an older one through a stale view). */
+            if (rc == 0 && rec.type == CF__REC_RESULT && rec.id != id)
+                rc = CF_EPROTO;
         }
     }
     if (rc != 0) {
@@ -946,7 +962,7 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     rc = push_task(p, f, defer ? 0 : deadline_ns, &pos);
     pthread_mutex_lock(&p->mu);
     f->pushing = false;
-    bool close_side = f->side_close_deferred;
+    bool close_side = f->side_close_deferred, reusable = f->side_reusable;
     if (rc == 0) {
         f->ring_pos = pos;
     } else if (rc == -EAGAIN && defer && overflow_append(p, f) == 0) {
@@ -959,8 +975,10 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
             cf_future_release(f);
     }
     pthread_mutex_unlock(&p->mu);
-    if (close_side)
+    if (close_side && reusable)
         cf__side_close(&f->task_side); /* see drop_task_side */
+    else if (close_side)
+        cf__side_abandon(&f->task_side);
     if (rc < 0)
         wake_collector(p); /* shutdown may have been waiting for this one */
     return rc;
@@ -976,7 +994,7 @@ static bool pool_cancel_running(cf_executor *ex, cf_future *f)
     pthread_mutex_unlock(&p->mu);
     if (!where)
         return cf_future_cancelled(f);
-    cf__side_close(&f->task_side);
+    cf__side_abandon(&f->task_side); /* a worker may hold the task */
     cf__future_mark_interrupted(f);
     cf_future_release(f);
     if (victim)
@@ -1144,6 +1162,13 @@ static void pool_destroy(cf_executor *ex)
     struct process_pool *p = pool_of(ex);
     join_collector(p);
     cf__seg_trim(); /* kept segments no longer in use: give the memory back */
+    for (int i = 0; i < p->ipc.nworkers; i++) {
+        /* Exits not reported (a fork server that died took its workers):
+         * their views go too. */
+        int32_t pid = atomic_load(&p->ipc.sh->slots[i].pid);
+        if (pid > 0)
+            cf__seg_forget_pid(pid);
+    }
     if (p->fs_sock >= 0)
         close(p->fs_sock);
     cf__pool_table_free(&p->inflight);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,9 @@
 
 /* Views with no reference kept at most: enough for a few pools' workers. */
 #define VIEWS_KEPT 16
+/* Above this, a free segment 8 times larger than a record is not lent for
+ * it while a slot is empty (see cf__seg_lend). */
+#define OVERSIZE_MIN ((size_t)64 << 20)
 
 static struct {
     pthread_mutex_t mu;
@@ -63,18 +67,38 @@ static void atfork_parent(void)
     pthread_mutex_unlock(&cache.mu);
 }
 
+/* Serials start anywhere: a fork's child and its parent, or two workers of
+ * one fork server, must not number their segments alike (receivers key
+ * views by pid too, but pids are reused). */
+static uint64_t first_serial(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
+        s = cf__now_ns() ^ ((uint64_t)getpid() << 40);
+    return s >> 1; /* room to count up; never 0 after the first ++ */
+}
+
+static void unlink_view_locked(struct cf__seg_view *v);
+
 static void atfork_child(void)
 {
     pthread_mutex_init(&cache.mu, NULL);
     for (int i = 0; i < CF__SEG_SLOTS; i++) {
         if (cache.slot[i].fd >= 0)
-            close(cache.slot[i].fd);
+            close(cache.slot[i].fd); /* its mapping was not inherited */
         cache.slot[i] = (struct cf__seg){.fd = -1};
     }
-    while (cache.views) {
-        struct cf__seg_view *v = cache.views;
-        cache.views = v->next;
-        free(v);
+    cache.next_serial = first_serial();
+    /* Views were inherited: a future copied into the child may still read
+     * one. None is handed out again, none releases for the parent, and the
+     * ones not in use go now. */
+    struct cf__seg_view *v = cache.views, *next;
+    for (; v; v = next) {
+        next = v->next;
+        v->forget = true;
+        v->writable = false;
+        if (v->refs == 0)
+            unlink_view_locked(v);
     }
 }
 
@@ -82,6 +106,7 @@ static void init_once(void)
 {
     for (int i = 0; i < CF__SEG_SLOTS; i++)
         cache.slot[i].fd = -1;
+    cache.next_serial = first_serial();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -195,6 +220,11 @@ struct cf__seg *cf__seg_lend(size_t need)
             largest = s;
     }
     struct cf__seg *pick = best ? best : largest;
+    /* A segment far larger than the record would stay busy with small
+     * records for ever and never go idle: while a slot is empty, make one
+     * to size instead. */
+    if (pick && empty && pick->map_len - page > OVERSIZE_MIN && (pick->map_len - page) / 8 > need)
+        pick = NULL;
     if (pick)
         cache.stats.reused++;
     else if (empty && create_locked(empty, need) == 0)
@@ -235,10 +265,35 @@ static void release_header(struct cf__seg_header *h)
     atomic_store_explicit(&h->busy, 0, memory_order_release);
 }
 
-void cf__seg_release(struct cf__seg *seg)
+void cf__seg_discard(struct cf__seg *seg)
 {
+    lock();
+    retire_locked(seg);
+    unlock();
+}
+
+/* Whether slot `seg` still holds the segment `serial` this process sent
+ * (not so in a fork's child, whose slots were emptied). */
+static bool still_ours_locked(const struct cf__seg *seg, uint64_t serial)
+{
+    return seg->fd >= 0 && seg->serial == serial;
+}
+
+void cf__seg_release(struct cf__seg *seg, uint64_t serial)
+{
+    lock();
     /* A busy segment is never retired, so its header is still mapped. */
-    release_header(header(seg->map));
+    if (still_ours_locked(seg, serial))
+        release_header(header(seg->map));
+    unlock();
+}
+
+void cf__seg_abandon(struct cf__seg *seg, uint64_t serial)
+{
+    lock();
+    if (still_ours_locked(seg, serial))
+        retire_locked(seg);
+    unlock();
 }
 
 static void sweep_views_locked(void);
@@ -339,7 +394,6 @@ static int open_view(pid_t pid, int fd, uint64_t serial, size_t need, bool writa
         munmap(map, (size_t)st.st_size);
         return -EPROTO;
     }
-    (void)madvise(map, (size_t)st.st_size, MADV_DONTFORK);
     /* The record will be read whole: map its pages in one go rather than a
      * fault per page (the rest of the file only if a record needs it). */
     (void)madvise(map, need, MADV_POPULATE_READ);
@@ -365,6 +419,16 @@ int cf__seg_view_get(pid_t pid, int fd, uint64_t serial, uint64_t offset, uint64
         if (v->map_len >= need && (v->writable || !writable)) {
             v->refs++;
             cache.stats.views_reused++;
+            if (cache.views != v) { /* most recently used first */
+                for (struct cf__seg_view **p = &cache.views; *p; p = &(*p)->next) {
+                    if (*p == v) {
+                        *p = v->next;
+                        break;
+                    }
+                }
+                v->next = cache.views;
+                cache.views = v;
+            }
             *out = v;
             unlock();
             return 0;

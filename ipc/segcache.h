@@ -36,10 +36,13 @@
  * or to make room.
  *
  * Memory: a free segment is retired when it has not been lent for
- * CF__SEG_IDLE_NS, at the next lend, or by cf__seg_trim (a pool's destroy).
- * Mappings are MADV_DONTFORK and a fork's child forgets both caches and
- * closes the descriptors it inherited (pthread_atfork), so children pin
- * nothing.
+ * CF__SEG_IDLE_NS, at the next lend, or by cf__seg_trim (a pool's destroy);
+ * a much larger segment than a record needs is passed over while a slot is
+ * empty, so it can go idle. The sender's mappings are MADV_DONTFORK and a
+ * fork's child closes the descriptors it inherited (pthread_atfork) and
+ * ignores releases of its parent's segments. Receivers' views are
+ * inherited (a child may read a result its parent had): the child unmaps
+ * the ones not in use and never clears `busy` for its parent.
  *
  * Users: ipc/spill.c (lend, grow, send), ipc/side.c (release, views),
  * executor/process_pool.c (forget a dead worker's views, trim).
@@ -58,6 +61,8 @@
 /* Long enough that workers taking turns with multi-second records (a 1 GiB
  * record's first pass over fresh pages) find their segments still kept. */
 #define CF__SEG_IDLE_NS (30000ull * 1000 * 1000)
+/* How often an idle process keeping segments looks for idle ones. */
+#define CF__SEG_TICK_NS (5000ull * 1000 * 1000)
 #define CF__SEG_MAGIC 0x31676573667563ull /* "cufseg1" */
 
 /* Page 0 of a kept segment. */
@@ -92,7 +97,7 @@ struct cf__seg_view {
     const unsigned char *map;
     size_t map_len;
     unsigned refs;
-    bool writable;  /* mapped read-write: a put may clear `busy` */
+    bool writable;  /* a put may clear `busy` (false in a fork's child) */
     bool forget;    /* unmap once refs drop to 0 */
 };
 
@@ -113,8 +118,20 @@ void cf__seg_sent(struct cf__seg *seg, size_t len);
 /* Sender: the borrower gives `seg` back unsent. */
 void cf__seg_return(struct cf__seg *seg);
 
-/* The holder of a sent record is done with it: the sender may reuse it. */
-void cf__seg_release(struct cf__seg *seg);
+/* Sender: the borrower could not use `seg` (growing it failed): it is
+ * retired rather than lent again in an unknown state. */
+void cf__seg_discard(struct cf__seg *seg);
+
+/* The holder of a sent record (segment `serial`) is done with it: the
+ * sender may reuse it. A no-op when the slot no longer holds that segment
+ * (a fork's child releasing what its parent sent). */
+void cf__seg_release(struct cf__seg *seg, uint64_t serial);
+
+/* Sender: gives up a sent segment whose receiver may still be reading it
+ * (a task cancelled or failed while a worker may hold it): it is never
+ * written again. Retired at once; its memory goes when the receiver's
+ * view does. Same no-op rule as cf__seg_release. */
+void cf__seg_abandon(struct cf__seg *seg, uint64_t serial);
 
 /* Receiver: a mapping of segment (pid, fd, serial) covering a record of
  * `size` bytes at `offset`; *out gets a view with one more reference.

@@ -200,10 +200,20 @@ void cf__side_forget(struct cf__side *s)
     reset(s);
 }
 
+void cf__side_abandon(struct cf__side *s)
+{
+    if (s->seg) {
+        cf__seg_abandon(s->seg, s->serial);
+        reset(s);
+        return;
+    }
+    cf__side_close(s);
+}
+
 void cf__side_close(struct cf__side *s)
 {
     if (s->seg) {
-        cf__seg_release(s->seg);
+        cf__seg_release(s->seg, s->serial);
         reset(s);
         return;
     }

@@ -72,6 +72,12 @@ int cf__side_open_at(struct cf__side *out, pid_t pid, int fd, uint64_t size, uin
 /* Unmaps and closes, or releases a kept segment; idempotent. */
 void cf__side_close(struct cf__side *s);
 
+/* Sender: like cf__side_close, but a kept segment is given up rather than
+ * released for reuse: for a record a receiver may still be reading (its
+ * task was cancelled or failed while a worker may hold it). A one-shot
+ * segment is simply closed (it is sealed: nobody can change it). */
+void cf__side_abandon(struct cf__side *s);
+
 /* Empties *s without closing or releasing anything: its holder now is
  * another process (a worker's sent result) or another struct (moved). */
 void cf__side_forget(struct cf__side *s);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ipc/segcache.h"
@@ -200,25 +201,30 @@ static int adopt(struct cf__spill *sp, int fd, unsigned char *base, size_t head_
 static int grow_kept(struct cf__spill *sp, size_t cap);
 
 /* Moves the bytes into a kept segment (ipc/segcache.h) with room for `want`
- * record bytes. 1 when none is free (the caller makes a fresh memfd). */
+ * record bytes. 1 when none is free or it could not be used (the caller
+ * makes a fresh memfd), else 0. */
 static int to_kept(struct cf__spill *sp, size_t want)
 {
     struct cf__seg *seg = cf__seg_lend(want);
     if (!seg)
         return 1;
     size_t page = cf__seg_page();
+    size_t size = sp->sb.size;
     sp->seg = seg;
     int err = adopt(sp, seg->fd, seg->map, page, seg->map_len - page, page);
     if (err == 0 && sp->file_cap < want)
         err = grow_kept(sp, want);
     if (err) {
-        size_t size = sp->sb.size;
+        /* The bytes are still on the heap. A fresh memfd may do better
+         * (and tests of the one-shot path see its own failures); this
+         * segment is not lent again in whatever state it is in. */
         give_back(sp);
-        cf__seg_return(seg);
+        cf__seg_discard(seg);
         to_heap(sp);
-        sp->sb.size = size; /* the heap still holds the bytes */
+        sp->sb.size = size;
+        return 1;
     }
-    return err;
+    return 0;
 }
 
 /* Moves the bytes into a new memfd of room for `need` bytes in all. */
@@ -343,10 +349,16 @@ static int grow_memfd(struct cf__spill *sp, size_t need)
 static int grow_kept(struct cf__spill *sp, size_t cap)
 {
     size_t len = sp->head_map + cap;
+    struct stat st;
     int err;
     if (cap > (size_t)INT64_MAX - sp->head_map)
         return -ENOMEM;
-    if ((err = FAULT(CF__SPILL_OP_GROW)) || ftruncate(sp->fd, (off_t)len) < 0)
+    /* The file may be larger than our mapping already (a grow whose
+     * mremap failed): it cannot shrink (F_SEAL_SHRINK), nor need it. */
+    if (fstat(sp->fd, &st) < 0)
+        return -errno;
+    if ((err = FAULT(CF__SPILL_OP_GROW)) ||
+        ((uint64_t)st.st_size < (uint64_t)len && ftruncate(sp->fd, (off_t)len) < 0))
         return err ? -err : -errno;
     unsigned char *base;
     if ((err = FAULT(CF__SPILL_OP_REMAP))) {

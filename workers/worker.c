@@ -51,16 +51,22 @@ static void claim(void *arg, const struct cf__ring_batch *b)
     atomic_store_explicit(&slot->batch_count, n, memory_order_release);
 }
 
+/* Waits until the parent has opened every large result we announced. */
+static void wait_acked(struct worker *w)
+{
+    uint32_t sent = atomic_load(&w->slot->side_sent);
+    uint32_t acked;
+    while ((acked = atomic_load(&w->slot->side_acked)) != sent)
+        cf__futex_wait(&w->slot->side_acked, acked, CF__NO_DEADLINE);
+}
+
 /* Waits until the parent has opened our previous large result, so that
  * closing its memfd cannot pull it away from under the parent. */
 static void settle_side(struct worker *w)
 {
     if (w->pending_side.fd < 0)
         return;
-    uint32_t sent = atomic_load(&w->slot->side_sent);
-    uint32_t acked;
-    while ((acked = atomic_load(&w->slot->side_acked)) != sent)
-        cf__futex_wait(&w->slot->side_acked, acked, CF__NO_DEADLINE);
+    wait_acked(w);
     cf__side_close(&w->pending_side);
 }
 
@@ -237,7 +243,7 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
             max = (size_t)(limit - done); /* retire on time: take no more */
         /* A worker keeping large segments wakes now and then to give them
          * back once idle (ipc/segcache.h); one keeping none sleeps. */
-        uint64_t deadline = cf__seg_holding() ? cf__now_ns() + CF__SEG_IDLE_NS : CF__NO_DEADLINE;
+        uint64_t deadline = cf__seg_holding() ? cf__now_ns() + CF__SEG_TICK_NS : CF__NO_DEADLINE;
         int rc = cf__ring_pop(&ipc->tasks, &batch, max, deadline, claim, w.slot);
         if (rc == -ETIMEDOUT) {
             cf__seg_tick();
@@ -260,6 +266,10 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
         atomic_store_explicit(&w.slot->running, 0, memory_order_release);
         atomic_store_explicit(&w.slot->batch_count, 0, memory_order_release);
     }
+    /* Exiting closes our kept segments too (ipc/segcache.h): the parent
+     * must have opened every result announced in one, not just the last
+     * one-shot segment. */
+    wait_acked(&w);
     settle_side(&w);
     fflush(NULL);
     _exit(status); /* CF__WORKER_RETIRED when the limit was reached */
