@@ -112,12 +112,12 @@ static int pack_chunk(msgpack_packer *pk, void *arg)
     while (ps->count < m->chunksize) {
         size_t item_at = sb->size;
         int rc = m->input(m->arg, m->next_index + ps->count, pk);
-        if (rc == 0 || rc < 0) {
+        if (rc > 0 && cf__msgpack_check_value(sb->data + item_at, sb->size - item_at) != 0)
+            rc = CF_EPROTO; /* the callback must pack exactly one object */
+        if (rc <= 0) {
             ps->input_rc = rc;
-            break;
-        }
-        if (cf__msgpack_check_value(sb->data + item_at, sb->size - item_at) != 0) {
-            ps->input_rc = CF_EPROTO; /* the callback must pack exactly one object */
+            /* Whatever it packed before failing or ending would follow
+             * the counted items and make the whole record unreadable. */
             sb->size = item_at;
             break;
         }
@@ -306,6 +306,14 @@ static int yield_item(cf_map *m, size_t *index, const msgpack_object **result)
      * for a worker that packed something else.) */
     const unsigned char *p = m->cur_bytes + m->cur_off;
     size_t avail = m->cur_len - m->cur_off, head, su, vu;
+    /* The common pair, [0, scalar]: its two header bytes are known, and
+     * the value is read (and bounds-checked) as below. */
+    if (avail > 2 && p[0] == 0x92 && p[1] == 0x00 &&
+        cf__msgpack_scalar(p + 2, avail - 2, &m->item, &vu) == 1) {
+        m->cur_off += 2 + vu;
+        *result = &m->item;
+        return 0;
+    }
     uint32_t n;
     msgpack_object st;
     int rc = cf__msgpack_array_head(p, avail, &n, &head) == 0 && n == 2 &&

@@ -8,8 +8,9 @@
  * (serialize/validate.c) before anything is read, then reads element by
  * element so each element's byte range is known: the scalar fields
  * straight from the bytes, a task's payload through msgpack-c's unpacker
- * (a result's value stays packed: its consumers read it). No state: all
- * functions are safe from any thread and in a forked child.
+ * (a result's value and a chunk's items stay packed: their consumers read
+ * them). No state: all functions are safe from any thread and in a forked
+ * child.
  */
 #include "serialize/record.h"
 
@@ -237,18 +238,38 @@ static int get_payload(struct reader *r, struct cf__record *out)
     return 0;
 }
 
+/* A chunk's items stay packed: payload is an array object carrying only
+ * their count (ptr NULL), and cf__execute_record reads them one at a time
+ * from payload_raw. Unpacking them here made msgpack-c build an object for
+ * every element of every item before the first task ran, the costliest
+ * part of a worker's share of a map. The items are the record's last field
+ * and the validator has checked that the fields fill the record exactly,
+ * so their bytes are the rest. */
+static int chunk_items(struct reader *r, struct cf__record *out)
+{
+    uint32_t n;
+    size_t head;
+
+    if (r->off >= r->len ||
+        cf__msgpack_array_head(r->buf + r->off, r->len - r->off, &n, &head) < 0)
+        return CF_EPROTO; /* a chunk's items are an array */
+    out->payload.type = MSGPACK_OBJECT_ARRAY;
+    out->payload.via.array.size = n;
+    out->payload.via.array.ptr = NULL;
+    out->payload_raw = r->buf + r->off;
+    out->payload_len = r->len - r->off;
+    r->off = r->len;
+    return 0;
+}
+
 static int decode_named(struct reader *r, struct cf__record *out)
 {
     int err;
 
     if ((err = get_u64(r, &out->id)) < 0 ||
-        (err = get_str(r, 1, CF__TASK_NAME_MAX, &out->name, &out->name_len)) < 0 ||
-        (err = get_payload(r, out)) < 0)
+        (err = get_str(r, 1, CF__TASK_NAME_MAX, &out->name, &out->name_len)) < 0)
         return err;
-    /* A chunk's items are an array of argument arrays. */
-    if (out->type == CF__REC_CHUNK && out->payload.type != MSGPACK_OBJECT_ARRAY)
-        return CF_EPROTO;
-    return 0;
+    return out->type == CF__REC_CHUNK ? chunk_items(r, out) : get_payload(r, out);
 }
 
 static int decode_result(struct reader *r, struct cf__record *out)

@@ -49,8 +49,9 @@ struct cf__record {
     const char *name;           /* TASK, CHUNK: 1..CF__TASK_NAME_MAX bytes */
     uint32_t name_len;
     int32_t status;             /* RESULT, WORKER_START: 0 or a negative code */
-    msgpack_object payload;     /* TASK args, CHUNK items, RESULT message (status < 0);
-                                 * a RESULT's value stays packed: nil here */
+    msgpack_object payload;     /* TASK args, RESULT message (status < 0); a RESULT's
+                                 * value stays packed: nil here; so do a CHUNK's
+                                 * items: an ARRAY of their count, ptr NULL */
     const unsigned char *payload_raw; /* the payload's packed bytes */
     size_t payload_len;
     const char *message;        /* RESULT (status < 0), WORKER_START; "" if empty */

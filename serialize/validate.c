@@ -97,26 +97,76 @@ static int head_parse(const unsigned char *p, size_t avail, struct cf_head *h)
     return head_sized(b, p, avail, h);
 }
 
+/* The size of a scalar whose format byte alone decides it (fixints, nil,
+ * booleans, fixstr, floats, sized integers, fixext), else 0 (containers,
+ * str/bin/ext 8-32, 0xc1). The walker tries this first: it runs over every
+ * element of every record, and these are nearly all of them. A table, not
+ * a chain of comparisons: the compiler made that an indirect jump, which
+ * an argument array's header and its elements kept sending to different
+ * places, and map inputs are checked one by one on the feeding thread. */
+static const unsigned char fixed_sizes[256] = {
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x00 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x10 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x20 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x30 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x40 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x50 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x60 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0x70 */
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x80 */
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 0x90 */
+     1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14, 15, 16, /* 0xa0 */
+    17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, /* 0xb0 */
+     1,  0,  1,  1,  0,  0,  0,  0,  0,  0,  5,  9,  2,  3,  5,  9, /* 0xc0 */
+     2,  3,  5,  9,  3,  4,  6, 10, 18,  0,  0,  0,  0,  0,  0,  0, /* 0xd0 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0xe0 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 0xf0 */
+};
+
+static inline size_t fixed_size(unsigned char b)
+{
+    return fixed_sizes[b];
+}
+
 int cf__msgpack_check_prefix(const void *buf, size_t len, size_t count, size_t *used,
                              unsigned *depth)
 {
     const unsigned char *p = buf;
-    uint64_t left[CF__MSGPACK_DEPTH_MAX + 1]; /* [0]: the top-level sequence */
-    unsigned sp = 0, deepest = 0;
+    /* What is left of the enclosing levels ([0]: the top-level sequence);
+     * the current level's count stays in `cur`, out of memory: a counter
+     * in the array made every element wait on a store and a reload. */
+    uint64_t left[CF__MSGPACK_DEPTH_MAX];
+    uint64_t cur = count;
+    unsigned sp = 0, deepest = 0; /* sp: containers around the current level */
     size_t pos = 0;
     struct cf_head h;
 
     if (p == NULL && len > 0)
         return CF_EPROTO;
-    left[0] = count;
     for (;;) {
-        while (sp > 0 && left[sp] == 0)
-            sp--;
-        if (left[sp] == 0)
-            break;
-        left[sp]--;
-        if (pos == len || head_parse(p + pos, len - pos, &h) < 0)
+        while (cur == 0) {
+            if (sp == 0)
+                goto done;
+            cur = left[--sp];
+        }
+        cur--;
+        if (pos == len)
             return CF_EPROTO;
+        unsigned char b = p[pos];
+        size_t size = fixed_size(b);
+        if (size != 0) {
+            if (size > len - pos)
+                return CF_EPROTO;
+            pos += size;
+            continue;
+        }
+        if (b <= 0x9f) { /* fixmap, fixarray (fixed_size took 0x00-0x7f) */
+            h.size = 1;
+            h.items = b <= 0x8f ? 2u * (b & 0x0f) : (b & 0x0fu);
+            h.container = true;
+        } else if (head_parse(p + pos, len - pos, &h) < 0) {
+            return CF_EPROTO;
+        }
         pos += h.size;
         if (!h.container) {
             if (h.body > len - pos)
@@ -133,9 +183,12 @@ int cf__msgpack_check_prefix(const void *buf, size_t len, size_t count, size_t *
             return CF_EPROTO;
         if (sp + 1 > deepest)
             deepest = sp + 1;
-        if (h.items > 0)
-            left[++sp] = h.items;
+        if (h.items > 0) {
+            left[sp++] = cur;
+            cur = h.items;
+        }
     }
+done:
     if (used != NULL)
         *used = pos;
     if (depth != NULL)
@@ -159,8 +212,32 @@ int cf__msgpack_check_one(const void *buf, size_t len)
     return cf__msgpack_check_seq(buf, len, 1);
 }
 
+/* Whether buf[0..len) is certainly one scalar, or one fixarray of
+ * scalars, that the format bytes alone size: the values tasks and map
+ * inputs usually are. false means "ask the walker", not "malformed". */
+static bool simple_value(const unsigned char *p, size_t len)
+{
+    size_t size = fixed_size(p[0]);
+    if (size != 0)
+        return size == len;
+    if (p[0] < 0x90 || p[0] > 0x9f)
+        return false;
+    size_t pos = 1;
+    for (unsigned n = p[0] & 0x0f; n > 0; n--) {
+        if (pos == len || (size = fixed_size(p[pos])) == 0 || size > len - pos)
+            return false;
+        pos += size;
+    }
+    return pos == len;
+}
+
 int cf__msgpack_check_value(const void *buf, size_t len)
 {
+    /* Called once per item on both sides of a map (each input the parent
+     * packs, each result a worker packs): the common shapes are settled
+     * here without the walker's generic loop. */
+    if (buf != NULL && len > 0 && simple_value(buf, len))
+        return 0;
     size_t used;
     unsigned depth;
     if (cf__msgpack_check_prefix(buf, len, 1, &used, &depth) != 0 || used != len ||

@@ -75,6 +75,8 @@ static void pack_chunk_items(msgpack_packer *pk)
     msgpack_pack_float(pk, 3.5f);
 }
 
+/* A TASK's payload is unpacked; a CHUNK's items stay packed, the payload
+ * object carrying only their count. */
 static void expect_payload(const struct cf__record *r, void (*pack)(msgpack_packer *))
 {
     struct enc want;
@@ -89,7 +91,14 @@ static void expect_payload(const struct cf__record *r, void (*pack)(msgpack_pack
     cr_assert(msgpack_zone_init(&z, 1024));
     cr_assert_eq(msgpack_unpack(want.sb.data, want.sb.size, &off, &z, &o),
                  MSGPACK_UNPACK_SUCCESS);
-    cr_assert(msgpack_object_equal(r->payload, o));
+    if (r->type == CF__REC_CHUNK) {
+        cr_assert_eq(r->payload.type, MSGPACK_OBJECT_ARRAY);
+        cr_assert_eq(o.type, MSGPACK_OBJECT_ARRAY);
+        cr_assert_eq(r->payload.via.array.size, o.via.array.size);
+        cr_assert_null(r->payload.via.array.ptr);
+    } else {
+        cr_assert(msgpack_object_equal(r->payload, o));
+    }
     msgpack_zone_destroy(&z);
     enc_fini(&want);
 }

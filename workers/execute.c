@@ -1,10 +1,15 @@
 /* Runs one task, or one decoded TASK/CHUNK record into its RESULT record.
  *
+ * A CHUNK comes as the decoder leaves it (serialize/record.h): its items
+ * still packed, read here one at a time as their tasks run.
+ *
  * Shared by the process workers and the thread pool; stateless, so any
  * number of threads may call it at once, each with its own buffer. The
  * registry lookup is thread-safe (its last hit is cached per thread) and
  * cf_task_fail's message thread-local.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,17 +73,109 @@ int cf__execute_task(msgpack_sbuffer *sb, msgpack_packer *pk, const char *name, 
     return call_task(sb, pk, lookup(name, name_len), name, name_len, args, msg, msg_size);
 }
 
-/* Each item becomes [0, value] or [status, message]; the chunk succeeds. */
+/* The most elements of an item's argument array read without msgpack-c. */
+#define FAST_ARGS 16
+
+/* A chunk's items as they are read, one at a time, from its packed bytes
+ * (the decoder leaves them packed, serialize/record.c). An item that is a
+ * scalar, or an array of at most FAST_ARGS scalars, is read straight from
+ * the bytes (serialize/scalar.c gives what msgpack-c would); anything else
+ * is unpacked by msgpack-c into `zone`, set up on first use. Either way the
+ * objects live until the next item is read. */
+struct item_reader {
+    const unsigned char *p;
+    size_t len, off;
+    msgpack_object elems[FAST_ARGS];
+    msgpack_zone zone;
+    bool zone_ready;
+};
+
+/* Reads the next item into *args. 0, or the reason it cannot be read:
+ * then the item is skipped if its size is known (-ENOMEM), and the rest
+ * of the chunk cannot be read when it is not (CF_EPROTO, r->off = len).
+ * The decoder has checked the whole record already; every length is
+ * checked again all the same. */
+static int next_item(struct item_reader *r, msgpack_object *args)
+{
+    const unsigned char *p = r->p + r->off;
+    size_t avail = r->len - r->off, used, head, off;
+    uint32_t n, i;
+    int rc = cf__msgpack_scalar(p, avail, args, &used);
+    if (rc == 1)
+        goto read;
+    if (rc == 0 && cf__msgpack_array_head(p, avail, &n, &head) == 0 && n <= FAST_ARGS) {
+        for (i = 0, off = head; i < n; i++, off += used)
+            if (cf__msgpack_scalar(p + off, avail - off, &r->elems[i], &used) != 1)
+                break;
+        if (i == n) {
+            args->type = MSGPACK_OBJECT_ARRAY;
+            args->via.array.size = n;
+            args->via.array.ptr = n > 0 ? r->elems : NULL; /* as msgpack-c */
+            used = off;
+            goto read;
+        }
+    }
+    if (cf__msgpack_check_prefix(p, avail, 1, &used, NULL) != 0) {
+        r->off = r->len;
+        return CF_EPROTO;
+    }
+    if (!r->zone_ready && !(r->zone_ready = msgpack_zone_init(&r->zone, 2048)))
+        rc = -ENOMEM;
+    if (r->zone_ready) {
+        msgpack_zone_clear(&r->zone);
+        off = 0;
+        rc = msgpack_unpack((const char *)p, used, &off, &r->zone, args);
+        rc = rc == MSGPACK_UNPACK_SUCCESS && off == used ? 0
+             : rc == MSGPACK_UNPACK_NOMEM_ERROR          ? -ENOMEM
+                                                         : CF_EPROTO;
+    }
+    r->off += used;
+    return rc;
+read:
+    r->off += used;
+    return 0;
+}
+
+/* Appends a few bytes: straight into sb when they fit where it is (any
+ * writer of sb keeps [size, alloc) writable; ipc/spill.h), else through
+ * the packer. A chunk writes each item's [0, ...] header this way, and
+ * the writer call cost more than the bytes. Non-zero when the writer
+ * failed. */
+static int put_bytes(msgpack_sbuffer *sb, msgpack_packer *pk, const char *b, size_t n)
+{
+    if (pk->data == (void *)sb && n <= sb->alloc - sb->size) {
+        memcpy(sb->data + sb->size, b, n);
+        sb->size += n;
+        return 0;
+    }
+    return pk->callback(pk->data, b, n);
+}
+
+/* Each item becomes [0, value] or [status, message]; the chunk succeeds
+ * (a writer failure shows as a result that does not parse, CF_EPROTO). */
 static void execute_chunk(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn,
                           const struct cf__record *rec, char *msg, size_t msg_size)
 {
-    const msgpack_object_array *items = &rec->payload.via.array;
-    msgpack_pack_array(pk, items->size);
-    for (uint32_t i = 0; i < items->size; i++) {
+    static const char ok_head[2] = {(char)0x92, 0x00}; /* [0, */
+    struct item_reader r = {.p = rec->payload_raw, .len = rec->payload_len};
+    uint32_t count = rec->payload.via.array.size;
+    size_t head;
+    if (cf__msgpack_array_head(r.p, r.len, &count, &head) == 0)
+        r.off = head;
+    else
+        r.off = r.len; /* every item then fails to read */
+    msgpack_pack_array(pk, count);
+    for (uint32_t i = 0; i < count; i++) {
         size_t start = sb->size;
-        msgpack_pack_array(pk, 2);
-        msgpack_pack_int(pk, 0);
-        int status = call_task(sb, pk, fn, rec->name, rec->name_len, &items->ptr[i], msg, msg_size);
+        msgpack_object args;
+        int status = r.off < r.len ? next_item(&r, &args) : CF_EPROTO;
+        if (status == 0) {
+            put_bytes(sb, pk, ok_head, sizeof(ok_head));
+            status = call_task(sb, pk, fn, rec->name, rec->name_len, &args, msg, msg_size);
+        } else {
+            snprintf(msg, msg_size, "worker could not read item %u of the chunk: %s (%d)", i,
+                     cf_strerror(status), status);
+        }
         if (status != 0) {
             sb->size = start;
             msgpack_pack_array(pk, 2);
@@ -86,6 +183,8 @@ static void execute_chunk(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn
             msgpack_pack_str_with_body(pk, msg, strlen(msg));
         }
     }
+    if (r.zone_ready)
+        msgpack_zone_destroy(&r.zone);
     msg[0] = '\0';
 }
 
