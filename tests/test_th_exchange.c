@@ -10,8 +10,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define ITEM(n) ((void *)(intptr_t)(n))
 #define NUM(p) ((intptr_t)(p))
@@ -424,17 +426,20 @@ Test(th_exchange_threads, detach_is_final_under_sends, .timeout = 20)
         cr_assert_eq(cf_exchange_count(&ex), 0);
         cr_assert_eq(r.n, before);
     }
-    /* One more attach until at least one message arrives, so the test
-     * shows deliveries did happen while attached. */
+    /* Attached again until at least one message arrives, so the test
+     * shows deliveries did happen while attached. Each time it stays
+     * attached a millisecond: a bare attach/detach spin could starve the
+     * sender of attached moments on a loaded machine (a review saw it spin
+     * for minutes). Bounded, so a hang fails instead. */
     size_t before = r.n;
-    cr_assert_eq(cf_exchange_attach(&ex, &s), 0);
-    for (;;) {
-        cr_assert_eq(cf_exchange_detach(&ex, &s), 0);
-        if (r.n > before)
-            break;
+    bool delivered = false;
+    for (int i = 0; i < 15000 && !delivered; i++) {
         cr_assert_eq(cf_exchange_attach(&ex, &s), 0);
-        sched_yield();
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+        cr_assert_eq(cf_exchange_detach(&ex, &s), 0);
+        delivered = r.n > before;
     }
+    cr_assert(delivered, "no message arrived while attached");
     c.stop = 1;
     pthread_join(t, NULL);
     size_t final = r.n;
