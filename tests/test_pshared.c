@@ -9,10 +9,14 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -390,37 +394,60 @@ Test(pshared, counted_signal_skips_until_reset, .init = setup, .fini = teardown,
     cr_assert_eq(atomic_load(&sh->cv.sleepers), 0);
 }
 
-/* Many tokens, each announced by one counted signal, taken by waiters
- * that pass the signal on: every token is taken (no wake-up lost), and
- * once everyone is gone no count is left standing (the waiters a wake-up
- * reached took theirs back, the notifiers whose wake-up reached nobody
- * too). Spinning and sleeping waiters both. */
+/* Tokens taken so far (read under the mutex). */
+static int tokens_taken(void)
+{
+    cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
+    int taken = sh->taken;
+    cf__pmutex_unlock(&sh->mx);
+    return taken;
+}
+
+/* Bounded wait until `want` tokens have been taken: a lost wake-up leaves
+ * tokens behind with every waiter asleep, and nobody signals any more. */
+static void wait_taken(int want, int round)
+{
+    uint64_t limit = cf__now_ns() + PSYNC_LIVENESS_NS;
+    struct timespec nap = {.tv_sec = 0, .tv_nsec = 20000};
+    int taken;
+
+    while ((taken = tokens_taken()) != want) {
+        cr_assert_lt(cf__now_ns(), limit,
+                     "round %d: %d of %d tokens taken, the rest left with every waiter "
+                     "asleep: a wake-up was lost",
+                     round, taken, want);
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* Tokens, each announced by one counted signal, taken by waiters that pass
+ * the signal on, in rounds of a few tokens; between rounds the producer
+ * stops until every token is taken. No later signal can then make up for
+ * a lost one: a wake-up lost in a round strands its token (fails with the
+ * notifier's re-send removed, or with a signal skipped wrongly now and
+ * then). Once everyone is asleep again, no count may be left standing (the
+ * waiters a wake-up reached took theirs back, the notifiers whose wake-up
+ * reached nobody too). Spinning and sleeping waiters both. */
 Test(pshared, counted_signals_lose_no_wakeup, .init = setup, .fini = teardown, .timeout = 60)
 {
-    enum { WAITERS = 4, TOKENS = 20000 };
+    enum { WAITERS = 4, ROUNDS = 3000 };
     pid_t pids[WAITERS];
-    uint64_t limit;
+    unsigned seed = 12345;
+    int produced = 0;
 
     for (int i = 0; i < WAITERS; i++)
         pids[i] = psync_spawn(take_tokens, i % 2 ? 200 : 0);
-    for (int t = 0; t < TOKENS; t++) {
-        cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
-        sh->tokens++;
-        cf__pmutex_unlock(&sh->mx);
-        cf__pcond_signal_counted(&sh->cv, &sh->woken);
-        if (t % 1000 == 999)
-            psync_sleep_ms(1); /* let them all fall asleep now and then */
-    }
-    limit = cf__now_ns() + PSYNC_LIVENESS_NS;
-    for (;;) {
-        cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
-        int taken = sh->taken;
-        cf__pmutex_unlock(&sh->mx);
-        if (taken == TOKENS)
-            break;
-        cr_assert_lt(cf__now_ns(), limit, "%d of %d tokens taken: a wake-up was lost", taken,
-                     TOKENS);
-        psync_sleep_ms(1);
+    for (int round = 0; round < ROUNDS; round++) {
+        /* Half the rounds one token: one signal, which nothing can rescue. */
+        int n = rand_r(&seed) % 2 ? 1 : 2 + (int)(rand_r(&seed) % (2 * WAITERS - 1));
+        for (int t = 0; t < n; t++) {
+            cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
+            sh->tokens++;
+            cf__pmutex_unlock(&sh->mx);
+            cf__pcond_signal_counted(&sh->cv, &sh->woken);
+        }
+        produced += n;
+        wait_taken(produced, round);
     }
     /* All asleep again, no signal under way: no count may be left. */
     wait_asleep(pids, WAITERS, WAITERS);
@@ -429,5 +456,100 @@ Test(pshared, counted_signals_lose_no_wakeup, .init = setup, .fini = teardown, .
     cf__pcond_broadcast(&sh->cv);
     for (int i = 0; i < WAITERS; i++)
         assert_exit0(pids[i]);
+    cr_assert_eq(atomic_load(&sh->cv.sleepers), 0);
+}
+
+/* Traced child: one token announced by one counted signal (see below). */
+static int signal_one_traced(int unused)
+{
+    (void)unused;
+    if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+        _exit(5);
+    raise(SIGSTOP);
+    if (cf__pmutex_lock(&sh->mx) < 0)
+        _exit(2);
+    sh->tokens++;
+    cf__pmutex_unlock(&sh->mx);
+    cf__pcond_signal_counted(&sh->cv, &sh->woken);
+    _exit(0);
+}
+
+/* Runs the traced `pid` (stopped) until it returns from the FUTEX_WAKE of
+ * the event count; returns that call's result. */
+static long run_until_wake_returns(pid_t pid)
+{
+    bool in_wake = false;
+    int sig = 0, st;
+
+    cr_assert_eq(ptrace(PTRACE_SETOPTIONS, pid, NULL,
+                        (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)),
+                 0);
+    for (int stops = 0; stops < 10000; stops++) {
+        cr_assert_eq(ptrace(PTRACE_SYSCALL, pid, NULL, (void *)(long)sig), 0);
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        cr_assert(WIFSTOPPED(st), "the signaller ended (status %d)", st);
+        sig = 0;
+        if (WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+            sig = WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st); /* pass signals on */
+            continue;
+        }
+        struct __ptrace_syscall_info info;
+        cr_assert_gt(ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof(info), &info), 0);
+        if (info.op == PTRACE_SYSCALL_INFO_ENTRY)
+            in_wake = info.entry.nr == SYS_futex &&
+                      info.entry.args[0] == (uint64_t)(uintptr_t)&sh->cv.seq &&
+                      (info.entry.args[1] & FUTEX_CMD_MASK) == FUTEX_WAKE;
+        else if (info.op == PTRACE_SYSCALL_INFO_EXIT && in_wake)
+            return (long)info.exit.rval;
+    }
+    cr_assert_fail("the signaller never sent its FUTEX_WAKE");
+    return -1;
+}
+
+/* The notifier's re-send, made deterministic by holding it (ptrace) just
+ * after a FUTEX_WAKE that found nobody, before it takes its count back:
+ *  - a waiter registered, not yet in FUTEX_WAIT (faked: sleepers + 1), so
+ *    the traced notifier counts a wake-up and its FUTEX_WAKE finds nobody;
+ *    that waiter then takes the token and goes (as one that saw seq move);
+ *  - a consumer goes to sleep for good; another token, and its counted
+ *    signal skips it: the held count looks like a wake-up on its way;
+ *  - the notifier goes on: it takes its count back, sees seq moved, and
+ *    must send the skipped wake-up (fails with the re-send removed). */
+Test(pshared, counted_signal_resent_when_its_wake_up_found_nobody, .init = setup, .fini = teardown,
+     .timeout = 30)
+{
+    atomic_fetch_add(&sh->cv.sleepers, 1); /* the waiter on its way */
+    pid_t notifier = psync_spawn(signal_one_traced, 0);
+    int st;
+
+    cr_assert_eq(waitpid(notifier, &st, WUNTRACED), notifier);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 5)
+        cr_skip_test("ptrace is not allowed here");
+    cr_assert(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP, "status %d", st);
+    cr_assert_eq(run_until_wake_returns(notifier), 0, "the FUTEX_WAKE found nobody");
+    cr_assert_eq(atomic_load(&sh->woken), 1, "the wake-up was counted");
+    /* The waiter on its way saw seq move: it takes the token and goes. */
+    cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
+    cr_assert_eq(sh->tokens, 1);
+    sh->tokens = 0;
+    cf__pmutex_unlock(&sh->mx);
+    atomic_fetch_sub(&sh->cv.sleepers, 1);
+    /* A consumer falls asleep; a token for it, whose signal skips. */
+    pid_t consumer = psync_spawn(take_tokens, 0);
+    wait_asleep(&consumer, 1, 1);
+    cr_assert_geq(cf__pmutex_lock(&sh->mx), 0);
+    sh->tokens++;
+    cf__pmutex_unlock(&sh->mx);
+    cf__pcond_signal_counted(&sh->cv, &sh->woken);
+    cr_assert_eq(atomic_load(&sh->woken), 1, "skipped: a wake-up looked on its way");
+    /* The notifier goes on. */
+    cr_assert_eq(ptrace(PTRACE_DETACH, notifier, NULL, NULL), 0);
+    assert_exit0(notifier);
+    wait_taken(1, 0);
+    wait_asleep(&consumer, 1, 1);
+    cr_assert_eq(atomic_load(&sh->woken), 0);
+    set_go(1);
+    cf__pcond_broadcast(&sh->cv);
+    assert_exit0(consumer);
     cr_assert_eq(atomic_load(&sh->cv.sleepers), 0);
 }

@@ -821,6 +821,116 @@ Test(ring, dead_signaller_is_forgotten, .fini = teardown, .timeout = 20)
     cr_assert_eq(reap(consumer), 0, "woken for the last record");
 }
 
+static void ignore_signal(int sig)
+{
+    (void)sig;
+}
+
+/* Child: pop_n(1), but a SIGUSR1 interrupts its sleep (no SA_RESTART), so
+ * it leaves FUTEX_WAIT without having been woken and takes no count back. */
+static void pop_one_interruptible(void *arg)
+{
+    struct sigaction sa = {.sa_handler = ignore_signal};
+
+    (void)arg;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGUSR1, &sa, NULL) != 0)
+        _exit(6);
+    pop_n((void *)(intptr_t)1);
+}
+
+/* Kills one producer after another inside the signal of its push, each
+ * counting one wake-up for one of the sleeping consumers. SIGKILL proves
+ * the count was made: the fault point comes after it, and is reached only
+ * while fewer wake-ups are counted than consumers sleep. */
+static void kill_producers_in_signal(int n)
+{
+    for (int i = 0; i < n; i++) {
+        pid_t producer = spawn(push_and_die_signalling, NULL);
+        int st;
+
+        cr_assert_eq(waitpid(producer, &st, 0), producer);
+        for (int k = 0; k < MAX_KIDS; k++)
+            if (kids[k] == producer)
+                kids[k] = 0;
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+                  "producer %d died in the signal (status %d)", i, st);
+    }
+}
+
+/* Bounded wait until the ring is empty; false when records stay. */
+static bool drained(void)
+{
+    for (uint64_t limit = cf__now_ns() + LIVENESS_NS; cf__ring_bytes_used(&ring) != 0;) {
+        if (cf__now_ns() >= limit)
+            return false;
+        sleep_ms(1);
+    }
+    return true;
+}
+
+/* A stale count as high as the number of sleeping consumers skips them
+ * all, for ever; cf__ring_forget_notifier both forgets it and wakes them.
+ *  1. SLEEPERS consumers sleep; as many producers die inside their
+ *     signals: `woken` = SLEEPERS. A SIGUSR1 gets each consumer out of
+ *     FUTEX_WAIT without a wake-up (no count taken back); each takes the
+ *     record of one dead producer and leaves. forget_notifier with nobody
+ *     asleep: only its reset can repair the count.
+ *  2. SLEEPERS new consumers sleep, SLEEPERS pushes: with the count left
+ *     at SLEEPERS every push would skip (fails with the reset a no-op).
+ *  3. Again SLEEPERS sleepers and as many producers dead in the signal;
+ *     one more push is skipped too (the stale count provably matters);
+ *     forget_notifier must wake them now: nothing else will (fails
+ *     without its wake_everyone). */
+Test(ring, stale_counts_skip_every_sleeper_until_forgotten, .fini = teardown, .timeout = 60)
+{
+    enum { SLEEPERS = 3 };
+    pid_t consumers[SLEEPERS];
+
+    make_ring(4096);
+    /* 1 */
+    for (int i = 0; i < SLEEPERS; i++)
+        consumers[i] = spawn(pop_one_interruptible, NULL);
+    for (int i = 0; i < SLEEPERS; i++)
+        wait_asleep(consumers[i]);
+    kill_producers_in_signal(SLEEPERS);
+    cr_assert_eq(cf__ring_bytes_used(&ring), SLEEPERS * rec_bytes(3));
+    for (int i = 0; i < SLEEPERS; i++) {
+        cr_assert_eq(kill(consumers[i], SIGUSR1), 0);
+        cr_assert_eq(reap(consumers[i]), 0, "consumer %d took a record once interrupted", i);
+    }
+    cr_assert_eq(cf__ring_bytes_used(&ring), 0);
+    cf__ring_forget_notifier(&ring);
+    /* 2 */
+    for (int i = 0; i < SLEEPERS; i++)
+        consumers[i] = spawn(pop_n, (void *)(intptr_t)1);
+    for (int i = 0; i < SLEEPERS; i++)
+        wait_asleep(consumers[i]);
+    for (int i = 0; i < SLEEPERS; i++)
+        cr_assert_eq(push_str("abc", NULL), 0);
+    cr_assert(drained(), "pushes skipped sleepers: the stale count was not forgotten");
+    for (int i = 0; i < SLEEPERS; i++)
+        cr_assert_eq(reap(consumers[i]), 0, "consumer %d", i);
+    /* 3 */
+    for (int i = 0; i < SLEEPERS; i++)
+        consumers[i] = spawn(pop_n, (void *)(intptr_t)1);
+    for (int i = 0; i < SLEEPERS; i++)
+        wait_asleep(consumers[i]);
+    kill_producers_in_signal(SLEEPERS);
+    cr_assert_eq(push_str("abc", NULL), 0);
+    sleep_ms(20);
+    cr_assert_eq(cf__ring_bytes_used(&ring), (SLEEPERS + 1) * rec_bytes(3),
+                 "a push with every sleeper counted woken is skipped");
+    for (int i = 0; i < SLEEPERS; i++)
+        cr_assert_eq(proc_state(consumers[i]), 'S', "consumer %d", i);
+    cf__ring_forget_notifier(&ring);
+    for (int i = 0; i < SLEEPERS; i++)
+        cr_assert_eq(reap(consumers[i]), 0, "consumer %d was not woken by forget_notifier", i);
+    cr_assert_eq(cf__ring_bytes_used(&ring), rec_bytes(3));
+    cr_assert_eq(cf__ring_pop(&ring, &batch, 8, 0, NULL, NULL), 0);
+    cr_assert_eq(batch.count, 1);
+}
+
 static bool never(void *arg)
 {
     (void)arg;
