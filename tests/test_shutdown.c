@@ -330,13 +330,19 @@ static int sd_shutdown_from_callback(cf_future *f, void *arg)
 Test(shutdown, from_done_callback, .timeout = 30)
 {
     static struct sd_cb cb;
+    char dir[128];
+    support_make_dir(dir, sizeof(dir));
     cb.ex = support_new_pool(2, 0);
     atomic_store(&cb.rc, 12345);
     cf_future *f, *others[10];
-    cr_assert_eq(cf_submit(cb.ex, sd_nap, &f, "ii", (int64_t)41, (int64_t)5), 0);
+    /* f finishes (and its callback shuts the pool down) only once the
+     * others are all submitted: a nap here raced the submits (seen under
+     * ThreadSanitizer on a loaded machine). */
+    f = support_submit_gate(cb.ex, dir, 42);
     cr_assert_eq(cf_future_add_done_callback(f, sd_shutdown_from_callback, &cb), 0);
     for (int i = 0; i < 10; i++)
         cr_assert_eq(cf_submit(cb.ex, sd_nap, &others[i], "ii", (int64_t)i, (int64_t)1), 0);
+    support_gate_open(dir);
     int64_t v;
     cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &v), 0);
     cr_assert_eq(v, 42);
@@ -355,6 +361,7 @@ Test(shutdown, from_done_callback, .timeout = 30)
         cf_future_release(others[i]);
     }
     cf_future_release(f);
+    support_remove_dir(dir);
 }
 
 /* Several threads submit as fast as they can while another shuts down. */
