@@ -239,3 +239,43 @@ Test(map_items, unreadable_items_fail_each_and_the_chunk_keeps_its_count, .timeo
     cr_assert_eq(st[0], CF_EPROTO);
     cr_assert_eq(st[1], CF_EPROTO);
 }
+
+/* -------------------------------------------- an empty argument array */
+
+/* [] -> whether the argument array's pointer is set (review: the item
+ * reader gave NULL for an empty array where msgpack-c, and so cf_submit,
+ * give a pointer; a task may memcpy n elements from it). */
+static int items_ptr_set(const msgpack_object *args, msgpack_packer *out)
+{
+    return args->via.array.ptr != NULL ? msgpack_pack_true(out) : msgpack_pack_false(out);
+}
+CF_TASK(items_ptr_set);
+
+static int empty_input(void *arg, size_t index, msgpack_packer *pk)
+{
+    return index >= *(size_t *)arg ? 0 : msgpack_pack_array(pk, 0) < 0 ? -1 : 1;
+}
+
+Test(map_items, an_empty_argument_array_has_a_pointer, .timeout = 30)
+{
+    cf_executor *ex = support_new_pool(1, 0);
+    size_t n = 5, idx, seen = 0;
+    const msgpack_object *r;
+    cf_map *m;
+    int rc;
+    cf_future *f;
+    cr_assert_eq(cf_submit(ex, items_ptr_set, &f, ""), 0);
+    const msgpack_object *o;
+    cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0);
+    cr_assert(o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean, "cf_submit: as msgpack-c");
+    cf_future_release(f);
+    cr_assert_eq(cf_map_create(&m, ex, "items_ptr_set", empty_input, &n, NULL), 0);
+    while ((rc = cf_map_next(m, &idx, &r)) == 0) {
+        cr_assert(r->type == MSGPACK_OBJECT_BOOLEAN && r->via.boolean, "item %zu: NULL", idx);
+        seen++;
+    }
+    cr_assert_eq(rc, CF_EEMPTY, "%s", cf_map_error_message(m));
+    cr_assert_eq(seen, n);
+    cf_map_release(m);
+    cf_executor_release(ex);
+}

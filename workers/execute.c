@@ -110,7 +110,9 @@ static int next_item(struct item_reader *r, msgpack_object *args)
         if (i == n) {
             args->type = MSGPACK_OBJECT_ARRAY;
             args->via.array.size = n;
-            args->via.array.ptr = n > 0 ? r->elems : NULL; /* as msgpack-c */
+            /* Never NULL, even empty: msgpack-c 4 gives a zone pointer for
+             * [] too, and a task may memcpy n elements from it. */
+            args->via.array.ptr = r->elems;
             used = off;
             goto read;
         }

@@ -28,8 +28,8 @@
 int cf__execute_task(msgpack_sbuffer *sb, msgpack_packer *pk, const char *name, size_t name_len,
                      const msgpack_object *args, char *msg, size_t msg_size);
 
-/* Executes a decoded TASK or CHUNK record (a CHUNK's payload must be an
- * array) and packs its whole RESULT record for `id` into `sb`, which is
+/* Executes a decoded TASK or CHUNK record (a CHUNK as cf__record_decode
+ * leaves it: its items still packed in payload_raw) and packs its whole RESULT record for `id` into `sb`, which is
  * emptied first. A TASK's result is its value, or an error record; a
  * CHUNK's is an array of [status, value | message] pairs (a CHUNK itself
  * never fails). Returns the RESULT status: 0, with the result value at
