@@ -33,7 +33,7 @@
 /* Elements after the type, per record type (serialize/record.h). */
 static const size_t field_count[] = {
     [CF__REC_TASK] = 3,         [CF__REC_CHUNK] = 3,        [CF__REC_RESULT] = 3,
-    [CF__REC_SIDE] = 3,         [CF__REC_WORKER_START] = 4, [CF__REC_WORKER_EXIT] = 3,
+    [CF__REC_SIDE] = 5,         [CF__REC_WORKER_START] = 4, [CF__REC_WORKER_EXIT] = 3,
     [CF__REC_WAKE] = 0,
 };
 
