@@ -188,6 +188,14 @@ static void send_forkserver(struct process_pool *p, int op, int slot)
  * push, but the causality runs through a worker process no sanitizer can
  * see): it then drops the segment itself, and the pool lock orders the
  * two. */
+static void drop_side_now(cf_future *f, bool read)
+{
+    if (read)
+        cf__side_close(&f->task_side);
+    else
+        cf__side_abandon(&f->task_side);
+}
+
 static void drop_task_side(struct process_pool *p, cf_future *f, bool read)
 {
     pthread_mutex_lock(&p->mu);
@@ -197,12 +205,8 @@ static void drop_task_side(struct process_pool *p, cf_future *f, bool read)
         f->side_reusable = read;
     }
     pthread_mutex_unlock(&p->mu);
-    if (later)
-        return;
-    if (read)
-        cf__side_close(&f->task_side);
-    else
-        cf__side_abandon(&f->task_side);
+    if (!later)
+        drop_side_now(f, read);
 }
 
 /* Completes a future taken out of the table and drops the table's ref. */
@@ -975,10 +979,8 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
             cf_future_release(f);
     }
     pthread_mutex_unlock(&p->mu);
-    if (close_side && reusable)
-        cf__side_close(&f->task_side); /* see drop_task_side */
-    else if (close_side)
-        cf__side_abandon(&f->task_side);
+    if (close_side)
+        drop_side_now(f, reusable); /* see drop_task_side */
     if (rc < 0)
         wake_collector(p); /* shutdown may have been waiting for this one */
     return rc;

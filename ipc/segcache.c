@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -37,12 +36,16 @@ static struct {
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_bool enabled = true;
+/* Segments plus views this process keeps, for cf__seg_holding, which a
+ * worker asks before every pop: written under the lock, read without. */
+static atomic_uint kept_count;
 
 bool cf__seg_enable(bool on)
 {
     return atomic_exchange(&enabled, on);
 }
 
+/* Not cached in a static: several threads may call it first at once. */
 size_t cf__seg_page(void)
 {
     long p = sysconf(_SC_PAGESIZE);
@@ -55,8 +58,8 @@ static struct cf__seg_header *header(const void *map)
 }
 
 /* fork(): the child must not inherit the lock held, nor keep the parent's
- * segments alive through inherited descriptors. Its mappings are gone
- * already (MADV_DONTFORK), so it only closes and forgets. */
+ * segments alive through inherited descriptors (the sender's mappings are
+ * MADV_DONTFORK, gone already; views are inherited, see atfork_child). */
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&cache.mu);
@@ -84,8 +87,10 @@ static void atfork_child(void)
 {
     pthread_mutex_init(&cache.mu, NULL);
     for (int i = 0; i < CF__SEG_SLOTS; i++) {
-        if (cache.slot[i].fd >= 0)
+        if (cache.slot[i].fd >= 0) {
             close(cache.slot[i].fd); /* its mapping was not inherited */
+            atomic_fetch_sub_explicit(&kept_count, 1, memory_order_relaxed);
+        }
         cache.slot[i] = (struct cf__seg){.fd = -1};
     }
     cache.next_serial = first_serial();
@@ -123,8 +128,7 @@ static void unlock(void)
 
 /* ------------------------------------------------------------ sender */
 
-/* n rounded up to pages; 0 when that overflows. */
-static size_t round_pages(size_t n)
+size_t cf__seg_round_pages(size_t n)
 {
     size_t page = cf__seg_page();
     return n > SIZE_MAX - (page - 1) ? 0 : (n + page - 1) & ~(page - 1);
@@ -133,7 +137,7 @@ static size_t round_pages(size_t n)
 /* Makes slot `s` a new segment with room for `need` record bytes. */
 static int create_locked(struct cf__seg *s, size_t need)
 {
-    size_t page = cf__seg_page(), room = round_pages(need ? need : 1);
+    size_t page = cf__seg_page(), room = cf__seg_round_pages(need ? need : 1);
     if (!room || room > (size_t)INT64_MAX - page)
         return -ENOMEM;
     int fd = memfd_create("cfutures-seg", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -158,6 +162,7 @@ static int create_locked(struct cf__seg *s, size_t need)
     atomic_store(&h->released_ns, 0);
     *s = (struct cf__seg){.fd = fd, .map = map, .map_len = page + room, .serial = h->serial};
     cache.stats.created++;
+    atomic_fetch_add_explicit(&kept_count, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -169,6 +174,7 @@ static void retire_locked(struct cf__seg *s)
     close(s->fd);
     *s = (struct cf__seg){.fd = -1};
     cache.stats.retired++;
+    atomic_fetch_sub_explicit(&kept_count, 1, memory_order_relaxed);
 }
 
 /* How long a free segment has been idle. */
@@ -308,12 +314,7 @@ void cf__seg_tick(void)
 
 bool cf__seg_holding(void)
 {
-    lock();
-    bool any = cache.views != NULL;
-    for (int i = 0; i < CF__SEG_SLOTS && !any; i++)
-        any = cache.slot[i].fd >= 0;
-    unlock();
-    return any;
+    return atomic_load_explicit(&kept_count, memory_order_relaxed) != 0;
 }
 
 void cf__seg_trim(void)
@@ -327,7 +328,8 @@ void cf__seg_trim(void)
 
 /* ---------------------------------------------------------- receiver */
 
-static void unlink_view_locked(struct cf__seg_view *v)
+/* Takes v out of the list (it stays mapped). */
+static void detach_view_locked(struct cf__seg_view *v)
 {
     for (struct cf__seg_view **p = &cache.views; *p; p = &(*p)->next) {
         if (*p == v) {
@@ -335,8 +337,21 @@ static void unlink_view_locked(struct cf__seg_view *v)
             break;
         }
     }
+}
+
+/* Puts v at the front of the list (most recently used). */
+static void push_view_locked(struct cf__seg_view *v)
+{
+    v->next = cache.views;
+    cache.views = v;
+}
+
+static void unlink_view_locked(struct cf__seg_view *v)
+{
+    detach_view_locked(v);
     munmap((void *)v->map, v->map_len);
     free(v);
+    atomic_fetch_sub_explicit(&kept_count, 1, memory_order_relaxed);
 }
 
 /* Unmaps unused views that are stale (retired, forgotten) and, beyond
@@ -360,15 +375,10 @@ static void sweep_views_locked(void)
 static int open_view(pid_t pid, int fd, uint64_t serial, size_t need, bool writable,
                      struct cf__seg_view *v)
 {
-    char path[64];
     struct stat st;
-    snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
-    int err = cf__side_looks_like_memfd(path);
-    if (err)
-        return err;
-    int mfd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
+    int err = 0, mfd = cf__side_open_peer(pid, fd, writable ? O_RDWR : O_RDONLY);
     if (mfd < 0)
-        return -errno;
+        return mfd;
     int seals = fcntl(mfd, F_GET_SEALS);
     void *map = MAP_FAILED;
     if (seals < 0) {
@@ -419,16 +429,8 @@ int cf__seg_view_get(pid_t pid, int fd, uint64_t serial, uint64_t offset, uint64
         if (v->map_len >= need && (v->writable || !writable)) {
             v->refs++;
             cache.stats.views_reused++;
-            if (cache.views != v) { /* most recently used first */
-                for (struct cf__seg_view **p = &cache.views; *p; p = &(*p)->next) {
-                    if (*p == v) {
-                        *p = v->next;
-                        break;
-                    }
-                }
-                v->next = cache.views;
-                cache.views = v;
-            }
+            detach_view_locked(v); /* most recently used first */
+            push_view_locked(v);
             *out = v;
             unlock();
             return 0;
@@ -450,9 +452,9 @@ int cf__seg_view_get(pid_t pid, int fd, uint64_t serial, uint64_t offset, uint64
         return err;
     }
     lock();
-    v->next = cache.views;
-    cache.views = v;
+    push_view_locked(v);
     cache.stats.views_opened++;
+    atomic_fetch_add_explicit(&kept_count, 1, memory_order_relaxed);
     unlock();
     *out = v;
     return 0;

@@ -108,8 +108,11 @@ struct cf__seg_view {
  * (the caller falls back to a sealed one-shot segment). */
 struct cf__seg *cf__seg_lend(size_t need);
 
-/* The page size (offset of the record in a kept segment). */
+/* The page size (offset of the record in a kept segment), and n rounded
+ * up to whole pages (0 when that overflows). ipc/spill.c sizes its
+ * memfds with them too. */
 size_t cf__seg_page(void);
+size_t cf__seg_round_pages(size_t n);
 
 /* Sender: `seg` (lent) now carries a record of `len` bytes about to be
  * announced: marks it busy and takes it back from the borrower. */

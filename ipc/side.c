@@ -116,24 +116,26 @@ static int check_segment(int fd, uint64_t size)
 
 /* Opening an arbitrary file can have side effects (a FIFO blocks, a device
  * may act on open), and the descriptor number came from another process:
- * look before opening, and open non-blocking. The check is advisory (the
- * sender could swap the descriptor in between); check_segment decides. */
-int cf__side_looks_like_memfd(const char *path)
+ * look before opening, and open non-blocking. The look is advisory (the
+ * sender could swap the descriptor in between); the caller's checks of
+ * what it opened decide. */
+int cf__side_open_peer(pid_t pid, int fd, int flags)
 {
     static const char prefix[] = "/memfd:";
-    char target[sizeof(prefix)];
+    char path[64], target[sizeof(prefix)];
+    snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
     ssize_t n = readlink(path, target, sizeof(target));
 
     if (n < 0)
         return -errno;
     if ((size_t)n < sizeof(prefix) - 1 || memcmp(target, prefix, sizeof(prefix) - 1) != 0)
         return -EPROTO;
-    return 0;
+    int mfd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
+    return mfd < 0 ? -errno : mfd;
 }
 
 int cf__side_open(struct cf__side *out, pid_t pid, int fd, uint64_t size)
 {
-    char path[64];
     int mfd, err;
     void *map = NULL;
 
@@ -144,13 +146,9 @@ int cf__side_open(struct cf__side *out, pid_t pid, int fd, uint64_t size)
     if (size > SIZE_MAX)
         return -EPROTO;
 #endif
-    snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
-    err = cf__side_looks_like_memfd(path);
-    if (err)
-        return err;
-    mfd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    mfd = cf__side_open_peer(pid, fd, O_RDONLY);
     if (mfd < 0)
-        return -errno;
+        return mfd;
     err = check_segment(mfd, size);
     if (err)
         goto out_close;

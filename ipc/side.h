@@ -82,8 +82,10 @@ void cf__side_abandon(struct cf__side *s);
  * another process (a worker's sent result) or another struct (moved). */
 void cf__side_forget(struct cf__side *s);
 
-/* 0 when the descriptor at `path` (a /proc/<pid>/fd/<n> link) names a
- * memfd; -EPROTO when it does not; -errno. Advisory (see side.c). */
-int cf__side_looks_like_memfd(const char *path);
+/* Opens process pid's descriptor fd (through /proc/<pid>/fd) with `flags`
+ * (plus O_CLOEXEC | O_NONBLOCK) if it looks like a memfd. Returns the new
+ * descriptor; -EPROTO when it names something else; -errno (-ENOENT: the
+ * process or descriptor is gone). The caller checks what it opened. */
+int cf__side_open_peer(pid_t pid, int fd, int flags);
 
 #endif

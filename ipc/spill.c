@@ -56,20 +56,6 @@ static int fault(enum cf__spill_op op)
 #define FAULT(op) 0
 #endif
 
-/* Not cached in a static: several submitting threads may call it. */
-static size_t page_size(void)
-{
-    long p = sysconf(_SC_PAGESIZE);
-    return p > 0 ? (size_t)p : 4096;
-}
-
-/* n rounded up to pages; 0 when that overflows. */
-static size_t round_pages(size_t n)
-{
-    size_t page = page_size();
-    return n > SIZE_MAX - (page - 1) ? 0 : (n + page - 1) & ~(page - 1);
-}
-
 static void to_heap(struct cf__spill *sp)
 {
     sp->fd = -1;
@@ -238,7 +224,7 @@ static int to_memfd(struct cf__spill *sp, size_t need)
         want = FILE_MIN;
     if (want < 2 * body)
         want = 2 * body;
-    if (!(cap = round_pages(want)) || cap > (size_t)INT64_MAX)
+    if (!(cap = cf__seg_round_pages(want)) || cap > (size_t)INT64_MAX)
         return -ENOMEM;
     if (sp->reuse && (err = to_kept(sp, cap)) <= 0)
         return err;
@@ -249,7 +235,7 @@ static int to_memfd(struct cf__spill *sp, size_t need)
         err = err ? -err : -errno;
         goto out_close;
     }
-    size_t head_map = head ? page_size() : 0;
+    size_t head_map = head ? cf__seg_page() : 0;
     unsigned char *base;
     if (head_map) {
         /* Reserve the whole range, then lay the memfd over all but the first
@@ -298,7 +284,7 @@ static int grow_memfd(struct cf__spill *sp, size_t need)
 
     if (want < cap * 2 && cap <= SIZE_MAX / 2)
         want = cap * 2;
-    if (!(cap = round_pages(want)) || cap > (size_t)INT64_MAX)
+    if (!(cap = cf__seg_round_pages(want)) || cap > (size_t)INT64_MAX)
         return -ENOMEM;
     if (sp->seg)
         return grow_kept(sp, cap);

@@ -270,7 +270,7 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
      * must have opened every result announced in one, not just the last
      * one-shot segment. */
     wait_acked(&w);
-    settle_side(&w);
+    cf__side_close(&w.pending_side);
     fflush(NULL);
     _exit(status); /* CF__WORKER_RETIRED when the limit was reached */
 }
