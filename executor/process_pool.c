@@ -1295,6 +1295,7 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
     p->debug = cf__debug_enabled(); /* read once, here */
     p->debug_id = p->debug ? cf__debug_pool_number() : 0;
     p->ipc.max_tasks_per_child = opts ? opts->max_tasks_per_child : 0;
+    p->ipc.interactive = opts && opts->interactive_workers;
     if (!(p->stats.slot_respawns = calloc((size_t)workers, sizeof(uint64_t)))) {
         free(p);
         return -ENOMEM;

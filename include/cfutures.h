@@ -239,6 +239,11 @@ typedef struct cf_process_pool_options {
     size_t initargs_len;       /**< bytes at initargs */
     int max_retries;           /**< re-runs of a task lost with its worker (0: none) */
     int max_tasks_per_child;   /**< a worker retires after this many records (0: never) */
+    bool interactive_workers;  /**< false (default): a worker that inherits the normal
+                                    policy (SCHED_OTHER) runs under SCHED_BATCH, so
+                                    waking it for a task never preempts the thread
+                                    that submitted it (sched(7)); true: workers keep
+                                    the parent's policy */
 } cf_process_pool_options;
 
 /** The default worker count: CF_WORKERS from the environment when set

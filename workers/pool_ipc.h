@@ -14,6 +14,7 @@
 #define CF_WORKERS_POOL_IPC_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -56,6 +57,7 @@ struct cf__pool_ipc {
     int nworkers;
     pid_t parent_pid;
     int max_tasks_per_child; /* 0: no limit */
+    bool interactive;        /* workers keep the parent's scheduling policy */
     const char *init_name;   /* initializer task or NULL */
     const void *init_args;   /* its packed arguments */
     size_t init_len;

@@ -8,6 +8,7 @@
  * record itself is workers/execute.c, shared with the thread pool.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +204,19 @@ static void report_start(struct worker *w)
     }
 }
 
+/* Workers do batch work: under SCHED_BATCH the kernel never lets a worker
+ * woken for a task preempt the running submitter (it waits for an idle CPU
+ * or the next tick), which otherwise happens on every push to an idle pool
+ * once the workers share the submitter's CPU, and halves the submit rate.
+ * Only the normal policy is changed: a real-time or SCHED_IDLE parent
+ * chose something else on purpose. Best effort: a failure changes nothing. */
+static void choose_policy(const struct cf__pool_ipc *ipc)
+{
+    struct sched_param none = {0};
+    if (!ipc->interactive && sched_getscheduler(0) == SCHED_OTHER)
+        sched_setscheduler(0, SCHED_BATCH, &none);
+}
+
 static size_t batch_size(const struct worker *w)
 {
     /* Take a fair share of what is queued (records are ~64 bytes when
@@ -218,6 +232,7 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
     char name[16];
     snprintf(name, sizeof(name), "cf-worker-%d", index);
     prctl(PR_SET_NAME, name);
+    choose_policy(ipc);
     CF__FAULT_ROLE(CF__ROLE_WORKER);
     atomic_store(&w.slot->pid, (int32_t)getpid());
     atomic_store(&w.slot->batch_count, 0);
