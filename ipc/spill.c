@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/copy.h"
 #include "ipc/segcache.h"
 #include "ipc/side.h"
 #include "ipc/spill.h"
@@ -106,7 +107,7 @@ static int put(struct cf__spill *sp, size_t at, const char *buf, size_t len)
     /* A kept segment's bytes written before are mapped and faulted in:
      * memcpy there runs at memory speed. */
     if (sp->fd < 0 || len < PWRITE_MIN || (sp->seg && at + len <= sp->head + sp->seg->warm)) {
-        memcpy(sp->sb.data + at, buf, len);
+        cf__copy(sp->sb.data + at, buf, len);
         return 0;
     }
     if (at < sp->head) { /* only after a rollback into the head */
