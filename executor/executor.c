@@ -94,6 +94,25 @@ static int record_buf_spill(struct record_buf *rb, const char *bytes, size_t len
     return rc;
 }
 
+/* Room for len more bytes on the heap (the record leaves the stack). */
+static int record_buf_grow(struct record_buf *rb, size_t len)
+{
+    msgpack_sbuffer *sb = &rb->sb;
+    if (len <= sb->alloc - sb->size)
+        return 0;
+    if (len > SIZE_MAX / 2 - sb->size)
+        return -1;
+    size_t cap = sb->alloc * 2 > sb->size + len ? sb->alloc * 2 : sb->size + len;
+    char *grown = sb->data == rb->stack ? malloc(cap) : realloc(sb->data, cap);
+    if (!grown)
+        return -1;
+    if (sb->data == rb->stack)
+        memcpy(grown, rb->stack, sb->size);
+    sb->data = grown;
+    sb->alloc = cap;
+    return 0;
+}
+
 static int record_buf_write(void *data, const char *bytes, size_t len)
 {
     struct record_buf *rb = data;
@@ -110,18 +129,8 @@ static int record_buf_write(void *data, const char *bytes, size_t len)
     }
     if (rb->in_spill || (rb->spill && len > sb->alloc - sb->size))
         return record_buf_spill(rb, bytes, len);
-    if (len > sb->alloc - sb->size) {
-        if (len > SIZE_MAX / 2 - sb->size)
-            return -1;
-        size_t cap = sb->alloc * 2 > sb->size + len ? sb->alloc * 2 : sb->size + len;
-        char *grown = sb->data == rb->stack ? malloc(cap) : realloc(sb->data, cap);
-        if (!grown)
-            return -1;
-        if (sb->data == rb->stack)
-            memcpy(grown, rb->stack, sb->size);
-        sb->data = grown;
-        sb->alloc = cap;
-    }
+    if (record_buf_grow(rb, len) < 0)
+        return -1;
     memcpy(sb->data + sb->size, bytes, len);
     sb->size += len;
     return 0;
@@ -158,78 +167,101 @@ static int record_buf_finish(struct record_buf *rb, struct cf__side *side)
     return rc;
 }
 
-int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
-                               const cf_submit_options *opts, cf__pack_fn pack_payload,
-                               void *arg, cf_future **out)
+/* A record being packed, then handed to a backend: on the submitter's
+ * stack for cf_submit*, on the heap for a cf_buffer between its creation
+ * and its submission. */
+struct cf__packed_record {
+    struct record_buf rb;
+    struct cf__spill spill; /* rb.spill points here when the backend spills */
+    uint64_t id;
+    char task[CF__TASK_NAME_MAX + 1];
+    size_t name_len;
+};
+
+static int check_submit_options(const cf_submit_options *opts)
 {
-    static const cf_submit_options defaults = CF_SUBMIT_OPTIONS_INIT;
-    if (!opts)
-        opts = &defaults;
-    if (!ex || !task || !out || isnan(opts->timeout) || isnan(opts->task_timeout) ||
-        opts->max_retries < -1)
-        return -EINVAL;
-    double timeout = opts->timeout;
+    return isnan(opts->timeout) || isnan(opts->task_timeout) || opts->max_retries < -1 ? -EINVAL
+                                                                                          : 0;
+}
+
+/* Packs [id][TASK or CHUNK record] into pr with a fresh id. Returns 0 or a
+ * negative code, and then holds nothing. */
+static int pack_record(struct cf__packed_record *pr, cf_executor *ex, bool chunk,
+                       const char *task, cf__pack_fn pack_payload, void *arg)
+{
     size_t name_len = strlen(task);
     if (name_len == 0 || name_len > CF__TASK_NAME_MAX)
         return -EINVAL;
-    uint64_t id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    memcpy(pr->task, task, name_len + 1);
+    pr->name_len = name_len;
+    pr->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
 
-    struct record_buf rb;
-    struct cf__spill spill;
-    struct cf__side side = {.fd = -1};
-    rb.sb = (msgpack_sbuffer){.size = 0, .data = rb.stack, .alloc = sizeof(rb.stack)};
-    rb.spill = ex->spill_above ? &spill : NULL;
-    rb.spill_above = ex->spill_above;
-    rb.in_spill = false;
-    rb.spill_err = 0;
+    struct record_buf *rb = &pr->rb;
+    rb->sb = (msgpack_sbuffer){.size = 0, .data = rb->stack, .alloc = sizeof(rb->stack)};
+    rb->spill = ex->spill_above ? &pr->spill : NULL;
+    rb->spill_above = ex->spill_above;
+    rb->in_spill = false;
+    rb->spill_err = 0;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &rb, record_buf_write);
+    msgpack_packer_init(&pk, rb, record_buf_write);
     /* Every ring record starts with the task id in 8 raw bytes, so a worker
      * can note which tasks it took without parsing msgpack under the ring
      * lock (workers/worker.c). */
-    int rc = record_buf_write(&rb, (const char *)&id, sizeof(id)) == 0 ? 0 : -ENOMEM;
+    int rc = record_buf_write(rb, (const char *)&pr->id, sizeof(pr->id)) == 0 ? 0 : -ENOMEM;
     if (rc == 0)
-        rc = chunk ? cf__record_chunk_begin(&pk, id, task, name_len)
-                   : cf__record_task_begin(&pk, id, task, name_len);
+        rc = chunk ? cf__record_chunk_begin(&pk, pr->id, task, name_len)
+                   : cf__record_task_begin(&pk, pr->id, task, name_len);
     if (rc == 0)
         rc = pack_payload(&pk, arg);
     if (rc < 0) {
         /* A packer reports any write failure as -ENOMEM; a memfd's own
          * reason (-EMFILE, -ENOSPC...) says more. */
-        if (rc == -ENOMEM && rb.spill_err)
-            rc = rb.spill_err;
-        record_buf_free(&rb);
-        return rc;
+        if (rc == -ENOMEM && rb->spill_err)
+            rc = rb->spill_err;
+        record_buf_free(rb);
     }
-    if ((rc = record_buf_finish(&rb, &side)) < 0)
+    return rc;
+}
+
+/* Hands pr's record to ex's backend with a fresh future in *out. Consumes
+ * the record whatever the outcome (pr itself stays the caller's). */
+static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
+                         const cf_submit_options *opts, cf_future **out)
+{
+    struct record_buf *rb = &pr->rb;
+    struct cf__side side = {.fd = -1};
+    double timeout = opts->timeout;
+    size_t name_len = pr->name_len;
+    int rc = record_buf_finish(rb, &side);
+    if (rc < 0)
         return rc;
     /* One allocation holds the future, a small record and the task name
      * (kept for messages). A large record is allocated on its own, at its
      * exact size: a future may keep it until it completes, and a backend
      * may drop it earlier (cf__future_drop_record). */
-    size_t len = rb.sb.size;
-    bool small = rb.sb.data == rb.stack;
+    size_t len = rb->sb.size;
+    bool small = rb->sb.data == rb->stack;
     cf_future *f = cf__future_new((small ? len : 0) + name_len + 1);
     if (!f) {
-        record_buf_free(&rb);
+        record_buf_free(rb);
         cf__side_close(&side);
         return -ENOMEM;
     }
     unsigned char *extra = cf__future_extra(f);
     unsigned char *record;
     if (small) {
-        record = memcpy(extra, rb.stack, len);
+        record = memcpy(extra, rb->stack, len);
         extra += len;
         f->record_inline = true;
     } else if (side.fd >= 0) {
         record = NULL; /* sealed in a segment: the backend pushes f->task_side */
         f->task_side = side;
     } else {
-        unsigned char *exact = realloc(rb.sb.data, len);
-        record = exact ? exact : (unsigned char *)rb.sb.data;
+        unsigned char *exact = realloc(rb->sb.data, len);
+        record = exact ? exact : (unsigned char *)rb->sb.data;
     }
-    f->task = memcpy(extra, task, name_len + 1);
-    f->id = id;
+    f->task = memcpy(extra, pr->task, name_len + 1);
+    f->id = pr->id;
     /* The backend takes the record; it keeps it until the future completes
      * so that a task lost with its worker can be queued again. */
     f->owner = ex;
@@ -246,6 +278,85 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
     atomic_fetch_add_explicit(&ex->counters.submitted, 1, memory_order_relaxed);
     *out = f;
     return 0;
+}
+
+static const cf_submit_options default_submit_options = CF_SUBMIT_OPTIONS_INIT;
+
+int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
+                               const cf_submit_options *opts, cf__pack_fn pack_payload,
+                               void *arg, cf_future **out)
+{
+    if (!opts)
+        opts = &default_submit_options;
+    if (!ex || !task || !out || check_submit_options(opts) < 0)
+        return -EINVAL;
+    struct cf__packed_record pr;
+    int rc = pack_record(&pr, ex, chunk, task, pack_payload, arg);
+    return rc < 0 ? rc : submit_record(ex, &pr, opts, out);
+}
+
+int cf__executor_pack_later(cf_executor *ex, const char *task, cf__pack_fn pack_payload,
+                            void *arg, struct cf__packed_record **out)
+{
+    if (!ex || !task || !out)
+        return -EINVAL;
+    struct cf__packed_record *pr = malloc(sizeof(*pr));
+    if (!pr)
+        return -ENOMEM;
+    int rc = pack_record(pr, ex, false, task, pack_payload, arg);
+    if (rc < 0) {
+        free(pr);
+        return rc;
+    }
+    *out = pr;
+    return 0;
+}
+
+int cf__executor_check_options(const cf_submit_options *opts)
+{
+    return opts ? check_submit_options(opts) : 0;
+}
+
+int cf__executor_submit_later(cf_executor *ex, struct cf__packed_record *pr,
+                              const cf_submit_options *opts, cf_future **out)
+{
+    int rc = submit_record(ex, pr, opts ? opts : &default_submit_options, out);
+    free(pr);
+    return rc;
+}
+
+void cf__executor_drop_later(struct cf__packed_record *pr)
+{
+    if (!pr)
+        return;
+    record_buf_free(&pr->rb);
+    free(pr);
+}
+
+void *cf__executor_reserve(msgpack_packer *pk, size_t len)
+{
+    struct record_buf *rb = pk->data;
+    msgpack_sbuffer *sb = &rb->sb;
+    if (!rb->in_spill && len <= sb->alloc - sb->size) {
+        sb->size += len;
+        return sb->data + sb->size - len;
+    }
+    if (rb->spill && !rb->in_spill && record_buf_spill(rb, NULL, 0) < 0)
+        return NULL;
+    if (rb->in_spill) {
+        rb->spill->sb.size = sb->size;
+        void *at = cf__spill_reserve(rb->spill, len);
+        rb->sb = rb->spill->sb;
+        if (!at)
+            rb->spill_err = rb->spill->err;
+        return at;
+    }
+    /* No spilling: the heap, grown as record_buf_write does. */
+    size_t before = sb->size;
+    if (len > SIZE_MAX / 2 - before || record_buf_grow(rb, len) < 0)
+        return NULL;
+    sb->size = before + len;
+    return sb->data + before;
 }
 
 void cf__executor_count_completion(cf_executor *ex, int state, int error)

@@ -72,4 +72,26 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
                                const cf_submit_options *opts, cf__pack_fn pack_payload,
                                void *arg, cf_future **out);
 
+/* A TASK record packed now and submitted later: the record of a cf_buffer
+ * (executor/buffer.c), whose bytes the caller fills in place in between.
+ * pack_later packs it (pack_payload may reserve bytes with
+ * cf__executor_reserve); submit_later hands it to the backend like
+ * cf__executor_submit_packed and frees pr whatever the outcome (check the
+ * options first: cf__executor_check_options, 0 or -EINVAL, NULL is valid);
+ * drop_later frees an unsubmitted one. */
+struct cf__packed_record;
+int cf__executor_pack_later(cf_executor *ex, const char *task, cf__pack_fn pack_payload,
+                            void *arg, struct cf__packed_record **out);
+int cf__executor_submit_later(cf_executor *ex, struct cf__packed_record *pr,
+                              const cf_submit_options *opts, cf_future **out);
+void cf__executor_drop_later(struct cf__packed_record *pr);
+int cf__executor_check_options(const cf_submit_options *opts);
+
+/* For a pack_payload callback: appends len bytes left for the caller to
+ * write (their content is undefined until then) and returns where they
+ * are, or NULL (the packer failed; stop packing). The bytes stay where
+ * they are until the record is submitted or dropped: no later append may
+ * follow a reservation. */
+void *cf__executor_reserve(msgpack_packer *pk, size_t len);
+
 #endif

@@ -298,6 +298,37 @@ typedef struct cf_submit_options {
 CF_API int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
                           cf_future **out, const char *fmt, ...);
 
+/** A byte argument written in place: the caller fills a buffer that is
+ * already part of the task's record, and submitting it copies nothing. A
+ * process pool puts a large one (beyond its ring's largest record) in a
+ * shared-memory segment that the worker reads in place, so an argument of
+ * n bytes costs the caller no copy at all instead of one memcpy of n.
+ * The task receives one argument, the bytes: [bin] (cf_arg_bin(args, 0)).
+ * Typical use: produce the data straight into cf_buffer_data(b). */
+typedef struct cf_buffer cf_buffer;
+
+/** A buffer of `len` bytes (up to 4 GiB - 1, msgpack's limit; 0 is
+ * allowed) for task `task` (a registered name, as in cf_submit_named) of
+ * executor ex. Its bytes are undefined until written. Returns 0, -EINVAL
+ * (NULL or over-long arguments, len too large), -ENOMEM, or a negated
+ * errno from making its shared-memory segment. Thread-safe; the buffer
+ * itself belongs to one thread at a time. */
+CF_API int cf_buffer_create(cf_executor *ex, const char *task, size_t len, cf_buffer **out);
+/** Where to write the bytes: NULL for a NULL buffer, and for len 0. No
+ * particular alignment (msgpack places the bytes). */
+CF_API void *cf_buffer_data(cf_buffer *b);
+/** How many bytes the buffer holds (0 for NULL). */
+CF_API size_t cf_buffer_size(const cf_buffer *b);
+/** Submits the task with the buffer's bytes as its argument, with `opts`
+ * as in cf_submit_with (NULL: the defaults). Returns 0 with a future in
+ * *out, or the codes of cf_submit_with. The buffer is consumed (its bytes
+ * must not be touched again) unless the return is -EINVAL for the
+ * arguments (NULL b or out, invalid opts): then nothing happened, and the
+ * caller still owns it. */
+CF_API int cf_buffer_submit(cf_buffer *b, const cf_submit_options *opts, cf_future **out);
+/** Frees a buffer that was not submitted. NULL is a no-op. */
+CF_API void cf_buffer_release(cf_buffer *b);
+
 /** Cancels f even if it is running: a process pool kills the worker running
  * it (a replacement is forked; the other tasks that worker had taken are
  * queued again) and the future ends cancelled. Returns true when f is (now)

@@ -364,29 +364,41 @@ static int grow_kept(struct cf__spill *sp, size_t cap)
     return 0;
 }
 
+/* Room for len more bytes at sb.size: 0 or -errno. */
+static int make_room(struct cf__spill *sp, size_t len)
+{
+    size_t size = sp->sb.size;
+    if (len > SIZE_MAX - size)
+        return -ENOMEM;
+    size_t need = size + len;
+    if (need <= sp->sb.alloc)
+        return 0;
+    if (sp->fd >= 0)
+        return grow_memfd(sp, need);
+    return need <= sp->limit ? grow_heap(sp, need) : to_memfd(sp, need);
+}
+
 int cf__spill_write(void *data, const char *buf, size_t len)
 {
     struct cf__spill *sp = data;
     size_t size = sp->sb.size;
-    int err = 0;
-
-    if (len > SIZE_MAX - size)
-        return fail(sp, -ENOMEM);
-    size_t need = size + len;
-    if (need > sp->sb.alloc) {
-        if (sp->fd >= 0)
-            err = grow_memfd(sp, need);
-        else if (need <= sp->limit)
-            err = grow_heap(sp, need);
-        else
-            err = to_memfd(sp, need);
-        if (err)
-            return fail(sp, err);
-    }
-    if ((err = put(sp, size, buf, len)))
+    int err = make_room(sp, len);
+    if (err || (err = put(sp, size, buf, len)))
         return fail(sp, err);
-    sp->sb.size = need;
+    sp->sb.size = size + len;
     return 0;
+}
+
+void *cf__spill_reserve(struct cf__spill *sp, size_t len)
+{
+    size_t size = sp->sb.size;
+    int err = make_room(sp, len);
+    if (err) {
+        fail(sp, err);
+        return NULL;
+    }
+    sp->sb.size = size + len;
+    return sp->sb.data + size;
 }
 
 int cf__spill_seal(struct cf__spill *sp, struct cf__side *out)

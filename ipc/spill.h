@@ -60,6 +60,14 @@ void cf__spill_set_reuse(struct cf__spill *sp, bool reuse);
  * first failure, or rolls sb.size back). */
 int cf__spill_write(void *data, const char *buf, size_t len);
 
+/* Appends len bytes for the caller to write in place (their content is
+ * undefined until then: a kept segment holds an older record's bytes) and
+ * returns where they are; NULL on failure (the reason in sp->err, nothing
+ * appended). They stay where they are until the next append, seal, reset
+ * or destroy. Large ones in a fresh memfd are faulted in by the caller's
+ * writes, page by page (no pwrite here). */
+void *cf__spill_reserve(struct cf__spill *sp, size_t len);
+
 /* Whether the bytes now live in a memfd. */
 static inline bool cf__spill_spilled(const struct cf__spill *sp)
 {
