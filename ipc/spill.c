@@ -165,6 +165,22 @@ static void keep_from_children(void *base, size_t len)
     (void)madvise(base, len, MADV_DONTFORK);
 }
 
+/* ThreadSanitizer does not intercept mremap (google/sanitizers#1099): the
+ * shadow of a range that mremap moves a mapping into, or grows it over,
+ * keeps the access history of whatever was mapped there before, and a
+ * later access is reported as racing with that other mapping's. Mapping
+ * the same file over itself through the libc mmap, which TSan does
+ * intercept, resets the shadow; the bytes are the file's, untouched. Only
+ * in TSan builds. */
+static void after_mremap(void *at, size_t len, int fd)
+{
+#if defined(__SANITIZE_THREAD__)
+    (void)mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+#else
+    (void)at, (void)len, (void)fd;
+#endif
+}
+
 /* Moves the bytes (and the view) to `base`, where the record part starts
  * at file offset `file_off`; on failure the bytes stay on the heap. */
 static int adopt(struct cf__spill *sp, int fd, unsigned char *base, size_t head_map,
@@ -296,9 +312,11 @@ static int grow_memfd(struct cf__spill *sp, size_t need)
         errno = err;
         base = MAP_FAILED;
     } else if (!sp->head_map) {
-        base = mremap(file, sp->file_cap, cap, MREMAP_MAYMOVE);
+        if ((base = mremap(file, sp->file_cap, cap, MREMAP_MAYMOVE)) != MAP_FAILED)
+            after_mremap(base, cap, sp->fd);
     } else if (mremap(file, sp->file_cap, cap, 0) != MAP_FAILED) {
         base = sp->base; /* grown in place */
+        after_mremap(file, cap, sp->fd);
     } else {
         /* Move to a new range: a fresh head page (the head is copied, at
          * most one page) followed by a new mapping of the whole file (its
@@ -356,6 +374,7 @@ static int grow_kept(struct cf__spill *sp, size_t cap)
     }
     if (base == MAP_FAILED)
         return -errno; /* the old mapping is intact; the file may be larger */
+    after_mremap(base, len, sp->fd); /* the whole file, header page first */
     keep_from_children(base, len);
     sp->base = base;
     sp->file_cap = cap;
