@@ -76,3 +76,30 @@ Test(pool_table, drain_pops_each_once, .timeout = 10)
     for (int i = 0; i < N; i++)
         cf_future_release(fs[i]);
 }
+
+/* Ids that share their low bits all land in one bucket (the table hashes
+ * by the low bits, since real ids are sequential): chains must still find,
+ * remove and drain every one. */
+Test(pool_table, ids_in_one_bucket, .timeout = 10)
+{
+    enum { M = 300 };
+    static cf_future *fs[M];
+    struct cf__pool_table t;
+    cf__pool_table_init(&t);
+    for (int i = 0; i < M; i++) {
+        fs[i] = make(((uint64_t)i << 32) + 5);
+        cr_assert_eq(cf__pool_table_insert(&t, fs[i]), 0);
+    }
+    for (int i = 0; i < M; i++)
+        cr_assert_eq(cf__pool_table_find(&t, ((uint64_t)i << 32) + 5), fs[i]);
+    cr_assert_null(cf__pool_table_find(&t, ((uint64_t)M << 32) + 5));
+    for (int i = 0; i < M; i += 3)
+        cr_assert_eq(cf__pool_table_remove(&t, fs[i]->id), fs[i]);
+    int left = 0;
+    while (cf__pool_table_pop_any(&t))
+        left++;
+    cr_assert_eq(left, M - (M + 2) / 3);
+    cf__pool_table_free(&t);
+    for (int i = 0; i < M; i++)
+        cf_future_release(fs[i]);
+}
