@@ -17,8 +17,10 @@
 #
 # Missing Debian packages are installed by tools/deps.sh on first use.
 
-VERSION   := 0.1.0
-SOVERSION := 0
+# Before 1.0 each minor version may change the ABI (0.2.0:
+# cf_process_pool_options grew a field), so the soname carries major.minor.
+VERSION   := 0.2.0
+SOVERSION := 0.2
 SONAME    := libcfutures.so.$(SOVERSION)
 
 CC       ?= cc
@@ -186,7 +188,7 @@ bench: $(BENCHES)
 
 # ---- install ----
 # make install PREFIX=/usr/local DESTDIR=/staging: the headers, the shared
-# library (real name libcfutures.so.$(VERSION), soname link .so.0, dev link
+# library (real name libcfutures.so.$(VERSION), soname link .so.$(SOVERSION), dev link
 # .so), the static library, cfutures.pc and the CMake package
 # (find_package(cfutures), target cfutures::cfutures). The .pc and CMake
 # files are made from tools/*.in with the PREFIX and the msgpack pkg-config

@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "executor/executor.h"
 
 struct cf_buffer {
     cf_executor *ex;
+    pid_t pid; /* the process that made it: only it maps the segment */
     struct cf__packed_record *record;
     void *data;
     size_t len;
@@ -48,6 +50,7 @@ int cf_buffer_create(cf_executor *ex, const char *task, size_t len, cf_buffer **
         return rc;
     }
     b->ex = ex;
+    b->pid = getpid();
     b->data = len ? ra.at : NULL;
     b->len = len;
     *out = b;
@@ -66,7 +69,10 @@ size_t cf_buffer_size(const cf_buffer *b)
 
 int cf_buffer_submit(cf_buffer *b, const cf_submit_options *opts, cf_future **out)
 {
-    if (!b || !out || cf__executor_check_options(opts) < 0)
+    /* A finite wait for room could end in CF_EFULL or -ETIMEDOUT after the
+     * record is sealed (a kept segment marked sent, a one-shot memfd
+     * sealed): there is no buffer left to hand back then. */
+    if (!b || !out || cf__executor_check_options(opts) < 0 || (opts && !(opts->timeout < 0)))
         return -EINVAL; /* nothing happened: b is still the caller's */
     int rc = cf__executor_submit_later(b->ex, b->record, opts, out);
     free(b); /* its record went to the backend, or is gone */
@@ -77,6 +83,11 @@ void cf_buffer_release(cf_buffer *b)
 {
     if (!b)
         return;
-    cf__executor_drop_later(b->record);
+    /* In a forked child (against the rules, include/cfutures.h) the record
+     * names a segment of the parent's cache: giving it back here would
+     * corrupt the child's own cache. The record is left alone: a small
+     * leak in a process that broke the rules, rather than a corruption. */
+    if (b->pid == getpid())
+        cf__executor_drop_later(b->record);
     free(b);
 }

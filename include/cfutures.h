@@ -19,7 +19,8 @@
  *    other call on that object may be in progress or follow) and where a
  *    comment says otherwise (a cf_map is used by one thread).
  *  - Fork safety: a process forked by the user (not by a pool) must not use
- *    the parent's executors, futures, maps or in-process primitives; it may
+ *    the parent's executors, futures, maps, buffers or in-process
+ *    primitives (a buffer's shared memory is not even mapped there); it may
  *    create its own. Process-shared primitives (cfutures/pshared.h) are
  *    meant to cross fork. Tasks run in workers forked from the state the
  *    program had when the pool was created.
@@ -242,8 +243,9 @@ typedef struct cf_process_pool_options {
     bool interactive_workers;  /**< false (default): a worker that inherits the normal
                                     policy (SCHED_OTHER) runs under SCHED_BATCH, so
                                     waking it for a task never preempts the thread
-                                    that submitted it (sched(7)); true: workers keep
-                                    the parent's policy */
+                                    that submitted it (sched(7)), and what a task
+                                    starts (threads, processes) inherits it; true:
+                                    workers keep the parent's policy */
 } cf_process_pool_options;
 
 /** The default worker count: CF_WORKERS from the environment when set
@@ -309,10 +311,12 @@ typedef struct cf_buffer cf_buffer;
 
 /** A buffer of `len` bytes (up to 4 GiB - 1, msgpack's limit; 0 is
  * allowed) for task `task` (a registered name, as in cf_submit_named) of
- * executor ex. Its bytes are undefined until written. Returns 0, -EINVAL
- * (NULL or over-long arguments, len too large), -ENOMEM, or a negated
- * errno from making its shared-memory segment. Thread-safe; the buffer
- * itself belongs to one thread at a time. */
+ * executor ex, which must outlive the buffer's submission (as any call on
+ * ex must precede its release). Its bytes are undefined until written.
+ * Returns 0, -EINVAL (NULL or over-long arguments, len too large),
+ * -ENOMEM, or a negated errno from making its shared-memory segment.
+ * Thread-safe; the buffer itself belongs to one thread at a time, and to
+ * the process that made it. */
 CF_API int cf_buffer_create(cf_executor *ex, const char *task, size_t len, cf_buffer **out);
 /** Where to write the bytes: NULL for a NULL buffer, and for len 0. No
  * particular alignment (msgpack places the bytes). */
@@ -320,10 +324,13 @@ CF_API void *cf_buffer_data(cf_buffer *b);
 /** How many bytes the buffer holds (0 for NULL). */
 CF_API size_t cf_buffer_size(const cf_buffer *b);
 /** Submits the task with the buffer's bytes as its argument, with `opts`
- * as in cf_submit_with (NULL: the defaults). Returns 0 with a future in
- * *out, or the codes of cf_submit_with. The buffer is consumed (its bytes
- * must not be touched again) unless the return is -EINVAL for the
- * arguments (NULL b or out, invalid opts): then nothing happened, and the
+ * as in cf_submit_with (NULL: the defaults). opts->timeout must wait
+ * without limit (negative, as CF_FOREVER): the record is sealed before it
+ * waits for room, so a submit that gave up could not hand the buffer back.
+ * Returns 0 with a future in *out, or the codes of cf_submit_with except
+ * CF_EFULL and -ETIMEDOUT. The buffer is consumed (its bytes must not be
+ * touched again) unless the return is -EINVAL for the arguments (NULL b or
+ * out, invalid opts, a finite timeout): then nothing happened, and the
  * caller still owns it. */
 CF_API int cf_buffer_submit(cf_buffer *b, const cf_submit_options *opts, cf_future **out);
 /** Frees a buffer that was not submitted. NULL is a no-op. */

@@ -11,14 +11,26 @@
 
 #define MAX_PARTS 4
 #define PART_MIN ((size_t)4 << 20)
-/* Page-aligned cuts: no two threads write the same page (or cache line). */
-#define CUT_ALIGN ((size_t)4096)
+/* Cuts fall on page boundaries of the destination: no two threads write
+ * the same page (or cache line). */
+#define CUT_ALIGN ((uintptr_t)4096)
 
 struct part {
     char *dst;
     const char *src;
     size_t n;
 };
+
+#ifdef CF_FAULT_INJECTION
+static _Atomic bool no_threads;
+void cf__copy_fault_no_threads(bool on)
+{
+    atomic_store(&no_threads, on);
+}
+#define FAULT_NO_THREAD() atomic_load(&no_threads)
+#else
+#define FAULT_NO_THREAD() false
+#endif
 
 static int cpus(void)
 {
@@ -61,23 +73,34 @@ void cf__copy(void *dst, const void *src, size_t n)
     struct part part[MAX_PARTS];
     pthread_t helper[MAX_PARTS];
     bool started[MAX_PARTS] = {false};
-    size_t per = (n / (size_t)parts) & ~(CUT_ALIGN - 1), at = 0;
+    uintptr_t d = (uintptr_t)dst;
+    size_t at = 0;
     for (int i = 0; i < parts; i++) {
-        part[i] = (struct part){(char *)dst + at, (const char *)src + at,
-                                i == parts - 1 ? n - at : per};
-        at += per;
+        /* Part i ends at the page boundary of dst at or below i+1 shares
+         * of n (parts are at least 4 MiB: every cut moves forward). */
+        size_t end = i == parts - 1
+                         ? n
+                         : (size_t)(((d + n / (size_t)parts * (size_t)(i + 1)) & ~(CUT_ALIGN - 1)) -
+                                    d);
+        part[i] = (struct part){(char *)dst + at, (const char *)src + at, end - at};
+        at = end;
     }
 
-    /* Helpers take no signal meant for the caller's process. */
+    /* Helpers take no signal meant for the caller's process, except the
+     * ones their own copy may raise (a source mapped from a file that
+     * shrank): those act as they would on the caller's thread. */
     sigset_t all, old;
     sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
     pthread_attr_t attr;
     bool attr_ok = pthread_attr_init(&attr) == 0;
     if (attr_ok)
         pthread_attr_setstacksize(&attr, (size_t)64 << 10);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 1; i < parts; i++)
-        started[i] = pthread_create(&helper[i], attr_ok ? &attr : NULL, copy_part, &part[i]) == 0;
+        started[i] = !FAULT_NO_THREAD() &&
+                     pthread_create(&helper[i], attr_ok ? &attr : NULL, copy_part, &part[i]) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (attr_ok)
         pthread_attr_destroy(&attr);

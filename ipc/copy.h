@@ -19,13 +19,22 @@
 
 /* memcpy(dst, src, n) for buffers that do not overlap. From
  * CF__COPY_SPLIT_MIN bytes on, with more than one CPU to run on, the
- * caller copies one part and short-lived helper threads (all signals
- * blocked) the others, at most one per CPU and per 4 MiB, and four in all.
+ * caller copies one part and short-lived helper threads the others, at
+ * most one per CPU and per 4 MiB, and four in all, cut at page boundaries
+ * of dst. Helpers block every signal but SIGSEGV and SIGBUS (which their
+ * own copy may raise, as the caller's would).
  * A helper that cannot be started leaves its part to the caller: the copy
  * is always whole when this returns. */
 void cf__copy(void *dst, const void *src, size_t n);
 
 /* For tests: the number of parts cf__copy splits n bytes into. */
 int cf__copy_parts(size_t n);
+
+#ifdef CF_FAULT_INJECTION
+#include <stdbool.h>
+/* Test hook: while on, no helper thread can be started (the caller then
+ * copies every part itself). */
+void cf__copy_fault_no_threads(bool on);
+#endif
 
 #endif

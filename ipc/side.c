@@ -6,10 +6,12 @@
  * itself is immutable once created (sealed), so any number of processes may
  * map it concurrently.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -17,6 +19,9 @@
 
 #include "ipc/segcache.h"
 #include "ipc/side.h"
+
+/* The name of one-shot segments (in /proc/<pid>/fd links). */
+#define SIDE_NAME "cfutures-side"
 
 #define REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
@@ -64,7 +69,7 @@ int cf__side_create(struct cf__side *out, const void *data, size_t len)
 
 int cf__side_memfd(void)
 {
-    int fd = memfd_create("cfutures-side", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int fd = memfd_create(SIDE_NAME, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     return fd < 0 ? -errno : fd;
 }
 
@@ -132,6 +137,33 @@ int cf__side_open_peer(pid_t pid, int fd, int flags)
         return -EPROTO;
     int mfd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
     return mfd < 0 ? -errno : mfd;
+}
+
+int cf__side_close_inherited(void)
+{
+    static const char prefix[] = "/memfd:" SIDE_NAME; /* then " (deleted)" */
+    DIR *d = opendir("/proc/self/fd");
+    int closed = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[64], target[64];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        int fd = atoi(e->d_name);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (fd == dirfd(d) || n < (ssize_t)sizeof(prefix) - 1)
+            continue;
+        target[n] = '\0';
+        if (strncmp(target, prefix, sizeof(prefix) - 1) == 0 &&
+            (target[sizeof(prefix) - 1] == '\0' || target[sizeof(prefix) - 1] == ' ') &&
+            close(fd) == 0)
+            closed++;
+    }
+    closedir(d);
+    return closed;
 }
 
 int cf__side_open(struct cf__side *out, pid_t pid, int fd, uint64_t size)

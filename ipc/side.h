@@ -88,4 +88,12 @@ void cf__side_forget(struct cf__side *s);
  * process or descriptor is gone). The caller checks what it opened. */
 int cf__side_open_peer(pid_t pid, int fd, int flags);
 
+/* For a process just forked without exec (a pool's fork server): closes the
+ * one-shot segment descriptors it inherited from records other threads of
+ * its parent were packing (or cf_buffers the parent holds), which would
+ * otherwise pin their memory for as long as this process and the workers
+ * it forks live. Kept segments are closed by ipc/segcache.c's fork handler.
+ * Returns how many it closed. */
+int cf__side_close_inherited(void);
+
 #endif

@@ -2,16 +2,22 @@
  * record reaches the task intact (the stack, the heap, a kept segment, a
  * one-shot memfd, and a thread pool's heap); a large one is written into
  * shared memory, not copied; the segment goes back to the cache after the
- * result and after a release; every argument check leaves the buffer with
- * the caller; a failed submit consumes it without leaking; a memfd that
- * cannot be made fails the create with its reason. */
+ * result and after a release; every argument check (a finite timeout too)
+ * leaves the buffer with the caller; a failed submit consumes it without
+ * leaking; a memfd that cannot be made fails the create with its reason;
+ * another thread may submit it; a forked child that releases an inherited
+ * one leaves its own cache intact; a later pool's processes do not keep a
+ * buffer's one-shot memfd open. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cfutures.h>
@@ -256,6 +262,186 @@ Test(buffer, a_memfd_that_cannot_be_made_fails_the_create, .timeout = 30)
     cr_assert_null(b);
     cr_assert_eq(open_fds(), fds);
     round_trip(ex, 2 << 20); /* and the next one works */
+    cf_executor_release(ex);
+    cf__seg_enable(was);
+}
+
+Test(buffer, a_finite_timeout_is_refused_and_the_buffer_kept, .timeout = 30)
+{
+    cf_executor *ex = support_new_pool(1, 0);
+    cf_buffer *b;
+    cf_future *f = NULL;
+    cf_submit_options o = CF_SUBMIT_OPTIONS_INIT;
+    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 1 << 20, &b), 0);
+    memset(cf_buffer_data(b), 9, 1 << 20);
+    o.timeout = 0;
+    cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL, "timeout 0 could end in CF_EFULL");
+    o.timeout = 2.5;
+    cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL);
+    cr_assert_null(f);
+    o.timeout = -3; /* any negative one waits without limit */
+    cr_assert_eq(cf_buffer_submit(b, &o, &f), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), 0, "%s", cf_future_error_message(f));
+    cf_future_release(f);
+    cf_executor_release(ex);
+}
+
+struct handoff {
+    cf_buffer *b;
+    cf_future *f;
+    int rc;
+};
+
+static void *submit_elsewhere(void *arg)
+{
+    struct handoff *h = arg;
+    h->rc = cf_buffer_submit(h->b, NULL, &h->f);
+    return NULL;
+}
+
+Test(buffer, another_thread_may_submit_it, .timeout = 60)
+{
+    cf_executor *ex = support_new_pool(2, 0);
+    for (int round = 0; round < 4; round++) {
+        size_t n = (size_t)(round + 1) << 20;
+        struct handoff h = {NULL, NULL, -1};
+        const msgpack_object *o;
+        pthread_t t;
+        cr_assert_eq(cf_buffer_create(ex, "buf_digest", n, &h.b), 0);
+        unsigned char *d = cf_buffer_data(h.b);
+        for (size_t i = 0; i < n; i++)
+            d[i] = pattern(i);
+        uint64_t want = digest(d, n);
+        cr_assert_eq(pthread_create(&t, NULL, submit_elsewhere, &h), 0);
+        cr_assert_eq(pthread_join(t, NULL), 0);
+        cr_assert_eq(h.rc, 0);
+        cr_assert_eq(cf_future_result(h.f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(h.f));
+        cr_assert_eq(o->via.array.ptr[1].via.u64, want);
+        cf_future_release(h.f);
+    }
+    cf_executor_release(ex);
+}
+
+/* The child of a user's fork lends a segment of its own, then releases the
+ * parent's large buffer (which the rules forbid it to use): the release
+ * must not hand the parent's segment to the child's cache, where its own
+ * segment holds the same slot. The parent's buffer is untouched by all
+ * this. */
+Test(buffer, a_forked_child_releasing_an_inherited_one, .timeout = 60)
+{
+    cf_executor *ex = support_new_pool(1, 0);
+    cf_buffer *b;
+    const msgpack_object *o;
+    cf_future *f;
+    size_t n = 8 << 20;
+    cr_assert_eq(cf_buffer_create(ex, "buf_digest", n, &b), 0);
+    memset(cf_buffer_data(b), 3, n);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* A segment of its own first (straight from the cache: no pool, so
+         * no thread, which ThreadSanitizer forbids after this fork), so
+         * that it holds the slot the inherited buffer names; then the
+         * release of the inherited one; then the cache must still know
+         * that slot is lent. */
+        struct cf__seg *mine = cf__seg_lend(n), *second;
+        cf_buffer_release(b);
+        second = cf__seg_lend(n);
+        int ok = mine && second && second != mine && second->map != mine->map;
+        if (mine)
+            cf__seg_return(mine);
+        if (second)
+            cf__seg_return(second);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+    unsigned char *copy = malloc(n);
+    cr_assert_not_null(copy);
+    memset(copy, 3, n);
+    cr_assert_eq(cf_buffer_submit(b, NULL, &f), 0);
+    cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(f));
+    cr_assert_eq(o->via.array.ptr[1].via.u64, digest(copy, n));
+    free(copy);
+    cf_future_release(f);
+    cf_executor_release(ex);
+}
+
+/* cfutures-side memfds that process `pid` holds open. */
+static int side_fds_of(pid_t pid)
+{
+    char dir[64];
+    int n = 0;
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[320], target[128];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        ssize_t len = readlink(path, target, sizeof(target) - 1);
+        if (len > 0) {
+            target[len] = '\0';
+            n += strstr(target, "memfd:cfutures-side") != NULL;
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Sum of side_fds_of over this process's children and grandchildren (the
+ * pools' fork servers and their workers). */
+static int side_fds_of_descendants(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[300];
+        int ppid = 0, gppid = 0;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fscanf(f, "%*d (%*[^)]) %*c %d", &ppid) == 1 && ppid > 0) {
+            snprintf(path, sizeof(path), "/proc/%d/stat", ppid);
+            FILE *g = fopen(path, "r");
+            if (g) {
+                if (fscanf(g, "%*d (%*[^)]) %*c %d", &gppid) != 1)
+                    gppid = 0;
+                fclose(g);
+            }
+            if (ppid == getpid() || gppid == getpid())
+                n += side_fds_of((pid_t)atoi(e->d_name));
+        }
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+Test(buffer, a_later_pool_does_not_pin_a_one_shot_memfd, .timeout = 60)
+{
+    bool was = cf__seg_enable(false); /* large buffers get one-shot memfds */
+    cf_executor *ex = support_new_pool(1, 0), *later;
+    cf_buffer *b;
+    cf_future *f;
+    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 2 << 20, &b), 0);
+    cr_assert_eq(side_fds_of(getpid()), 1, "the buffer's memfd");
+    later = support_new_pool(2, 0);
+    /* Every worker of the later pool is up once each ran a task. */
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(cf_submit(later, buf_digest, &f, "b", "x", (size_t)1), 0);
+        cr_assert_eq(cf_future_error(f, CF_FOREVER), 0);
+        cf_future_release(f);
+    }
+    cr_assert_eq(side_fds_of_descendants(), 0,
+                 "a pool's fork server or workers hold the buffer's memfd open");
+    memset(cf_buffer_data(b), 1, 2 << 20);
+    cr_assert_eq(cf_buffer_submit(b, NULL, &f), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), 0, "%s", cf_future_error_message(f));
+    cf_future_release(f);
+    cf_executor_release(later);
     cf_executor_release(ex);
     cf__seg_enable(was);
 }

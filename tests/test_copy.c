@@ -57,3 +57,12 @@ Test(copy, parts_follow_size_and_cpus, .timeout = 30)
                  "8 MiB: one part per 4 MiB, at most one per CPU");
     cr_assert_eq(cf__copy_parts((size_t)1 << 30), most, "1 GiB: one per CPU, at most four");
 }
+
+Test(copy, helpers_that_cannot_start_leave_their_parts_to_the_caller, .timeout = 60)
+{
+    /* On a one-CPU machine nothing is split and this is a plain copy. */
+    cf__copy_fault_no_threads(true);
+    check_copy(17 * MIB + 4097, 3);
+    check_copy((size_t)64 * MIB, 0);
+    cf__copy_fault_no_threads(false);
+}

@@ -152,6 +152,9 @@ _Noreturn void cf__forkserver_main(struct cf__pool_ipc *ipc, int sock)
 
     die_with(ipc->parent_pid);
     prctl(PR_SET_NAME, "cf-forkserver");
+    /* Records other threads of the parent were packing, and cf_buffers it
+     * holds, must not stay pinned by us and every worker we fork. */
+    cf__side_close_inherited();
     CF__FAULT_ROLE(CF__ROLE_FORKSERVER);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);

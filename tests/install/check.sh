@@ -17,20 +17,26 @@ prefix=$tmp/prefix
 fail() { echo "install check: $*" >&2; exit 1; }
 sh "$root/tools/deps.sh" cmake
 
+# The version and soname the Makefile says (they change with the ABI).
+version=$(sed -n 's/^VERSION *:= *//p' "$root/Makefile")
+sover=$(sed -n 's/^SOVERSION *:= *//p' "$root/Makefile")
+[ -n "$version" ] && [ -n "$sover" ] || fail "no VERSION or SOVERSION in the Makefile"
+real=libcfutures.so.$version soname=libcfutures.so.$sover
+
 echo "== make install PREFIX=<tmp>/prefix"
 make -s -C "$root" install PREFIX="$prefix" DESTDIR= >/dev/null
 for f in include/cfutures.h include/cfutures/thread_pool.h lib/libcfutures.a \
-         lib/libcfutures.so.0.1.0 lib/pkgconfig/cfutures.pc \
+         lib/$real lib/pkgconfig/cfutures.pc \
          lib/cmake/cfutures/cfuturesConfig.cmake \
          lib/cmake/cfutures/cfuturesConfigVersion.cmake; do
     [ -f "$prefix/$f" ] || fail "missing $f"
 done
-[ "$(readlink "$prefix/lib/libcfutures.so.0")" = libcfutures.so.0.1.0 ] ||
-    fail "lib/libcfutures.so.0 does not point to libcfutures.so.0.1.0"
-[ "$(readlink "$prefix/lib/libcfutures.so")" = libcfutures.so.0 ] ||
-    fail "lib/libcfutures.so does not point to libcfutures.so.0"
-readelf -d "$prefix/lib/libcfutures.so.0.1.0" | grep -q 'SONAME.*\[libcfutures\.so\.0\]' ||
-    fail "soname is not libcfutures.so.0"
+[ "$(readlink "$prefix/lib/$soname")" = "$real" ] ||
+    fail "lib/$soname does not point to $real"
+[ "$(readlink "$prefix/lib/libcfutures.so")" = "$soname" ] ||
+    fail "lib/libcfutures.so does not point to $soname"
+readelf -d "$prefix/lib/$real" | grep -q "SONAME.*\[$soname\]" ||
+    fail "soname is not $soname"
 sh "$root/tests/check_exports.sh" "$prefix/lib/libcfutures.so" "$prefix/include"
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
@@ -40,8 +46,8 @@ echo "== examples/primes.c with pkg-config --cflags --libs cfutures"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Werror -o "$tmp/primes" "$root/examples/primes.c" \
     $(pkg-config --cflags --libs cfutures) -lm
-readelf -d "$tmp/primes" | grep -q 'NEEDED.*\[libcfutures\.so\.0\]' ||
-    fail "primes is not linked against libcfutures.so.0"
+readelf -d "$tmp/primes" | grep -q "NEEDED.*\[$soname\]" ||
+    fail "primes is not linked against $soname"
 "$tmp/primes" >"$tmp/primes.out" 2>&1 || fail "primes failed"
 tail -n 3 "$tmp/primes.out"
 
@@ -51,8 +57,8 @@ cmake -S "$root/tests/install" -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
     { cat "$tmp/cmake.log" >&2; fail "cmake configure failed"; }
 cmake --build "$tmp/cmake" >>"$tmp/cmake.log" 2>&1 ||
     { cat "$tmp/cmake.log" >&2; fail "cmake build failed"; }
-readelf -d "$tmp/cmake/stats" | grep -q 'NEEDED.*\[libcfutures\.so\.0\]' ||
-    fail "stats is not linked against libcfutures.so.0"
+readelf -d "$tmp/cmake/stats" | grep -q "NEEDED.*\[$soname\]" ||
+    fail "stats is not linked against $soname"
 "$tmp/cmake/stats" >"$tmp/stats.out" 2>&1 || fail "stats failed"
 tail -n 3 "$tmp/stats.out"
 
