@@ -2,7 +2,8 @@
  * once: sleeping, touching, waiting for and sizing files, temporary
  * directories, the one gate task (support_gate) that holds a worker until
  * the test creates a file, the shared support_mul and support_square tasks,
- * pool creation, the pool-and-gates fixture
+ * large-payload helpers (a byte pattern, its digest, the support_bin_digest
+ * task, open descriptor counts), pool creation, the pool-and-gates fixture
  * (support_setup/support_teardown), and stand-alone futures in fixed
  * states, and process checks (alive, /dev/shm entries, named children).
  * Used by the executor, pool and fault test files. No Test() here.
@@ -167,6 +168,54 @@ int support_square(const msgpack_object *args, msgpack_packer *out)
     return msgpack_pack_int64(out, n * n);
 }
 CF_TASK(support_square);
+
+/* ------------------------------------------------------- large bytes */
+
+unsigned char support_pattern(size_t i)
+{
+    return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+uint64_t support_digest(const unsigned char *b, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s = s * 31 + b[i];
+    return s;
+}
+
+int support_bin_digest(const msgpack_object *args, msgpack_packer *out)
+{
+    const void *b;
+    size_t n;
+    if (args->type != MSGPACK_OBJECT_ARRAY || args->via.array.size != 1 ||
+        cf_arg_bin(args, 0, &b, &n) < 0)
+        return cf_task_fail("support_bin_digest: expected exactly one binary");
+    msgpack_pack_array(out, 2);
+    msgpack_pack_uint64(out, n);
+    return msgpack_pack_uint64(out, support_digest(b, n));
+}
+CF_TASK(support_bin_digest);
+
+void support_expect_digest(const msgpack_object *o, const unsigned char *b, size_t n)
+{
+    cr_assert_eq(o->type, MSGPACK_OBJECT_ARRAY);
+    cr_assert_eq(o->via.array.size, 2);
+    cr_assert_eq(o->via.array.ptr[0].via.u64, n, "length %llu, expected %zu",
+                 (unsigned long long)o->via.array.ptr[0].via.u64, n);
+    cr_assert_eq(o->via.array.ptr[1].via.u64, support_digest(b, n), "the bytes arrived changed");
+}
+
+int support_open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
 
 /* ------------------------------------------------------------ pools */
 

@@ -54,6 +54,21 @@ int support_mul(const msgpack_object *args, msgpack_packer *out);
 /* [n] -> n * n. Registered as "support_square". */
 int support_square(const msgpack_object *args, msgpack_packer *out);
 
+/* ------------------------------------------------------- large bytes */
+
+/* A byte at position i of the test pattern (differs along a buffer). */
+unsigned char support_pattern(size_t i);
+/* An order-sensitive digest of n bytes. */
+uint64_t support_digest(const unsigned char *b, size_t n);
+/* [bin] -> [length, support_digest]: the worker saw every byte; fails
+ * unless the arguments are exactly one binary. Registered as
+ * "support_bin_digest". */
+int support_bin_digest(const msgpack_object *args, msgpack_packer *out);
+/* Asserts that result o is support_bin_digest's of b[0..n). */
+void support_expect_digest(const msgpack_object *o, const unsigned char *b, size_t n);
+/* Descriptors this process holds open. */
+int support_open_fds(void);
+
 /* -------------------------------------------------------- processes */
 
 /* Alive and not a zombie. */

@@ -27,45 +27,6 @@
 #include "serialize/record.h"
 #include "tests/support.h"
 
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)((i * 2654435761u) >> 13);
-}
-
-static uint64_t digest(const unsigned char *b, size_t n)
-{
-    uint64_t s = 0;
-    for (size_t i = 0; i < n; i++)
-        s = s * 31 + b[i];
-    return s;
-}
-
-/* [bin] -> [length, digest], or a failure naming what it got. */
-static int buf_digest(const msgpack_object *args, msgpack_packer *out)
-{
-    const void *b;
-    size_t n;
-    if (args->type != MSGPACK_OBJECT_ARRAY || args->via.array.size != 1)
-        return cf_task_fail("buf_digest: expected exactly one argument");
-    if (cf_arg_bin(args, 0, &b, &n) < 0)
-        return cf_task_fail("buf_digest: expected a binary");
-    msgpack_pack_array(out, 2);
-    msgpack_pack_uint64(out, n);
-    return msgpack_pack_uint64(out, digest(b, n));
-}
-CF_TASK(buf_digest);
-
-static int open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    cr_assert_not_null(d);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
 /* Whether [p, p + n) lies in one shared mapping of a memfd (from
  * /proc/self/maps): the bytes are written where the worker reads them. */
 static bool in_memfd_mapping(const void *p, size_t n)
@@ -91,7 +52,7 @@ static void round_trip(cf_executor *ex, size_t n)
     cf_buffer *b;
     cf_future *f;
     const msgpack_object *o;
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", n, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", n, &b), 0);
     cr_assert_eq(cf_buffer_size(b), n);
     unsigned char *d = cf_buffer_data(b);
     if (n == 0)
@@ -99,8 +60,8 @@ static void round_trip(cf_executor *ex, size_t n)
     else
         cr_assert_not_null(d);
     for (size_t i = 0; i < n; i++)
-        d[i] = pattern(i + n);
-    uint64_t want = digest(d, n);
+        d[i] = support_pattern(i + n);
+    uint64_t want = support_digest(d, n);
     cr_assert_eq(cf_buffer_submit(b, NULL, &f), 0);
     cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%zu bytes: %s", n,
                  cf_future_error_message(f));
@@ -146,19 +107,19 @@ Test(buffer, a_large_one_is_written_in_shared_memory, .timeout = 60)
     struct cf__seg_stats before, after;
     cf_buffer *b;
     cf__seg_stats(&before);
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 8 << 20, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 8 << 20, &b), 0);
     cr_assert(in_memfd_mapping(cf_buffer_data(b), 8 << 20),
               "the bytes are not in a shared memfd mapping: submitting would copy them");
     cf_buffer_release(b);
     /* Released unsent, the segment is free again: the next buffer reuses
      * it rather than making another. */
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 8 << 20, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 8 << 20, &b), 0);
     cf__seg_stats(&after);
     cr_assert_eq(after.created - before.created, 1, "one segment, reused");
     cr_assert_eq(after.reused - before.reused, 1);
     cf_buffer_release(b);
     /* A small one stays off shared memory. */
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 64, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 64, &b), 0);
     cr_assert_not(in_memfd_mapping(cf_buffer_data(b), 64));
     cf_buffer_release(b);
     cf_executor_release(ex);
@@ -186,18 +147,18 @@ Test(buffer, argument_checks_leave_the_buffer_with_the_caller, .timeout = 30)
     char long_name[CF__TASK_NAME_MAX + 2];
     memset(long_name, 'x', sizeof(long_name) - 1);
     long_name[sizeof(long_name) - 1] = '\0';
-    cr_assert_eq(cf_buffer_create(NULL, "buf_digest", 8, &b), -EINVAL);
+    cr_assert_eq(cf_buffer_create(NULL, "support_bin_digest", 8, &b), -EINVAL);
     cr_assert_eq(cf_buffer_create(ex, NULL, 8, &b), -EINVAL);
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 8, NULL), -EINVAL);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 8, NULL), -EINVAL);
     cr_assert_eq(cf_buffer_create(ex, "", 8, &b), -EINVAL);
     cr_assert_eq(cf_buffer_create(ex, long_name, 8, &b), -EINVAL);
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", (size_t)UINT32_MAX + 1, &b), -EINVAL);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", (size_t)UINT32_MAX + 1, &b), -EINVAL);
     cr_assert_null(b, "a failed create hands out nothing");
     cr_assert_null(cf_buffer_data(NULL));
     cr_assert_eq(cf_buffer_size(NULL), 0);
     cf_buffer_release(NULL);
 
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 3, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 3, &b), 0);
     memcpy(cf_buffer_data(b), "abc", 3);
     cf_submit_options bad = CF_SUBMIT_OPTIONS_INIT;
     bad.timeout = NAN;
@@ -213,7 +174,7 @@ Test(buffer, argument_checks_leave_the_buffer_with_the_caller, .timeout = 30)
     const msgpack_object *o;
     cr_assert_eq(cf_buffer_submit(b, NULL, &f), 0);
     cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0);
-    cr_assert_eq(o->via.array.ptr[1].via.u64, digest((const unsigned char *)"abc", 3));
+    cr_assert_eq(o->via.array.ptr[1].via.u64, support_digest((const unsigned char *)"abc", 3));
     cf_future_release(f);
     cf_executor_release(ex);
 }
@@ -223,9 +184,9 @@ Test(buffer, a_failed_submit_consumes_it_without_a_leak, .timeout = 60)
     cf_executor *ex = support_new_pool(1, 0);
     cf_buffer *small, *large;
     cf_future *f = NULL;
-    int fds = open_fds();
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 16, &small), 0);
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 2 << 20, &large), 0);
+    int fds = support_open_fds();
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 16, &small), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 2 << 20, &large), 0);
     cr_assert_eq(cf_executor_shutdown(ex, true, false), 0);
     cr_assert_eq(cf_buffer_submit(small, NULL, &f), CF_ESHUTDOWN);
     cr_assert_eq(cf_buffer_submit(large, NULL, &f), CF_ESHUTDOWN);
@@ -233,7 +194,7 @@ Test(buffer, a_failed_submit_consumes_it_without_a_leak, .timeout = 60)
     /* Its kept segment went back (a one-shot memfd would be closed): after
      * a trim no descriptor of ours is left. LeakSanitizer sees the rest. */
     cf__seg_trim();
-    cr_assert_eq(open_fds(), fds);
+    cr_assert_eq(support_open_fds(), fds);
     cf_executor_release(ex);
 }
 
@@ -255,12 +216,12 @@ Test(buffer, a_memfd_that_cannot_be_made_fails_the_create, .timeout = 30)
     bool was = cf__seg_enable(false);
     cf_executor *ex = support_new_pool(1, 0);
     cf_buffer *b = NULL;
-    int fds = open_fds();
+    int fds = support_open_fds();
     cf__spill_fault_arm(CF__SPILL_OP_CREATE, 1, EMFILE);
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 2 << 20, &b), -EMFILE);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 2 << 20, &b), -EMFILE);
     cf__spill_fault_arm(CF__SPILL_OP_CREATE, 0, 0);
     cr_assert_null(b);
-    cr_assert_eq(open_fds(), fds);
+    cr_assert_eq(support_open_fds(), fds);
     round_trip(ex, 2 << 20); /* and the next one works */
     cf_executor_release(ex);
     cf__seg_enable(was);
@@ -272,7 +233,7 @@ Test(buffer, a_finite_timeout_is_refused_and_the_buffer_kept, .timeout = 30)
     cf_buffer *b;
     cf_future *f = NULL;
     cf_submit_options o = CF_SUBMIT_OPTIONS_INIT;
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 1 << 20, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 1 << 20, &b), 0);
     memset(cf_buffer_data(b), 9, 1 << 20);
     o.timeout = 0;
     cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL, "timeout 0 could end in CF_EFULL");
@@ -307,11 +268,11 @@ Test(buffer, another_thread_may_submit_it, .timeout = 60)
         struct handoff h = {NULL, NULL, -1};
         const msgpack_object *o;
         pthread_t t;
-        cr_assert_eq(cf_buffer_create(ex, "buf_digest", n, &h.b), 0);
+        cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", n, &h.b), 0);
         unsigned char *d = cf_buffer_data(h.b);
         for (size_t i = 0; i < n; i++)
-            d[i] = pattern(i);
-        uint64_t want = digest(d, n);
+            d[i] = support_pattern(i);
+        uint64_t want = support_digest(d, n);
         cr_assert_eq(pthread_create(&t, NULL, submit_elsewhere, &h), 0);
         cr_assert_eq(pthread_join(t, NULL), 0);
         cr_assert_eq(h.rc, 0);
@@ -334,7 +295,7 @@ Test(buffer, a_forked_child_releasing_an_inherited_one, .timeout = 60)
     const msgpack_object *o;
     cf_future *f;
     size_t n = 8 << 20;
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", n, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", n, &b), 0);
     memset(cf_buffer_data(b), 3, n);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -362,7 +323,7 @@ Test(buffer, a_forked_child_releasing_an_inherited_one, .timeout = 60)
     memset(copy, 3, n);
     cr_assert_eq(cf_buffer_submit(b, NULL, &f), 0);
     cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(f));
-    cr_assert_eq(o->via.array.ptr[1].via.u64, digest(copy, n));
+    cr_assert_eq(o->via.array.ptr[1].via.u64, support_digest(copy, n));
     free(copy);
     cf_future_release(f);
     cf_executor_release(ex);
@@ -426,12 +387,12 @@ Test(buffer, a_later_pool_does_not_pin_a_one_shot_memfd, .timeout = 60)
     cf_executor *ex = support_new_pool(1, 0), *later;
     cf_buffer *b;
     cf_future *f;
-    cr_assert_eq(cf_buffer_create(ex, "buf_digest", 2 << 20, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 2 << 20, &b), 0);
     cr_assert_eq(side_fds_of(getpid()), 1, "the buffer's memfd");
     later = support_new_pool(2, 0);
     /* Every worker of the later pool is up once each ran a task. */
     for (int i = 0; i < 4; i++) {
-        cr_assert_eq(cf_submit(later, buf_digest, &f, "b", "x", (size_t)1), 0);
+        cr_assert_eq(cf_submit(later, support_bin_digest, &f, "b", "x", (size_t)1), 0);
         cr_assert_eq(cf_future_error(f, CF_FOREVER), 0);
         cf_future_release(f);
     }

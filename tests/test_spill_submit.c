@@ -24,57 +24,13 @@
 #include "ipc/spill.h"
 #include "support.h"
 
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)((i * 2654435761u) >> 13);
-}
-
-static int open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    cr_assert_not_null(d);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
 /* Bounded wait until this process holds `want` descriptors again. */
 static void expect_fds(int want)
 {
-    for (int waited = 0; open_fds() != want && waited < SUPPORT_LIVENESS_MS; waited++)
+    for (int waited = 0; support_open_fds() != want && waited < SUPPORT_LIVENESS_MS; waited++)
         support_sleep_ms(1);
-    cr_assert_eq(open_fds(), want, "descriptors: %d, expected %d", open_fds(), want);
-}
-
-static uint64_t digest(const unsigned char *b, size_t n)
-{
-    uint64_t s = 0;
-    for (size_t i = 0; i < n; i++)
-        s = s * 31 + b[i];
-    return s;
-}
-
-/* [bin] -> [length, digest]: the worker saw every byte. */
-static int spill_digest(const msgpack_object *args, msgpack_packer *out)
-{
-    const void *b;
-    size_t n;
-    if (cf_arg_bin(args, 0, &b, &n) < 0)
-        return cf_task_fail("spill_digest: expected a binary");
-    msgpack_pack_array(out, 2);
-    msgpack_pack_uint64(out, n);
-    return msgpack_pack_uint64(out, digest(b, n));
-}
-CF_TASK(spill_digest);
-
-static void expect_digest(const msgpack_object *o, const unsigned char *b, size_t n)
-{
-    cr_assert_eq(o->type, MSGPACK_OBJECT_ARRAY);
-    cr_assert_eq(o->via.array.size, 2);
-    cr_assert_eq(o->via.array.ptr[0].via.u64, n);
-    cr_assert_eq(o->via.array.ptr[1].via.u64, digest(b, n));
+    cr_assert_eq(support_open_fds(), want, "descriptors: %d, expected %d", support_open_fds(),
+                 want);
 }
 
 /* A child forked while a spill buffer is in its memfd: sealing must still
@@ -128,16 +84,16 @@ Test(spill_submit, a_pool_created_while_a_chunk_spills, .timeout = 60)
     cf_map_options o = {.timeout = CF_FOREVER, .chunksize = 2};
     cf_map *m;
     for (size_t i = 0; i < sizeof(big_item); i++)
-        big_item[i] = pattern(i);
-    cr_assert_eq(cf_map_create(&m, ex, "spill_digest", pool_in_the_middle, NULL, &o), 0);
+        big_item[i] = support_pattern(i);
+    cr_assert_eq(cf_map_create(&m, ex, "support_bin_digest", pool_in_the_middle, NULL, &o), 0);
     size_t index;
     const msgpack_object *r;
     int rc = cf_map_next(m, &index, &r);
     cr_assert_eq(rc, 0, "%s: %s", cf_strerror(rc), cf_map_error_message(m));
     cr_assert_eq(index, 0);
-    expect_digest(r, big_item, sizeof(big_item));
+    support_expect_digest(r, big_item, sizeof(big_item));
     cr_assert_eq(cf_map_next(m, &index, &r), 0);
-    expect_digest(r, big_item, 10);
+    support_expect_digest(r, big_item, 10);
     cr_assert_eq(cf_map_next(m, &index, &r), CF_EEMPTY);
     cf_map_release(m);
     cr_assert_not_null(other_pool);
@@ -155,7 +111,7 @@ static int spilling_items(void *arg, size_t index, msgpack_packer *pk)
         return 0;
     static unsigned char b[CHUNK_ITEM];
     for (size_t i = 0; i < sizeof(b); i++)
-        b[i] = pattern(i + index);
+        b[i] = support_pattern(i + index);
     return cf_pack_args(pk, "b", b, sizeof(b)) < 0 ? -1 : 1;
 }
 
@@ -166,7 +122,7 @@ Test(spill_submit, map_chunks_that_spill, .timeout = 120)
     cf_executor *ex = support_new_pool(2, 0);
     cf_map_options o = {.timeout = CF_FOREVER, .chunksize = 50};
     cf_map *m;
-    cr_assert_eq(cf_map_create(&m, ex, "spill_digest", spilling_items, NULL, &o), 0);
+    cr_assert_eq(cf_map_create(&m, ex, "support_bin_digest", spilling_items, NULL, &o), 0);
     static unsigned char b[CHUNK_ITEM];
     size_t index, n = 0;
     const msgpack_object *r;
@@ -174,8 +130,8 @@ Test(spill_submit, map_chunks_that_spill, .timeout = 120)
     while ((rc = cf_map_next(m, &index, &r)) == 0) {
         cr_assert_eq(index, n);
         for (size_t i = 0; i < sizeof(b); i++)
-            b[i] = pattern(i + index);
-        expect_digest(r, b, sizeof(b));
+            b[i] = support_pattern(i + index);
+        support_expect_digest(r, b, sizeof(b));
         n++;
     }
     cr_assert_eq(rc, CF_EEMPTY, "%s: %s", cf_strerror(rc), cf_map_error_message(m));
@@ -201,15 +157,15 @@ static void *submit_large(void *arg)
     }
     for (int j = 0; j < 8; j++) {
         for (size_t i = 0; i < n; i++)
-            b[i] = pattern(i + (size_t)t->k * 7 + (size_t)j);
+            b[i] = support_pattern(i + (size_t)t->k * 7 + (size_t)j);
         cf_future *f;
         const msgpack_object *o;
-        if (cf_submit_named(t->ex, "spill_digest", CF_FOREVER, &f, "b", b, n) != 0) {
+        if (cf_submit_named(t->ex, "support_bin_digest", CF_FOREVER, &f, "b", b, n) != 0) {
             t->bad++;
             continue;
         }
         if (cf_future_result(f, CF_FOREVER, &o) != 0 || o->type != MSGPACK_OBJECT_ARRAY ||
-            o->via.array.size != 2 || o->via.array.ptr[1].via.u64 != digest(b, n))
+            o->via.array.size != 2 || o->via.array.ptr[1].via.u64 != support_digest(b, n))
             t->bad++;
         cf_future_release(f);
     }
@@ -220,7 +176,7 @@ static void *submit_large(void *arg)
 Test(spill_submit, threads_submitting_large_records_leave_no_descriptor, .timeout = 120)
 {
     cf_executor *ex = support_new_pool(2, 0);
-    int before = open_fds();
+    int before = support_open_fds();
     pthread_t th[6];
     struct submitter t[6];
     for (int i = 0; i < 6; i++) {
@@ -237,7 +193,7 @@ Test(spill_submit, threads_submitting_large_records_leave_no_descriptor, .timeou
     cr_assert_eq(cf_executor_shutdown(ex, true, false), 0);
     static unsigned char big[2 << 20];
     cf_future *f;
-    cr_assert_eq(cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", big, sizeof(big)),
+    cr_assert_eq(cf_submit_named(ex, "support_bin_digest", CF_FOREVER, &f, "b", big, sizeof(big)),
                  CF_ESHUTDOWN);
     cf__seg_trim(); /* closes it only if the refusal released it */
     expect_fds(before);
@@ -253,16 +209,16 @@ static void parent_failure(enum cf__spill_op op, int err)
     static unsigned char big[3 << 20];
     cf_future *f = NULL;
     const msgpack_object *o;
-    int before = open_fds();
+    int before = support_open_fds();
     cf__spill_fault_arm(op, 1, err);
-    int rc = cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", big, sizeof(big));
+    int rc = cf_submit_named(ex, "support_bin_digest", CF_FOREVER, &f, "b", big, sizeof(big));
     cf__spill_fault_arm(op, 0, 0);
     cr_assert_eq(rc, -err, "step %d: %d (%s)", (int)op, rc, cf_strerror(rc));
     cr_assert_null(f);
     expect_fds(before);
-    cr_assert_eq(cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", big, sizeof(big)), 0);
+    cr_assert_eq(cf_submit_named(ex, "support_bin_digest", CF_FOREVER, &f, "b", big, sizeof(big)), 0);
     cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(f));
-    expect_digest(o, big, sizeof(big));
+    support_expect_digest(o, big, sizeof(big));
     cf_future_release(f);
     cf_executor_release(ex);
 }
@@ -300,8 +256,8 @@ static void parent_failure_kept(enum cf__spill_op op, int err, bool falls_back)
     static unsigned char small[300 << 10], big[3 << 20];
     cf_future *f = NULL;
     const msgpack_object *o;
-    int before = open_fds();
-    cr_assert_eq(cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", small, sizeof(small)),
+    int before = support_open_fds();
+    cr_assert_eq(cf_submit_named(ex, "support_bin_digest", CF_FOREVER, &f, "b", small, sizeof(small)),
                  0);
     cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(f));
     cf_future_release(f);
@@ -310,15 +266,15 @@ static void parent_failure_kept(enum cf__spill_op op, int err, bool falls_back)
     cf__seg_stats(&st);
     cr_assert_eq(st.created, 1, "a kept segment carried the small record");
     for (size_t i = 0; i < sizeof(big); i++)
-        big[i] = pattern(i);
+        big[i] = support_pattern(i);
     cf__spill_fault_arm(op, 1, err);
-    int rc = cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", big, sizeof(big));
+    int rc = cf_submit_named(ex, "support_bin_digest", CF_FOREVER, &f, "b", big, sizeof(big));
     cf__spill_fault_arm(op, 0, 0);
     cf__seg_stats(&st);
     if (falls_back) {
         cr_assert_eq(rc, 0, "step %d: %d (%s)", (int)op, rc, cf_strerror(rc));
         cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(f));
-        expect_digest(o, big, sizeof(big));
+        support_expect_digest(o, big, sizeof(big));
         cf_future_release(f);
         cr_assert_eq(st.retired, 1, "the segment that failed to grow is gone");
     } else {
@@ -327,10 +283,10 @@ static void parent_failure_kept(enum cf__spill_op op, int err, bool falls_back)
         cr_assert_eq(st.retired, 0);
     }
     for (int round = 0; round < 2; round++) {
-        cr_assert_eq(cf_submit_named(ex, "spill_digest", CF_FOREVER, &f, "b", big, sizeof(big)),
+        cr_assert_eq(cf_submit_named(ex, "support_bin_digest", CF_FOREVER, &f, "b", big, sizeof(big)),
                      0);
         cr_assert_eq(cf_future_result(f, CF_FOREVER, &o), 0, "%s", cf_future_error_message(f));
-        expect_digest(o, big, sizeof(big));
+        support_expect_digest(o, big, sizeof(big));
         cf_future_release(f);
     }
     cf__seg_stats(&st);
