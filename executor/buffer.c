@@ -9,18 +9,41 @@
  * tests/test_buffer.c. */
 #include <errno.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "executor/executor.h"
 
 struct cf_buffer {
     cf_executor *ex;
-    pid_t pid; /* the process that made it: only it maps the segment */
+    uint64_t forks; /* fork_generation() when made: only that process maps it */
     struct cf__packed_record *record;
     void *data;
     size_t len;
 };
+
+/* Counts, in each process, the forks that made it (a child's count is its
+ * parent's + 1): unlike the pid, it cannot be fooled by pid reuse or a pid
+ * namespace. */
+static _Atomic uint64_t forks;
+static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
+{
+    atomic_fetch_add_explicit(&forks, 1, memory_order_relaxed);
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, count_fork);
+}
+
+static uint64_t fork_generation(void)
+{
+    pthread_once(&forks_once, watch_forks);
+    return atomic_load_explicit(&forks, memory_order_relaxed);
+}
 
 struct reserve_args {
     size_t len;
@@ -40,6 +63,7 @@ int cf_buffer_create(cf_executor *ex, const char *task, size_t len, cf_buffer **
 {
     if (!ex || !task || !out || len > UINT32_MAX)
         return -EINVAL;
+    uint64_t generation = fork_generation(); /* watches forks from now on */
     cf_buffer *b = malloc(sizeof(*b));
     if (!b)
         return -ENOMEM;
@@ -50,7 +74,7 @@ int cf_buffer_create(cf_executor *ex, const char *task, size_t len, cf_buffer **
         return rc;
     }
     b->ex = ex;
-    b->pid = getpid();
+    b->forks = generation;
     b->data = len ? ra.at : NULL;
     b->len = len;
     *out = b;
@@ -87,7 +111,7 @@ void cf_buffer_release(cf_buffer *b)
      * names a segment of the parent's cache: giving it back here would
      * corrupt the child's own cache. The record is left alone: a small
      * leak in a process that broke the rules, rather than a corruption. */
-    if (b->pid == getpid())
+    if (b->forks == fork_generation())
         cf__executor_drop_later(b->record);
     free(b);
 }

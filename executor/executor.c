@@ -16,8 +16,21 @@
 #include "serialize/record.h"
 
 /* Task ids are unique in the process, across executors: a stale or stray
- * result can never complete the wrong future. */
-static _Atomic uint64_t next_task_id = 1;
+ * result can never complete the wrong future. Each executor counts its
+ * own in the low 40 bits, under a serial of its own in the high 24, so
+ * that one executor's ids stay consecutive however executors interleave
+ * their submits: its in-flight table hashes them by their low bits
+ * (executor/pool_table.c). */
+#define TASK_ID_BITS 40
+static _Atomic uint64_t next_executor_serial; /* the first one's ids stay small */
+
+void cf__executor_init_ids(cf_executor *ex)
+{
+    uint64_t serial = atomic_fetch_add_explicit(&next_executor_serial, 1, memory_order_relaxed);
+    /* Serials wrap after 2^24 executors; only the live ones must differ. */
+    uint64_t first = (serial & ((1ull << (64 - TASK_ID_BITS)) - 1)) << TASK_ID_BITS;
+    atomic_init(&ex->next_task_id, first | 1); /* 0 is never an id */
+}
 
 bool cf__executor_cancel(cf_executor *ex, cf_future *f)
 {
@@ -194,7 +207,7 @@ static int pack_record(struct cf__packed_record *pr, cf_executor *ex, bool chunk
         return -EINVAL;
     memcpy(pr->task, task, name_len + 1);
     pr->name_len = name_len;
-    pr->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    pr->id = atomic_fetch_add_explicit(&ex->next_task_id, 1, memory_order_relaxed);
 
     struct record_buf *rb = &pr->rb;
     rb->sb = (msgpack_sbuffer){.size = 0, .data = rb->stack, .alloc = sizeof(rb->stack)};

@@ -55,7 +55,12 @@ struct cf_executor {
      * (ipc/spill.h); 0: never. The process pool sets its task ring's
      * largest record. */
     size_t spill_above;
+    _Atomic uint64_t next_task_id; /* cf__executor_init_ids */
 };
+
+/* Gives a new executor its range of task ids (executor.c); call once,
+ * before its first submit. */
+void cf__executor_init_ids(cf_executor *ex);
 
 /* Counts the completion of a future of ex (called once per future). */
 void cf__executor_count_completion(cf_executor *ex, int state, int error);

@@ -20,11 +20,12 @@ void cf__pool_table_free(struct cf__pool_table *t)
 
 static size_t bucket_of(const struct cf__pool_table *t, uint64_t id)
 {
-    /* Ids are sequential (one counter per process) and results come back
-     * roughly in submission order: the low bits spread them evenly, and
-     * neighbouring ids share a cache line of buckets. A multiplicative
-     * hash sent every lookup of a large table to a cold line (perf: the
-     * collector's busiest function at 200 k futures in flight). */
+    /* An executor's ids are consecutive (executor.c counts them per
+     * executor) and results come back roughly in submission order: the low
+     * bits spread them evenly, neighbouring ids share a cache line of
+     * buckets, and lookups walk the array in order, which the prefetcher
+     * follows. perf, 8 x 200 k submits, the table's share of all samples:
+     * multiplicative hash 4.2%, hashed runs of 8 ids 2.8%, low bits 0.7%. */
     return (size_t)id & (t->nbuckets - 1);
 }
 

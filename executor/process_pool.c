@@ -1289,6 +1289,7 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
     if (!p)
         return -ENOMEM;
     p->base.ops = &process_pool_ops;
+    cf__executor_init_ids(&p->base);
     p->fs_sock = -1;
     p->next_deadline = UINT64_MAX;
     p->max_retries = opts ? opts->max_retries : 0;

@@ -498,6 +498,7 @@ int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts)
     if (!p)
         return -ENOMEM;
     p->base.ops = &thread_pool_ops;
+    cf__executor_init_ids(&p->base);
     if ((rc = copy_options(p, opts)) < 0)
         goto out_free;
     pthread_mutex_init(&p->mu, NULL);

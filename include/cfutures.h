@@ -147,7 +147,10 @@ CF_API int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_obje
  *   [  ...  ]  a nested array of the items between the brackets
  * Spaces are ignored. Integer arguments must have the stated width: write
  * 5LL or (int64_t)5, not 5. Returns 0, CF_EFORMAT (unknown letter,
- * unbalanced brackets, NULL string) or -ENOMEM. */
+ * unbalanced brackets, NULL string) or -ENOMEM. A large `b` or `S` (8 MiB
+ * and more) bound for a process pool may be read by helper threads, so
+ * memory that can fault (a mapping of a file that may shrink) raises its
+ * SIGBUS on one of those, not on the calling thread. */
 CF_API int cf_pack_args(msgpack_packer *pk, const char *fmt, ...);
 CF_API int cf_pack_argsv(msgpack_packer *pk, const char *fmt, va_list ap);
 /** @} */

@@ -88,7 +88,9 @@ void cf__copy(void *dst, const void *src, size_t n)
 
     /* Helpers take no signal meant for the caller's process, except the
      * ones their own copy may raise (a source mapped from a file that
-     * shrank): those act as they would on the caller's thread. */
+     * shrank): blocked, those would kill the process outright. They are
+     * delivered on the helper then, where a handler that longjmps back to
+     * the caller cannot work: the header tells callers so. */
     sigset_t all, old;
     sigfillset(&all);
     sigdelset(&all, SIGSEGV);

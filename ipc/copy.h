@@ -21,8 +21,10 @@
  * CF__COPY_SPLIT_MIN bytes on, with more than one CPU to run on, the
  * caller copies one part and short-lived helper threads the others, at
  * most one per CPU and per 4 MiB, and four in all, cut at page boundaries
- * of dst. Helpers block every signal but SIGSEGV and SIGBUS (which their
- * own copy may raise, as the caller's would).
+ * of dst. Helpers block every signal but SIGSEGV and SIGBUS, which their
+ * own copy may raise: a source that can fault (a mapping of a file that
+ * may shrink) then faults on a helper thread, not the caller's
+ * (include/cfutures.h says so for byte arguments).
  * A helper that cannot be started leaves its part to the caller: the copy
  * is always whole when this returns. */
 void cf__copy(void *dst, const void *src, size_t n);

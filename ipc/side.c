@@ -141,7 +141,9 @@ int cf__side_open_peer(pid_t pid, int fd, int flags)
 
 int cf__side_close_inherited(void)
 {
-    static const char prefix[] = "/memfd:" SIDE_NAME; /* then " (deleted)" */
+    /* Exactly ours: a memfd's link reads "/memfd:<name> (deleted)", and a
+     * user's memfd may be named "cfutures-side (mine)". */
+    static const char ours[] = "/memfd:" SIDE_NAME " (deleted)";
     DIR *d = opendir("/proc/self/fd");
     int closed = 0;
     if (!d)
@@ -153,13 +155,9 @@ int cf__side_close_inherited(void)
             continue;
         int fd = atoi(e->d_name);
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(path, target, sizeof(target) - 1);
-        if (fd == dirfd(d) || n < (ssize_t)sizeof(prefix) - 1)
-            continue;
-        target[n] = '\0';
-        if (strncmp(target, prefix, sizeof(prefix) - 1) == 0 &&
-            (target[sizeof(prefix) - 1] == '\0' || target[sizeof(prefix) - 1] == ' ') &&
-            close(fd) == 0)
+        ssize_t n = readlink(path, target, sizeof(target));
+        if (fd != dirfd(d) && n == (ssize_t)sizeof(ours) - 1 &&
+            memcmp(target, ours, sizeof(ours) - 1) == 0 && close(fd) == 0)
             closed++;
     }
     closedir(d);

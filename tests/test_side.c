@@ -263,3 +263,34 @@ Test(side, large_segment_across_fork, .fini = teardown, .timeout = 20)
     }
     cr_assert_eq(reap(), 0);
 }
+
+/* A process forked without exec (a pool's fork server) closes the one-shot
+ * segments it inherited, and nothing else: not a user's memfd whose name
+ * merely starts the same, nor kept segments ("cfutures-seg", closed by
+ * their own fork handler), nor an ordinary descriptor. The child reports
+ * in its exit status which of them it still had. */
+Test(side, close_inherited_closes_exactly_ours, .timeout = 20)
+{
+    int ours = cf__side_memfd();
+    int mine = memfd_create("cfutures-side (mine)", MFD_CLOEXEC);
+    int car = memfd_create("cfutures-sidecar", MFD_CLOEXEC);
+    int seg = memfd_create("cfutures-seg", MFD_CLOEXEC);
+    int plain = dup(STDERR_FILENO);
+    cr_assert(ours >= 0 && mine >= 0 && car >= 0 && seg >= 0 && plain >= 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int closed = cf__side_close_inherited();
+        int open_ = (fcntl(ours, F_GETFD) >= 0) | (fcntl(mine, F_GETFD) >= 0) << 1 |
+                    (fcntl(car, F_GETFD) >= 0) << 2 | (fcntl(seg, F_GETFD) >= 0) << 3 |
+                    (fcntl(plain, F_GETFD) >= 0) << 4;
+        _exit(closed == 1 ? open_ : 0x40 | open_);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status));
+    cr_assert_eq(WEXITSTATUS(status), 0x1e,
+                 "exit %#x: bit 0 ours still open, bits 1-4 others closed, 0x40 count",
+                 WEXITSTATUS(status));
+    close(ours), close(mine), close(car), close(seg), close(plain);
+}

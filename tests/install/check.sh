@@ -22,6 +22,8 @@ version=$(sed -n 's/^VERSION *:= *//p' "$root/Makefile")
 sover=$(sed -n 's/^SOVERSION *:= *//p' "$root/Makefile")
 [ -n "$version" ] && [ -n "$sover" ] || fail "no VERSION or SOVERSION in the Makefile"
 real=libcfutures.so.$version soname=libcfutures.so.$sover
+# The soname for grep: its dots are literal.
+soname_re=$(printf '%s' "$soname" | sed 's/\./\\./g')
 
 echo "== make install PREFIX=<tmp>/prefix"
 make -s -C "$root" install PREFIX="$prefix" DESTDIR= >/dev/null
@@ -35,7 +37,7 @@ done
     fail "lib/$soname does not point to $real"
 [ "$(readlink "$prefix/lib/libcfutures.so")" = "$soname" ] ||
     fail "lib/libcfutures.so does not point to $soname"
-readelf -d "$prefix/lib/$real" | grep -q "SONAME.*\[$soname\]" ||
+readelf -d "$prefix/lib/$real" | grep -q "SONAME.*\[$soname_re\]" ||
     fail "soname is not $soname"
 sh "$root/tests/check_exports.sh" "$prefix/lib/libcfutures.so" "$prefix/include"
 
@@ -46,18 +48,25 @@ echo "== examples/primes.c with pkg-config --cflags --libs cfutures"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Werror -o "$tmp/primes" "$root/examples/primes.c" \
     $(pkg-config --cflags --libs cfutures) -lm
-readelf -d "$tmp/primes" | grep -q "NEEDED.*\[$soname\]" ||
+readelf -d "$tmp/primes" | grep -q "NEEDED.*\[$soname_re\]" ||
     fail "primes is not linked against $soname"
 "$tmp/primes" >"$tmp/primes.out" 2>&1 || fail "primes failed"
 tail -n 3 "$tmp/primes.out"
 
 echo "== examples/stats.c with CMake, find_package(cfutures), cfutures::cfutures"
+want=${version%.*} # major.minor
 cmake -S "$root/tests/install" -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
-    -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 ||
+    -DCFUTURES_WANT="$want" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 ||
     { cat "$tmp/cmake.log" >&2; fail "cmake configure failed"; }
+# Another ABI version must be refused (before 1.0 the minor one counts).
+older=${version%%.*}.$((${want#*.} - 1))
+if cmake -S "$root/tests/install" -B "$tmp/cmake-older" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCFUTURES_WANT="$older" >"$tmp/cmake-older.log" 2>&1; then
+    fail "find_package(cfutures $older) accepted version $version"
+fi
 cmake --build "$tmp/cmake" >>"$tmp/cmake.log" 2>&1 ||
     { cat "$tmp/cmake.log" >&2; fail "cmake build failed"; }
-readelf -d "$tmp/cmake/stats" | grep -q "NEEDED.*\[$soname\]" ||
+readelf -d "$tmp/cmake/stats" | grep -q "NEEDED.*\[$soname_re\]" ||
     fail "stats is not linked against $soname"
 "$tmp/cmake/stats" >"$tmp/stats.out" 2>&1 || fail "stats failed"
 tail -n 3 "$tmp/stats.out"
