@@ -5,6 +5,12 @@
  * (CLOCK_MONOTONIC) are its only waits. No other lock is taken while `mu`
  * is held, so there is no lock order to keep.
  *
+ * A put or get signals the other side only when someone sleeps there
+ * (counted under `mu`), and after unlocking: with one producer and one
+ * consumer mostly awake, a signal per item was a store to the condition
+ * variable's line, which the other thread then had to fetch back, and a
+ * woken thread's first act was to wait for the mutex its waker still held.
+ *
  * Storage per kind, in one slot array:
  *  - FIFO: a ring; `head` is the oldest item.
  *  - LIFO: a stack in slots[0..len); head stays 0.
@@ -142,7 +148,17 @@ int cf_queue_init(cf_queue *q, enum cf_queue_kind kind, size_t maxsize)
     cf__cond_init_monotonic(&q->not_empty);
     cf__cond_init_monotonic(&q->not_full);
     cf__cond_init_monotonic(&q->all_done);
-    pthread_mutex_init(&q->mu, NULL);
+    /* Adaptive (glibc): a thread finding `mu` held spins a little before it
+     * sleeps, since every hold is a few stores; producer->consumer, 1 M
+     * items, bounded at 1024, five interleaved runs: 6.6-7.3 M/s with a
+     * plain mutex (the bare pthread queue: 6.8-9.8), 9.4-12.4 adaptive. */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+#ifdef __GLIBC__
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(&q->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     return 0;
 }
 
@@ -176,8 +192,9 @@ static bool is_empty(const cf_queue *q)
  * `shutdown_first` (putters), else only once blocked (getters drain what
  * was queued). Returns 0 (go on), CF_ESHUTDOWN, `fail` (timeout 0) or
  * -ETIMEDOUT. */
-static int lock_and_await(cf_queue *q, pthread_cond_t *cv, bool (*blocked)(const cf_queue *),
-                          bool shutdown_first, double timeout, int fail)
+static int lock_and_await(cf_queue *q, pthread_cond_t *cv, unsigned *waiting,
+                          bool (*blocked)(const cf_queue *), bool shutdown_first, double timeout,
+                          int fail)
 {
     uint64_t deadline = cf__wait_deadline(timeout);
     bool timed_out = false;
@@ -191,7 +208,9 @@ static int lock_and_await(cf_queue *q, pthread_cond_t *cv, bool (*blocked)(const
             return CF_ESHUTDOWN;
         if (timeout == 0 || timed_out)
             return timeout == 0 ? fail : -ETIMEDOUT;
+        (*waiting)++;
         timed_out = cf__cond_wait_until(cv, &q->mu, deadline) == -ETIMEDOUT;
+        (*waiting)--;
     }
 }
 
@@ -201,13 +220,16 @@ int cf_queue_put_priority(cf_queue *q, void *item, int64_t priority, double time
 {
     if (!q || isnan(timeout))
         return -EINVAL;
-    int rc = lock_and_await(q, &q->not_full, is_full, true, timeout, CF_EFULL);
+    int rc = lock_and_await(q, &q->not_full, &q->putters_waiting, is_full, true, timeout,
+                            CF_EFULL);
+    bool wake = false;
     if (rc == 0) {
         rc = push(q, item, priority);
-        if (rc == 0)
-            pthread_cond_signal(&q->not_empty);
+        wake = rc == 0 && q->getters_waiting > 0;
     }
     pthread_mutex_unlock(&q->mu);
+    if (wake)
+        pthread_cond_signal(&q->not_empty);
     return rc;
 }
 
@@ -232,16 +254,19 @@ int cf_queue_get_priority(cf_queue *q, void **item, int64_t *priority, double ti
 {
     if (!q || !item || isnan(timeout))
         return -EINVAL;
-    int rc = lock_and_await(q, &q->not_empty, is_empty, false, timeout, CF_EEMPTY);
+    int rc = lock_and_await(q, &q->not_empty, &q->getters_waiting, is_empty, false, timeout,
+                            CF_EEMPTY);
+    bool wake = false;
     if (rc == 0) {
         struct cf__queue_slot s = pop(q);
         *item = s.item;
         if (priority)
             *priority = s.priority;
-        if (q->maxsize)
-            pthread_cond_signal(&q->not_full);
+        wake = q->putters_waiting > 0;
     }
     pthread_mutex_unlock(&q->mu);
+    if (wake)
+        pthread_cond_signal(&q->not_full);
     return rc;
 }
 

@@ -63,6 +63,8 @@ typedef struct cf_queue {
     uint64_t seq;      /**< next put sequence number */
     int kind;          /**< enum cf_queue_kind */
     bool shutdown;     /**< private */
+    unsigned getters_waiting; /**< private: threads asleep on not_empty */
+    unsigned putters_waiting; /**< private: threads asleep on not_full */
 } cf_queue;
 
 /** Initialises `q` as a queue of `kind`, bounded to `maxsize` items (0:
