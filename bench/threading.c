@@ -202,8 +202,9 @@ static double queue_rate(bool ours, int threads)
     } else {
         pthread_t t;
         cpu_set_t old;
-        pin(0, &old); /* the consumer: this thread, for this run only */
+        /* The producer first: a thread starts with its creator's mask. */
         pthread_create(&t, NULL, producer, &s);
+        pin(0, &old); /* the consumer: this thread, for this run only */
         for (long i = 0; i < QUEUE_OPS; i++)
             sum += (long)get(&s);
         pthread_join(t, NULL);

@@ -14,8 +14,13 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define ITEM(n) ((void *)(intptr_t)(n))
 #define NUM(p) ((intptr_t)(p))
@@ -637,4 +642,65 @@ Test(th_queue_errors, bad_arguments, .timeout = 20)
     cr_assert_eq(cf_queue_join_timed(&q, NAN), -EINVAL);
     cr_assert_eq(cf_queue_qsize(&q), 0); /* the failed put left nothing */
     cf_queue_destroy(&q);
+}
+
+/* ------------------------------------------------- destroy after use */
+
+/* A reply queue: two long-lived workers put one reply each into the
+ * round's queue, and the caller destroys it as soon as it has both. A put
+ * that touched the queue after its item was taken (a signal sent after
+ * unlocking, review) would then write to a page made inaccessible here,
+ * and crash. Whether it does in a given run depends on timing, so this
+ * runs many rounds: that broken queue crashed in 4 runs of 5; a correct
+ * one never touches q after its item is taken. */
+enum { REPLY_ROUNDS = 20000 };
+
+struct replies {
+    cf_queue *_Atomic q;
+    _Atomic int round;
+    _Atomic bool stop;
+};
+
+static void *replier(void *arg)
+{
+    struct replies *r = arg;
+    int seen = 0;
+    for (;;) {
+        int now;
+        while ((now = atomic_load(&r->round)) == seen && !atomic_load(&r->stop))
+            sched_yield();
+        if (atomic_load(&r->stop))
+            return NULL;
+        seen = now;
+        cf_queue_put(atomic_load(&r->q), ITEM(1));
+    }
+}
+
+Test(th_queue_threads, destroyed_right_after_the_last_get, .timeout = 120)
+{
+    struct replies r = {NULL, 0, false};
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *pages = mmap(NULL, page * REPLY_ROUNDS, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(pages, MAP_FAILED);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, replier, &r), 0);
+    for (int round = 1; round <= REPLY_ROUNDS; round++) {
+        cf_queue *q = (cf_queue *)(pages + page * (size_t)(round - 1));
+        cr_assert_eq(cf_queue_init(q, CF_QUEUE_FIFO, 0), 0);
+        atomic_store(&r.q, q);
+        atomic_store(&r.round, round);
+        void *item;
+        for (int k = 0; k < 2; k++)
+            cr_assert_eq(cf_queue_get(q, &item), 0);
+        cf_queue_destroy(q);
+        cr_assert_eq(mprotect(q, page, PROT_NONE), 0);
+        /* Both repliers put into this round's q (main took two items, one
+         * each), so neither reads r.q again before the next round. */
+    }
+    atomic_store(&r.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    munmap(pages, page * REPLY_ROUNDS);
 }

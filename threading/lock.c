@@ -96,9 +96,10 @@ static void note_holder(cf_lock *lock)
  * No spinning first, as glibc's default mutex: a waiter spinning on
  * another CPU took the lock at nearly every release, so the lock's line
  * moved between CPUs on every acquire. Two threads pinned to two CPUs,
- * 4 M lock/increment/unlock, three runs: with a 100-pause spin 19-22 M/s
- * (the pthread mutex 16-46 M/s: 0.72-2.37x), without 29-49 M/s
- * (0.68-0.92x). A sleeping waiter lets the holder run on with a warm line. */
+ * 4 M lock/increment/unlock, three runs each: with a 100-pause spin
+ * 19-22 M/s (the pthread mutex 16-46 M/s: 0.72-2.37x), without 21-49 M/s
+ * over six runs (0.68-0.92x). A sleeping waiter lets the holder run on
+ * with a warm line. */
 static int acquire_slow(cf_lock *lock, uint64_t deadline)
 {
     while (__atomic_exchange_n(&lock->word, CONTENDED, __ATOMIC_ACQUIRE) != FREE) {

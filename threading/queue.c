@@ -6,10 +6,12 @@
  * is held, so there is no lock order to keep.
  *
  * A put or get signals the other side only when someone sleeps there
- * (counted under `mu`), and after unlocking: with one producer and one
- * consumer mostly awake, a signal per item was a store to the condition
- * variable's line, which the other thread then had to fetch back, and a
- * woken thread's first act was to wait for the mutex its waker still held.
+ * (counted under `mu`): with one producer and one consumer mostly awake,
+ * a signal per item was a store to the condition variable's line, which
+ * the other thread then had to fetch back. The signal stays under `mu`:
+ * sent after unlocking, it could reach a queue that a getter woken some
+ * other way had already emptied and destroyed (review: a reply queue
+ * destroyed after its last get crashed in 3 runs of 8).
  *
  * Storage per kind, in one slot array:
  *  - FIFO: a ring; `head` is the oldest item.
@@ -151,7 +153,7 @@ int cf_queue_init(cf_queue *q, enum cf_queue_kind kind, size_t maxsize)
     /* Adaptive (glibc): a thread finding `mu` held spins a little before it
      * sleeps, since every hold is a few stores; producer->consumer, 1 M
      * items, bounded at 1024, five interleaved runs: 6.6-7.3 M/s with a
-     * plain mutex (the bare pthread queue: 6.8-9.8), 9.4-12.4 adaptive. */
+     * plain mutex (the bare pthread queue: 6.8-9.8), 9.4-12.0 adaptive. */
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
 #ifdef __GLIBC__
@@ -222,14 +224,9 @@ int cf_queue_put_priority(cf_queue *q, void *item, int64_t priority, double time
         return -EINVAL;
     int rc = lock_and_await(q, &q->not_full, &q->putters_waiting, is_full, true, timeout,
                             CF_EFULL);
-    bool wake = false;
-    if (rc == 0) {
-        rc = push(q, item, priority);
-        wake = rc == 0 && q->getters_waiting > 0;
-    }
-    pthread_mutex_unlock(&q->mu);
-    if (wake)
+    if (rc == 0 && (rc = push(q, item, priority)) == 0 && q->getters_waiting > 0)
         pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
@@ -256,17 +253,15 @@ int cf_queue_get_priority(cf_queue *q, void **item, int64_t *priority, double ti
         return -EINVAL;
     int rc = lock_and_await(q, &q->not_empty, &q->getters_waiting, is_empty, false, timeout,
                             CF_EEMPTY);
-    bool wake = false;
     if (rc == 0) {
         struct cf__queue_slot s = pop(q);
         *item = s.item;
         if (priority)
             *priority = s.priority;
-        wake = q->putters_waiting > 0;
+        if (q->putters_waiting > 0)
+            pthread_cond_signal(&q->not_full);
     }
     pthread_mutex_unlock(&q->mu);
-    if (wake)
-        pthread_cond_signal(&q->not_full);
     return rc;
 }
 
