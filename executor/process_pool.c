@@ -662,8 +662,6 @@ static int start_forkserver(struct process_pool *p)
     close(sv[1]);
     p->forkserver = pid;
     p->fs_sock = sv[0];
-    /* Every process that needs the region has it mapped now. */
-    cf__shm_unlink(&p->ipc.shm);
     return 0;
 }
 
@@ -1258,6 +1256,12 @@ static int map_region(struct process_pool *p, int workers, size_t ring)
     int rc = cf__shm_create(&p->ipc.shm, size);
     if (rc < 0)
         return rc;
+    /* Nobody opens the region by name: the fork server and its workers
+     * inherit the mapping. Unlinked at once, it cannot outlive a process
+     * that dies before the fork server starts (one did, killed by
+     * ThreadSanitizer at its collector thread's creation, and left its
+     * region in /dev/shm). */
+    cf__shm_unlink(&p->ipc.shm);
     p->ipc.sh = p->ipc.shm.base;
     p->ipc.sh->nworkers = workers;
     p->ipc.sh->parent_pid = getpid();

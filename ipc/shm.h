@@ -2,9 +2,9 @@
  *
  * A region is created with a random name, O_CREAT|O_EXCL, mode 0600 (fchmod
  * so the umask cannot widen or narrow it), sized and mapped MAP_SHARED. The
- * name exists only until cf__shm_unlink: the pool unlinks it as soon as every
- * process that needs it has it mapped, so nothing remains in /dev/shm after
- * any exit, a crash included.
+ * name exists only until cf__shm_unlink: the pool unlinks it right after
+ * creating it (its processes inherit the mapping), so nothing remains in
+ * /dev/shm after any exit, a crash included.
  */
 #ifndef CF_IPC_SHM_H
 #define CF_IPC_SHM_H
