@@ -169,6 +169,26 @@ int support_square(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(support_square);
 
+/* ---------------------------------------------------- msgpack values */
+
+int support_pack_container(msgpack_packer *pk, int which)
+{
+    switch (which) {
+    case 0:
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_int(pk, 1);
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_int(pk, 2);
+        return msgpack_pack_str_with_body(pk, "x", 1);
+    case 1:
+        msgpack_pack_map(pk, 1);
+        msgpack_pack_str_with_body(pk, "a", 1);
+        return msgpack_pack_int(pk, 1);
+    default:
+        return msgpack_pack_ext_with_body(pk, "abc", 3, 7);
+    }
+}
+
 /* ------------------------------------------------------- large bytes */
 
 unsigned char support_pattern(size_t i)

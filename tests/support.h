@@ -54,6 +54,13 @@ int support_mul(const msgpack_object *args, msgpack_packer *out);
 /* [n] -> n * n. Registered as "support_square". */
 int support_square(const msgpack_object *args, msgpack_packer *out);
 
+/* ---------------------------------------------------- msgpack values */
+
+/* Packs one of the values that no scalar fast path reads (msgpack-c must
+ * unpack them): 0 the nested array [1, [2, "x"]], 1 the map {"a": 1},
+ * 2 an ext of type 7 holding "abc". Returns the packer's last result. */
+int support_pack_container(msgpack_packer *pk, int which);
+
 /* ------------------------------------------------------- large bytes */
 
 /* A byte at position i of the test pattern (differs along a buffer). */

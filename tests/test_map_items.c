@@ -70,17 +70,9 @@ static int pack_kind(msgpack_packer *pk, size_t k)
     case 5: pack_scalars(pk, 15); return 0;              /* the largest fixarray */
     case 6: pack_scalars(pk, 16); return 0;              /* array16, read from the bytes */
     case 7: pack_scalars(pk, 17); return 0;              /* one more: msgpack-c */
-    case 8:                                              /* nested: msgpack-c */
-        msgpack_pack_array(pk, 2);
-        msgpack_pack_int(pk, 1);
-        msgpack_pack_array(pk, 2);
-        msgpack_pack_int(pk, 2);
-        return msgpack_pack_str_with_body(pk, "x", 1);
-    case 9:
-        msgpack_pack_map(pk, 1);
-        msgpack_pack_str_with_body(pk, "a", 1);
-        return msgpack_pack_int(pk, 1);
-    case 10: return msgpack_pack_ext_with_body(pk, "abc", 3, 7);
+    case 8: return support_pack_container(pk, 0);        /* nested: msgpack-c */
+    case 9: return support_pack_container(pk, 1);        /* a map */
+    case 10: return support_pack_container(pk, 2);       /* an ext */
     case 11:                                             /* a scalar after an ext */
         msgpack_pack_array(pk, 2);
         msgpack_pack_ext_with_body(pk, "", 0, 1);
