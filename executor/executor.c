@@ -187,14 +187,16 @@ struct cf__packed_record {
     struct record_buf rb;
     struct cf__spill spill; /* rb.spill points here when the backend spills */
     uint64_t id;
-    char task[CF__TASK_NAME_MAX + 1];
+    const char *task;  /* the caller's name, or name_copy (pack_later) */
     size_t name_len;
+    char name_copy[CF__TASK_NAME_MAX + 1];
 };
 
-static int check_submit_options(const cf_submit_options *opts)
+int cf__executor_check_options(const cf_submit_options *opts)
 {
-    return isnan(opts->timeout) || isnan(opts->task_timeout) || opts->max_retries < -1 ? -EINVAL
-                                                                                          : 0;
+    return opts && (isnan(opts->timeout) || isnan(opts->task_timeout) || opts->max_retries < -1)
+               ? -EINVAL
+               : 0;
 }
 
 /* Packs [id][TASK or CHUNK record] into pr with a fresh id. Returns 0 or a
@@ -205,7 +207,7 @@ static int pack_record(struct cf__packed_record *pr, cf_executor *ex, bool chunk
     size_t name_len = strlen(task);
     if (name_len == 0 || name_len > CF__TASK_NAME_MAX)
         return -EINVAL;
-    memcpy(pr->task, task, name_len + 1);
+    pr->task = task;
     pr->name_len = name_len;
     pr->id = atomic_fetch_add_explicit(&ex->next_task_id, 1, memory_order_relaxed);
 
@@ -301,7 +303,7 @@ int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
 {
     if (!opts)
         opts = &default_submit_options;
-    if (!ex || !task || !out || check_submit_options(opts) < 0)
+    if (!ex || !task || !out || cf__executor_check_options(opts) < 0)
         return -EINVAL;
     struct cf__packed_record pr;
     int rc = pack_record(&pr, ex, chunk, task, pack_payload, arg);
@@ -321,13 +323,10 @@ int cf__executor_pack_later(cf_executor *ex, const char *task, cf__pack_fn pack_
         free(pr);
         return rc;
     }
+    /* The caller's name need not outlive this call: the record keeps a copy. */
+    pr->task = memcpy(pr->name_copy, task, pr->name_len + 1);
     *out = pr;
     return 0;
-}
-
-int cf__executor_check_options(const cf_submit_options *opts)
-{
-    return opts ? check_submit_options(opts) : 0;
 }
 
 int cf__executor_submit_later(cf_executor *ex, struct cf__packed_record *pr,
@@ -366,7 +365,7 @@ void *cf__executor_reserve(msgpack_packer *pk, size_t len)
     }
     /* No spilling: the heap, grown as record_buf_write does. */
     size_t before = sb->size;
-    if (len > SIZE_MAX / 2 - before || record_buf_grow(rb, len) < 0)
+    if (record_buf_grow(rb, len) < 0)
         return NULL;
     sb->size = before + len;
     return sb->data + before;
