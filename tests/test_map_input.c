@@ -64,16 +64,23 @@ static int script_input(void *arg, size_t index, msgpack_packer *pk)
     return cf_pack_args(pk, "i", (int64_t)index) == 0 ? 1 : -ENOMEM;
 }
 
+/* A map of input_measure over `input`, in chunks of `chunk` (asserts). */
+static cf_map *open_map(cf_executor *ex, cf_map_input_fn input, void *arg, size_t chunk)
+{
+    cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunk};
+    cf_map *m;
+    cr_assert_eq(cf_map_create(&m, ex, "input_measure", input, arg, &o), 0);
+    return m;
+}
+
 /* Runs the script in chunks of `chunk`; the items before bad_at must all
  * succeed, then the map ends with `want` (CF_EEMPTY: cleanly). */
 static void run_script(cf_executor *ex, struct script *s, size_t chunk, int want)
 {
-    cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunk};
+    cf_map *m = open_map(ex, script_input, s, chunk);
     const msgpack_object *r;
     size_t idx, got = 0;
-    cf_map *m;
     int rc;
-    cr_assert_eq(cf_map_create(&m, ex, "input_measure", script_input, s, &o), 0);
     while ((rc = cf_map_next(m, &idx, &r)) == 0) {
         int64_t v;
         cr_assert_eq(idx, got, "chunks of %zu, how %d", chunk, s->how);
@@ -155,12 +162,10 @@ Test(map_input, items_of_every_size_arrive_whole, .timeout = 60)
     cf_executor *ex = support_new_pool(2, 0);
     const size_t chunks[] = {1, 3, 3 * NSIZES};
     for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
-        cf_map_options o = {.timeout = CF_FOREVER, .chunksize = chunks[c]};
+        cf_map *m = open_map(ex, sized_input, NULL, chunks[c]);
         const msgpack_object *r;
         size_t idx, got = 0;
-        cf_map *m;
         int rc;
-        cr_assert_eq(cf_map_create(&m, ex, "input_measure", sized_input, NULL, &o), 0);
         while ((rc = cf_map_next(m, &idx, &r)) == 0) {
             static unsigned char want[300000];
             uint64_t v;
