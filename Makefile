@@ -129,10 +129,18 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
 	$(CC) $(LDFLAGS_ALL) $(BENCH_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
 
 # The suite is one Criterion binary built from one file per subject;
-# tests/run.sh adds the leak checks (/dev/shm, stray workers).
+# tests/run.sh runs it under the reaper (tests/reaper/reaper.c), which
+# fails the run if it left a process or a /dev/shm object of its own.
 # tests/test_cfmap.c also runs the tool it finds next to the test binary.
 # The export check runs first so that the suite's summary is the last line.
-test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB)
+# The reaper is built without sanitizers: it only forks, waits and reads
+# /proc, and must not itself be what a sanitizer run is about.
+REAPER := $(BUILD)/tests/cf-test-reaper
+$(REAPER): tests/reaper/reaper.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
+
+test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
 	@sh tests/check_exports.sh $(SHARED_LIB)
 	@sh tests/run.sh $(TEST_BIN)
 
@@ -145,7 +153,7 @@ $(TH_TEST_BIN): $(TH_TEST_OBJS) $(STATIC_LIB)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TH_TEST_OBJS) $(STATIC_LIB) $(LIBS_ALL)
 
 # make test-threading SANITIZE=thread: the threading tests under TSan.
-test-threading: $(TH_TEST_BIN)
+test-threading: $(TH_TEST_BIN) $(REAPER)
 	@sh tests/run.sh $(TH_TEST_BIN)
 
 # make test-shim SANITIZE=thread: the whole suite (process pool included)
@@ -164,7 +172,7 @@ $(SHIM_TEST_BIN): $(ALL_SHIM_OBJS) $(FAULT_LIB)
 TSAN_SKIP := !(psync_*/*|pshared/*|side/large_segment_across_fork|process_pool/huge_argument_echoed)
 SHIM_FILTER ?= $(if $(findstring thread,$(SANITIZE)),$(TSAN_SKIP),*)
 
-test-shim: $(SHIM_TEST_BIN) $(CFMAP)
+test-shim: $(SHIM_TEST_BIN) $(CFMAP) $(REAPER)
 	@sh tests/run.sh $(SHIM_TEST_BIN) -j2 --filter '$(SHIM_FILTER)'
 
 # The Mandelbrot example and its test write and read PNGs with libpng; the

@@ -1,0 +1,147 @@
+/* The suite's own leak checker (tests/reaper/reaper.c, built next to the
+ * test binary as cf-test-reaper): it must count what the run it watches
+ * left behind, and nothing that another program on the machine owns.
+ * Each test runs a second reaper over a small shell command and reads its
+ * verdict (exit status and last stderr line).
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static void reaper_path(char *path, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    cr_assert_gt(n, 0);
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    cr_assert_not_null(slash);
+    *slash = '\0';
+    cr_assert_lt((size_t)snprintf(path, size, "%.*s/cf-test-reaper", PATH_MAX - 20, self), size);
+    if (access(path, X_OK) != 0)
+        cr_skip_test("cf-test-reaper is not built next to the tests (make test builds it)");
+}
+
+/* Starts the reaper over `sh -c script` with a short grace; returns its pid
+ * and the read end of its stderr. */
+static pid_t reaper_start(const char *script, int *err_fd)
+{
+    char path[PATH_MAX];
+    int fds[2];
+    reaper_path(path, sizeof(path));
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        execl(path, path, "--grace", "0.3", "--", "/bin/sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    *err_fd = fds[0];
+    return pid;
+}
+
+/* Waits for the reaper; returns its exit status and its stderr. */
+static int reaper_finish(pid_t pid, int err_fd, char *out, size_t size)
+{
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < size && (n = read(err_fd, out + len, size - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(err_fd);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+Test(reaper, clean_run_passes, .timeout = 20)
+{
+    char out[4096];
+    int fd;
+    pid_t pid = reaper_start("exit 0", &fd);
+    cr_assert_eq(reaper_finish(pid, fd, out, sizeof(out)), 0, "%s", out);
+    cr_assert(strstr(out, "reaper: 0 process(es), 0 segment(s) left"), "%s", out);
+}
+
+Test(reaper, failing_command_keeps_its_status, .timeout = 20)
+{
+    char out[4096];
+    int fd;
+    pid_t pid = reaper_start("exit 7", &fd);
+    cr_assert_eq(reaper_finish(pid, fd, out, sizeof(out)), 7, "%s", out);
+}
+
+/* A process the command abandons is reported, killed, and fails the run. */
+Test(reaper, abandoned_process_is_ours, .timeout = 20)
+{
+    char out[4096];
+    int fd;
+    /* The grandchild keeps the pipe's write end closed so that only the
+     * reaper's own kill can end it. */
+    pid_t pid = reaper_start("sleep 60 2>/dev/null & echo $! >&2; exit 0", &fd);
+    int rc = reaper_finish(pid, fd, out, sizeof(out));
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "reaper: 1 process(es), 0 segment(s) left"), "%s", out);
+    pid_t stray = (pid_t)atoi(out);
+    cr_assert_gt(stray, 0, "%s", out);
+    cr_assert(!support_process_running(stray), "the stray %d was killed", (int)stray);
+}
+
+/* A process of ours that is not below the reaper (another program, as far
+ * as that reaper knows) is not counted, nor is a segment it creates. */
+Test(reaper, another_programs_process_and_segment_are_not_counted, .timeout = 20)
+{
+    char out[4096], shm[96];
+    int fd;
+    pid_t foreign = fork();
+    cr_assert_geq(foreign, 0);
+    if (foreign == 0) {
+        pause();
+        _exit(0);
+    }
+    pid_t pid = reaper_start("sleep 0.3", &fd);
+    /* Created while the reaper runs, by a live process outside it. */
+    snprintf(shm, sizeof(shm), "/dev/shm/cfutures-%d-reapertest", (int)getpid());
+    int sfd = open(shm, O_CREAT | O_EXCL | O_WRONLY, 0600);
+    cr_assert_geq(sfd, 0);
+    close(sfd);
+    int rc = reaper_finish(pid, fd, out, sizeof(out));
+    bool kept = access(shm, F_OK) == 0;
+    unlink(shm);
+    kill(foreign, SIGKILL);
+    waitpid(foreign, NULL, 0);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "reaper: 0 process(es), 0 segment(s) left"), "%s", out);
+    cr_assert(kept, "another program's segment was left alone");
+}
+
+/* A segment whose creator ran below the reaper and is gone is ours: it is
+ * reported and unlinked. */
+Test(reaper, segment_left_by_the_run_is_ours, .timeout = 20)
+{
+    char out[4096], script[160];
+    int fd;
+    snprintf(script, sizeof(script), ": >/dev/shm/cfutures-$$-reapertest; exit 0");
+    pid_t pid = reaper_start(script, &fd);
+    int rc = reaper_finish(pid, fd, out, sizeof(out));
+    cr_assert_eq(rc, 3, "%s", out);
+    cr_assert(strstr(out, "reaper: 0 process(es), 1 segment(s) left"), "%s", out);
+    const char *name = strstr(out, "/dev/shm/cfutures-");
+    cr_assert_not_null(name, "%s", out);
+    char path[128];
+    cr_assert_eq(sscanf(name, "%127s", path), 1);
+    cr_assert_neq(access(path, F_OK), 0, "%s was unlinked", path);
+}
