@@ -70,6 +70,9 @@ struct cf_pqueue {
     uint32_t shutdown;   /* protected by mx */
     uint64_t head;       /* items taken so far; protected by mx */
     uint64_t tail;       /* items put so far; protected by mx */
+    struct cf__readiness ready; /* cf_pqueue_fd's eventfd (fd -1: none);
+                                 * `set` protected by mx, fd fixed at init */
+    uint32_t fd_check;   /* ~fd, so a scribbled fd is caught, not written to */
     _Alignas(8) unsigned char slots[];
 };
 

@@ -17,6 +17,16 @@
  * `mx`, and could not hand its wake-up on; with a broadcast every sleeper
  * re-checks. Nothing read from the shared memory is trusted: the geometry
  * is checked on every call and a slot with a corrupt length is dropped.
+ *
+ * A pollable queue (cf_pqueue_init_pollable) also keeps a readiness
+ * descriptor (threading/readiness.h) in the header: an eventfd made before
+ * the fork, so every process holds it under the same number and all the
+ * copies share one counter; its `set` word is shared too and changes only
+ * under `mx`, after every change of "has items or is shut down". A process
+ * killed between touching the counter and recording it in `set` is seen by
+ * the next locker (the robust mutex reports the death), which resyncs.
+ * The descriptor's number is checked against `fd_check` before use, so
+ * scribbled shared memory cannot make us write to some other file.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,6 +38,7 @@
 #include "ipc/clock.h"
 #include "ipc/pshared.h"
 #include "threading/internal.h"
+#include "threading/readiness.h"
 
 static size_t slot_size(size_t item_max)
 {
@@ -63,7 +74,25 @@ int cf_pqueue_init(cf_pqueue *q, size_t capacity, size_t item_max)
     q->slot_size = (uint32_t)slot_size(item_max);
     q->shutdown = 0;
     q->head = q->tail = 0;
+    cf__readiness_init(&q->ready);
+    q->fd_check = ~(uint32_t)q->ready.fd;
     return 0;
+}
+
+int cf_pqueue_init_pollable(cf_pqueue *q, size_t capacity, size_t item_max)
+{
+    int rc = cf_pqueue_init(q, capacity, item_max);
+
+    if (rc < 0)
+        return rc;
+    rc = cf__readiness_open(&q->ready, false);
+    if (rc < 0)
+        goto undo_init;
+    q->fd_check = ~(uint32_t)q->ready.fd;
+    return 0;
+undo_init:
+    cf__pmutex_destroy(&q->mx);
+    return rc;
 }
 
 static unsigned char *slot_at(cf_pqueue *q, uint64_t pos)
@@ -75,7 +104,14 @@ static unsigned char *slot_at(cf_pqueue *q, uint64_t pos)
 static bool geometry_ok(const cf_pqueue *q)
 {
     return q->capacity != 0 && q->item_max != 0 && q->item_max <= UINT32_MAX - 16 &&
-           q->slot_size == slot_size(q->item_max) && q->tail - q->head <= q->capacity;
+           q->slot_size == slot_size(q->item_max) && q->tail - q->head <= q->capacity &&
+           q->ready.fd >= -1 && q->fd_check == ~(uint32_t)q->ready.fd;
+}
+
+/* What the descriptor must say now (mx held): a get would not block. */
+static bool get_ready(const cf_pqueue *q)
+{
+    return q->tail != q->head || q->shutdown;
 }
 
 /* Checks `q`, locks and checks the geometry: 0 (mx held), -EINVAL,
@@ -88,11 +124,15 @@ static int lock_queue(cf_pqueue *q)
         return -EINVAL;
     rc = cf__pmutex_lock(&q->mx);
     if (rc < 0)
-        return rc; /* a dead holder left no half-done change */
+        return rc;
     if (!geometry_ok(q)) {
         cf__pmutex_unlock(&q->mx);
         return CF_EPROTO;
     }
+    /* A dead holder left no half-done change to the items, but may have
+     * died between touching the descriptor and recording it. */
+    if (rc == 1)
+        cf__readiness_resync(&q->ready, get_ready(q));
     return 0;
 }
 
@@ -125,13 +165,16 @@ static int await_room(cf_pqueue *q, cf__pcond *cv, bool (*blocked)(const cf_pque
             return CF_ESHUTDOWN;
         if (!w.wait)
             return fail;
-        int rc = cf__pcond_wait(cv, &q->mx, w.deadline, 0, NULL);
+        int died = 0;
+        int rc = cf__pcond_wait(cv, &q->mx, w.deadline, 0, &died);
         if (rc == -ENOTRECOVERABLE)
             return rc;
         if (!geometry_ok(q)) {
             cf__pmutex_unlock(&q->mx);
             return CF_EPROTO;
         }
+        if (died) /* as in lock_queue */
+            cf__readiness_resync(&q->ready, get_ready(q));
         if (rc < 0 && blocked(q) && !q->shutdown)
             return rc;
     }
@@ -171,6 +214,7 @@ static int put_until(cf_pqueue *q, const void *item, size_t len, struct wait_spe
     if (len)
         memcpy(slot + sizeof(uint32_t), item, len);
     q->tail++; /* publish */
+    cf__readiness_update(&q->ready, true);
     cf__pcond_broadcast(&q->not_empty);
 out_unlock:
     cf__pmutex_unlock(&q->mx);
@@ -215,6 +259,7 @@ static int take_head(cf_pqueue *q, void *buf, size_t cap, size_t *len)
             memcpy(buf, slot + sizeof(uint32_t), n);
     }
     q->head++; /* publish */
+    cf__readiness_update(&q->ready, get_ready(q));
     cf__pcond_broadcast(&q->not_full);
     return rc;
 }
@@ -263,6 +308,7 @@ int cf_pqueue_shutdown(cf_pqueue *q, bool immediate)
     q->shutdown = 1;
     if (immediate)
         q->head = q->tail; /* one store: the items are gone */
+    cf__readiness_update(&q->ready, true);
     cf__pcond_broadcast(&q->not_empty);
     cf__pcond_broadcast(&q->not_full);
     cf__pmutex_unlock(&q->mx);
@@ -304,8 +350,23 @@ bool cf_pqueue_full(cf_pqueue *q)
     return snapshot(q, &n, &cap) == 0 && n == cap;
 }
 
+int cf_pqueue_fd(cf_pqueue *q)
+{
+    int rc = lock_queue(q);
+
+    if (rc < 0)
+        return rc;
+    rc = cf__readiness_enabled(&q->ready) ? q->ready.fd : -ENOENT;
+    cf__pmutex_unlock(&q->mx);
+    return rc;
+}
+
 void cf_pqueue_destroy(cf_pqueue *q)
 {
-    if (q)
-        cf__pmutex_destroy(&q->mx);
+    if (!q)
+        return;
+    /* Only a descriptor whose number init vouched for is closed. */
+    if (q->ready.fd >= 0 && q->fd_check == ~(uint32_t)q->ready.fd)
+        cf__readiness_close(&q->ready);
+    cf__pmutex_destroy(&q->mx);
 }

@@ -1,6 +1,8 @@
 /* cf_queue: Python's Queue, LifoQueue and PriorityQueue (queue.h).
  *
- * Owns the queue's slot array. Any thread may put, get, task_done, join
+ * Owns the queue's slot array and, once cf_queue_fd asked for it, its
+ * readiness descriptor (threading/readiness.h), updated under `mu` after
+ * every change of "has items or is shut down". Any thread may put, get, task_done, join
  * or shut down; `mu` guards every field, and the three condition variables
  * (CLOCK_MONOTONIC) are its only waits. No other lock is taken while `mu`
  * is held, so there is no lock order to keep.
@@ -29,6 +31,7 @@
 #include <cfutures.h>
 
 #include "threading/internal.h"
+#include "threading/readiness.h"
 
 #define INITIAL_CAP 16
 
@@ -139,6 +142,7 @@ int cf_queue_init(cf_queue *q, enum cf_queue_kind kind, size_t maxsize)
     if (maxsize > SIZE_MAX / sizeof(struct cf__queue_slot))
         return -EINVAL;
     memset(q, 0, sizeof(*q));
+    cf__readiness_init(&q->ready);
     q->kind = kind;
     q->maxsize = maxsize;
     if (maxsize) {
@@ -170,6 +174,7 @@ void cf_queue_destroy(cf_queue *q)
         return;
     free(q->slots);
     q->slots = NULL;
+    cf__readiness_close(&q->ready);
     q->cap = q->len = 0;
     pthread_cond_destroy(&q->not_empty);
     pthread_cond_destroy(&q->not_full);
@@ -187,6 +192,13 @@ static bool is_full(const cf_queue *q)
 static bool is_empty(const cf_queue *q)
 {
     return q->len == 0;
+}
+
+/* What cf_queue_fd's descriptor must say now (mu held): a get would not
+ * block. */
+static bool get_ready(const cf_queue *q)
+{
+    return q->len > 0 || q->shutdown;
 }
 
 /* Locks `mu` and waits on `cv` while `blocked` says so and the queue is not
@@ -224,8 +236,11 @@ int cf_queue_put_priority(cf_queue *q, void *item, int64_t priority, double time
         return -EINVAL;
     int rc = lock_and_await(q, &q->not_full, &q->putters_waiting, is_full, true, timeout,
                             CF_EFULL);
-    if (rc == 0 && (rc = push(q, item, priority)) == 0 && q->getters_waiting > 0)
-        pthread_cond_signal(&q->not_empty);
+    if (rc == 0 && (rc = push(q, item, priority)) == 0) {
+        cf__readiness_update(&q->ready, true);
+        if (q->getters_waiting > 0)
+            pthread_cond_signal(&q->not_empty);
+    }
     pthread_mutex_unlock(&q->mu);
     return rc;
 }
@@ -258,6 +273,7 @@ int cf_queue_get_priority(cf_queue *q, void **item, int64_t *priority, double ti
         *item = s.item;
         if (priority)
             *priority = s.priority;
+        cf__readiness_update(&q->ready, get_ready(q));
         if (q->putters_waiting > 0)
             pthread_cond_signal(&q->not_full);
     }
@@ -374,9 +390,26 @@ int cf_queue_shutdown(cf_queue *q, bool immediate)
         q->head = 0;
         pthread_cond_broadcast(&q->all_done);
     }
+    cf__readiness_update(&q->ready, true);
     /* Every waiter re-checks: putters fail, getters drain or fail. */
     pthread_cond_broadcast(&q->not_empty);
     pthread_cond_broadcast(&q->not_full);
     pthread_mutex_unlock(&q->mu);
     return 0;
+}
+
+/* ---------------------------------------------------------- descriptor */
+
+int cf_queue_fd(cf_queue *q)
+{
+    if (!q)
+        return -EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&q->mu);
+    if (!cf__readiness_enabled(&q->ready))
+        rc = cf__readiness_open(&q->ready, get_ready(q));
+    if (rc == 0)
+        rc = q->ready.fd;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
 }

@@ -240,6 +240,30 @@ CF_API size_t cf_pqueue_footprint(size_t capacity, size_t item_max);
  * thread-safe. */
 CF_API int cf_pqueue_init(cf_pqueue *q, size_t capacity, size_t item_max);
 
+/** As cf_pqueue_init, and gives the queue a descriptor for poll/select/
+ * epoll (the cookbook's recipe 12.13): an eventfd readable exactly while
+ * the queue holds items, and for good once it is shut down, in every
+ * process that shares the queue.
+ *
+ * The descriptor is created here, so it must be created before the fork:
+ * processes forked afterwards inherit it under the same number, and their
+ * copies all refer to one kernel counter, so a put in any process makes
+ * it readable everywhere and the get that empties the queue clears it
+ * everywhere. A process must not close, read or write it (cf_pqueue_fd
+ * gives its number, for polling only); a process that did not inherit it
+ * (one that got the memory some other way) must not use a pollable queue.
+ * cf_pqueue_destroy closes the caller's copy; other processes' copies go
+ * when they exit (or exec: it is close-on-exec).
+ *
+ * Returns 0, -EINVAL (as cf_pqueue_init), or what eventfd failed with
+ * (-EMFILE, -ENFILE, -ENOMEM, -ENODEV). */
+CF_API int cf_pqueue_init_pollable(cf_pqueue *q, size_t capacity, size_t item_max);
+
+/** The descriptor of a queue made by cf_pqueue_init_pollable (>= 0), or
+ * -EINVAL (q NULL), CF_EPROTO (the shared geometry was overwritten) or
+ * -ENOENT (the queue was made by cf_pqueue_init). */
+CF_API int cf_pqueue_fd(cf_pqueue *q);
+
 /** Copies `len` bytes (0 .. item_max) of `item` (borrowed; may be NULL when
  * len is 0) to the tail of the queue, waiting while it is full. Returns 0,
  * -EINVAL (NULL), -EMSGSIZE (len > item_max), CF_ESHUTDOWN, CF_EPROTO
@@ -278,7 +302,8 @@ CF_API bool cf_pqueue_empty(cf_pqueue *q);
 CF_API bool cf_pqueue_full(cf_pqueue *q);
 /** @} */
 
-/** Destroys a queue nobody uses any more. NULL is a no-op. */
+/** Destroys a queue nobody uses any more, closing this process's copy of
+ * its descriptor, if any. NULL is a no-op. */
 CF_API void cf_pqueue_destroy(cf_pqueue *q);
 
 #ifdef __cplusplus

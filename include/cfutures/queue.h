@@ -47,6 +47,14 @@ struct cf__queue_slot {
     uint64_t seq; /**< put order, breaks priority ties */
 };
 
+/** A readiness descriptor (an eventfd readable exactly while its owner's
+ * condition holds); private, shared by cf_queue, cf_pqueue and the
+ * executor. No pointers: it may live in process-shared memory. */
+struct cf__readiness {
+    int32_t fd;   /**< private: the eventfd, -1 for none */
+    uint32_t set; /**< private: whether the counter is 1 now */
+};
+
 /** A queue. Embed it or allocate it; every field is private. `mu` guards
  * all the others. */
 typedef struct cf_queue {
@@ -65,6 +73,7 @@ typedef struct cf_queue {
     bool shutdown;     /**< private */
     unsigned getters_waiting; /**< private: threads asleep on not_empty */
     unsigned putters_waiting; /**< private: threads asleep on not_full */
+    struct cf__readiness ready; /**< private: cf_queue_fd's descriptor */
 } cf_queue;
 
 /** Initialises `q` as a queue of `kind`, bounded to `maxsize` items (0:
@@ -73,9 +82,10 @@ typedef struct cf_queue {
  * not be in use. */
 CF_API int cf_queue_init(cf_queue *q, enum cf_queue_kind kind, size_t maxsize);
 
-/** Frees the storage. Items still queued are not freed (they are
- * borrowed): drain them first if they own memory. No thread may be
- * waiting on or using q. NULL is a no-op. */
+/** Frees the storage and closes the descriptor of cf_queue_fd, if any.
+ * Items still queued are not freed (they are borrowed): drain them first
+ * if they own memory. No thread may be waiting on or using q (nor polling
+ * its descriptor: the number may be reused at once). NULL is a no-op. */
 CF_API void cf_queue_destroy(cf_queue *q);
 
 /** Puts `item`, waiting for room in a bounded queue (Python's put).
@@ -149,6 +159,26 @@ CF_API int cf_queue_shutdown(cf_queue *q, bool immediate);
 
 /** Whether cf_queue_shutdown was called. */
 CF_API bool cf_queue_is_shutdown(cf_queue *q);
+
+/** A descriptor for poll/select/epoll (the cookbook's recipe 12.13,
+ * "polling multiple thread queues"): readable exactly while the queue holds
+ * items, and for good once it is shut down (a get then returns at once,
+ * with an item or CF_ESHUTDOWN). So one thread can wait on several queues
+ * and sockets together, then take from whichever is readable with
+ * cf_queue_try_get (which may still find it empty if another consumer was
+ * quicker: readiness is a hint between threads, exact within one).
+ *
+ * The first call creates the descriptor (an eventfd, close-on-exec); later
+ * calls return the same one. Queues never asked for it pay nothing: puts
+ * and gets touch it only on the empty <-> non-empty transitions, one system
+ * call each. The queue owns it: never read, write or close it, and stop
+ * polling it before cf_queue_destroy, which closes it. Level-triggered
+ * poll and epoll work; with EPOLLET, drain the queue before waiting again.
+ *
+ * Returns the descriptor (>= 0), -EINVAL (q NULL), or what eventfd failed
+ * with (-EMFILE, -ENFILE, -ENOMEM, -ENODEV); a failed call may be
+ * retried. */
+CF_API int cf_queue_fd(cf_queue *q);
 
 #ifdef __cplusplus
 }
