@@ -497,5 +497,6 @@ CF_API void cf_map_release(cf_map *m);
 #include <cfutures/actor.h>
 #include <cfutures/thread_pool.h>
 #include <cfutures/pshared.h>
+#include <cfutures/coro.h>
 
 #endif /**< CFUTURES_H */
