@@ -8,7 +8,6 @@
  * error path. */
 #include <cfutures.h>
 #include <criterion/criterion.h>
-#include <criterion/logging.h>
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -396,7 +395,15 @@ Test(th_coro, longjmp_inside_a_task, .timeout = 20)
 
 /* ---------------------------------------------------- 10,000 tasks */
 
+/* TSan keeps a thread state of over a megabyte per fiber: it runs fewer,
+ * and does not judge their memory. */
+#ifdef __SANITIZE_THREAD__
+#define MANY 500
+#define JUDGE_RSS 0
+#else
 #define MANY 10000
+#define JUDGE_RSS 1
+#endif
 
 static long rss_kib(void)
 {
@@ -431,11 +438,11 @@ Test(th_coro, ten_thousand_on_one_thread, .timeout = 120)
     cr_assert_eq(cf_sched_run(sched), 0);
     cr_assert_eq(many_rounds, 3L * MANY);
     long per = (peak_kib - before) * 1024 / MANY;
-    cr_log_info("10,000 coroutines: RSS %ld KiB -> %ld KiB, %ld bytes per coroutine",
-                before, peak_kib, per);
-    fprintf(stderr, "th_coro: 10,000 coroutines cost %ld bytes of RSS each\n", per);
+    fprintf(stderr, "th_coro: %d coroutines on one thread, RSS %ld KiB -> %ld KiB: %ld bytes each\n",
+            MANY, before, peak_kib, per);
     /* Bounded: far below the 68 KiB each one has mapped. */
-    cr_assert_lt(per, 24 * 1024, "%ld bytes per coroutine", per);
+    if (JUDGE_RSS)
+        cr_assert_lt(per, 24 * 1024, "%ld bytes per coroutine", per);
     cr_assert_eq(cf_sched_destroy(sched), 0);
 }
 
