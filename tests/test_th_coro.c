@@ -547,3 +547,66 @@ Test(th_coro, spawn_without_memory, .timeout = 20, .disabled = UNDER_SANITIZER)
     cr_assert_eq(cf_sched_run(sched), 0);
     cr_assert_eq(cf_sched_destroy(sched), 0);
 }
+
+/* No memory to note a wake-up time: a timed recv (and a sleep) returns
+ * -ENOMEM at once and the task goes on. The address-space limit is set to
+ * what the process maps already, after every task is spawned, so the
+ * first growth of the deadline heap that needs fresh memory fails. */
+#define TIMED 20000
+
+static cf_coro_id timed_ids[TIMED];
+static int timed_enomem, timed_woken, sleep_rc = 1;
+static struct rlimit timed_old;
+
+static void timed_waiter(void *arg)
+{
+    void *m;
+    (void)arg;
+    int rc = cf_coro_recv(&m, 100);
+    if (rc == -ENOMEM) {
+        timed_enomem++;
+        if (sleep_rc == 1)
+            sleep_rc = cf_coro_sleep(100);
+    } else if (rc == 0) {
+        timed_woken++;
+    }
+}
+
+static void timed_releaser(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(setrlimit(RLIMIT_AS, &timed_old), 0);
+    for (int i = 0; i < TIMED; i++) {
+        int rc = cf_coro_send(sched, timed_ids[i], NULL);
+        cr_assert(rc == 0 || rc == -ESRCH, "task %d: %d", i, rc);
+    }
+}
+
+static long vm_size(void)
+{
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%ld", &pages), 1);
+    fclose(f);
+    return pages * sysconf(_SC_PAGESIZE);
+}
+
+Test(th_coro, timed_waits_without_memory, .timeout = 60, .disabled = UNDER_SANITIZER)
+{
+    new_sched();
+    for (int i = 0; i < TIMED; i++)
+        cr_assert_eq(cf_coro_spawn(sched, timed_waiter, NULL, &timed_ids[i]), 0);
+    cr_assert_eq(cf_coro_spawn(sched, timed_releaser, NULL, NULL), 0);
+    cr_assert_eq(getrlimit(RLIMIT_AS, &timed_old), 0);
+    struct rlimit low = timed_old;
+    low.rlim_cur = (rlim_t)vm_size();
+    cr_assert_eq(setrlimit(RLIMIT_AS, &low), 0);
+    int rc = cf_sched_run(sched);
+    setrlimit(RLIMIT_AS, &timed_old);
+    cr_assert_eq(rc, 0);
+    cr_assert_gt(timed_enomem, 0, "the heap never failed to grow");
+    cr_assert_eq(sleep_rc, -ENOMEM);
+    cr_assert_eq(timed_enomem + timed_woken, TIMED, "every task ended one way or the other");
+    cr_assert_eq(cf_sched_destroy(sched), 0);
+}

@@ -638,10 +638,7 @@ int cf_coro_sleep(double seconds)
         return -EPERM;
     if (seconds == 0)
         return cf_coro_yield();
-    int rc = suspend(s, c, CORO_SLEEPING, cf__deadline_after(seconds));
-    if (rc < 0) /* no room to remember the deadline: yield instead */
-        return cf_coro_yield();
-    return 0;
+    return suspend(s, c, CORO_SLEEPING, cf__deadline_after(seconds));
 }
 
 static void *mbox_take(struct coro *c)

@@ -91,8 +91,9 @@ CF_API cf_coro_id cf_coro_self(void);
 CF_API int cf_coro_yield(void);
 
 /** Suspends the calling task for at least `seconds` (CLOCK_MONOTONIC),
- * while the others run; 0 yields. Returns 0, -EINVAL (negative or NaN) or
- * -EPERM (not called from a task). */
+ * while the others run; 0 yields. Returns 0, -EINVAL (negative or NaN),
+ * -EPERM (not called from a task) or -ENOMEM (no memory to note the
+ * wake-up time; the task did not sleep). */
 CF_API int cf_coro_sleep(double seconds);
 
 /** Queues `msg` for task `to` (in send order) and makes it ready if it
@@ -104,8 +105,9 @@ CF_API int cf_coro_send(cf_sched *s, cf_coro_id to, void *msg);
 /** Takes the calling task's next message into *msg, waiting for one while
  * the other tasks run: 0 tries once (CF_EEMPTY), a positive timeout waits
  * at most that long (-ETIMEDOUT), CF_FOREVER without limit. Returns 0,
- * CF_EEMPTY, -ETIMEDOUT, -EINVAL (msg NULL, NaN timeout) or -EPERM (not
- * called from a task). */
+ * CF_EEMPTY, -ETIMEDOUT, -EINVAL (msg NULL, NaN timeout), -EPERM (not
+ * called from a task) or -ENOMEM (a positive timeout and no memory to
+ * note it; the task did not wait). */
 CF_API int cf_coro_recv(void **msg, double timeout);
 
 #ifdef __cplusplus
