@@ -248,10 +248,10 @@ static void trampoline(void)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
     c->fn(c->arg);
-    /* s is re-read: the task may have been resumed by a later run of the
-     * same scheduler, which is the same object. */
+    /* The same scheduler, though perhaps run by another call of
+     * cf_sched_run (even on another thread) than the one that started c. */
     c->state = CORO_DONE;
-    switch_to_sched(tls_sched, c);
+    switch_to_sched(s, c);
     abort(); /* unreachable: a finished task is never resumed */
 }
 

@@ -201,6 +201,14 @@ static bool get_ready(const cf_queue *q)
     return q->len > 0 || q->shutdown;
 }
 
+/* Brings the descriptor up to date (mu held). The test is here so that a
+ * queue nobody polls never leaves this file for it. */
+static void update_fd(cf_queue *q)
+{
+    if (q->ready.fd >= 0)
+        cf__readiness_update(&q->ready, get_ready(q));
+}
+
 /* Locks `mu` and waits on `cv` while `blocked` says so and the queue is not
  * shut down; returns with `mu` held. A shut-down queue fails at once when
  * `shutdown_first` (putters), else only once blocked (getters drain what
@@ -237,7 +245,7 @@ int cf_queue_put_priority(cf_queue *q, void *item, int64_t priority, double time
     int rc = lock_and_await(q, &q->not_full, &q->putters_waiting, is_full, true, timeout,
                             CF_EFULL);
     if (rc == 0 && (rc = push(q, item, priority)) == 0) {
-        cf__readiness_update(&q->ready, true);
+        update_fd(q);
         if (q->getters_waiting > 0)
             pthread_cond_signal(&q->not_empty);
     }
@@ -273,7 +281,7 @@ int cf_queue_get_priority(cf_queue *q, void **item, int64_t *priority, double ti
         *item = s.item;
         if (priority)
             *priority = s.priority;
-        cf__readiness_update(&q->ready, get_ready(q));
+        update_fd(q);
         if (q->putters_waiting > 0)
             pthread_cond_signal(&q->not_full);
     }
@@ -390,7 +398,7 @@ int cf_queue_shutdown(cf_queue *q, bool immediate)
         q->head = 0;
         pthread_cond_broadcast(&q->all_done);
     }
-    cf__readiness_update(&q->ready, true);
+    update_fd(q);
     /* Every waiter re-checks: putters fail, getters drain or fail. */
     pthread_cond_broadcast(&q->not_empty);
     pthread_cond_broadcast(&q->not_full);
