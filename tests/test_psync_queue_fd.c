@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -206,6 +207,33 @@ Test(psync_queue_fd, dead_holder_repaired, .init = setup, .fini = teardown, .tim
     cr_assert_not(readable(fd), "...and puts the descriptor right");
     cr_assert_eq(cf_pqueue_put(q, "b", 1), 0);
     cr_assert(readable(fd));
+}
+
+static void *timed_get(void *arg)
+{
+    char buf[ITEM_MAX];
+    size_t len;
+
+    *(int *)arg = cf_pqueue_get_timed(q, buf, sizeof buf, &len, 1.0);
+    return NULL;
+}
+
+/* The same death seen by a getter that was asleep in the queue: it learns
+ * of it when it re-locks after its wait, and repairs the descriptor before
+ * it gives up. */
+Test(psync_queue_fd, dead_holder_repaired_by_a_waiter, .init = setup, .fini = teardown,
+     .timeout = 20)
+{
+    int fd = cf_pqueue_fd(q), rc = 1;
+    pthread_t t;
+
+    cr_assert_eq(pthread_create(&t, NULL, timed_get, &rc), 0);
+    psync_sleep_ms(100); /* let it wait (the test holds either way) */
+    cr_assert_eq(psync_reap(psync_spawn(die_holding_lock, 0)), 0);
+    cr_assert(readable(fd), "the dead process left it readable on an empty queue");
+    pthread_join(t, NULL);
+    cr_assert_eq(rc, -ETIMEDOUT);
+    cr_assert_not(readable(fd), "the waiter put the descriptor right");
 }
 
 Test(psync_queue_fd, destroy_closes_it, .init = setup, .fini = teardown, .timeout = 20)
