@@ -84,6 +84,11 @@ struct process_pool {
         uint64_t retried, worker_deaths, deaths_by_signal, retirements, respawns;
         uint64_t *slot_respawns; /* per worker position */
     } stats;
+    /* Per worker position: its worker reported WORKER_START (its
+     * initializer ran). A worker that exits before that was killed by its
+     * initializer (or while running it): the pool is broken, since every
+     * replacement would die the same way. Collector only. */
+    bool *slot_started;
 
     /* Futures whose record waits for room in the task ring, pushed by the
      * collector between batches (guarded by mu): tasks of a dead worker
@@ -463,11 +468,52 @@ static bool tasks_closed(struct process_pool *p)
     return closed;
 }
 
+static void describe_status(char *buf, size_t size, int status)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, size, "killed by SIG%s",
+                 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+    else
+        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* A worker exited before its WORKER_START record: its initializer killed
+ * it (abort, exit, a signal; exit(0) too: a worker only exits on its own
+ * after it started). Every replacement would run the same initializer, so
+ * instead of forking for ever the pool is broken, with a message naming
+ * the initializer and how it died. (A worker killed from outside while
+ * its initializer ran looks the same, and breaks the pool as well.) */
+static void break_for_initializer(struct process_pool *p, const struct cf__record *rec)
+{
+    char how[64], msg[400];
+    struct cf__pool_table lost;
+    if (tasks_closed(p))
+        return; /* shutting down: nothing more will be forked anyway */
+    describe_status(how, sizeof(how), rec->wait_status);
+    snprintf(msg, sizeof(msg), "initializer '%s' killed its worker (pid %d): %s%s", p->init.name,
+             (int)rec->pid, how,
+             WIFEXITED(rec->wait_status) && WEXITSTATUS(rec->wait_status) == 0
+                 ? " (exit() in an initializer is a death)"
+                 : "");
+    if (p->debug)
+        cf__debug_log(p->debug_id, "%s", msg);
+    cf__pool_table_init(&lost);
+    pthread_mutex_lock(&p->mu);
+    break_pool_locked(p, msg, &lost);
+    pthread_mutex_unlock(&p->mu);
+    fail_all(p, &lost, CF_EBROKEN, msg);
+    cf__pool_table_free(&lost);
+}
+
 /* A worker is gone: the one task it was running fails; tasks it had taken
  * but not started go back to the ring; a replacement is forked. */
 static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
 {
     struct cf__worker_slot *slot = &p->ipc.sh->slots[rec->slot];
+    bool started = p->slot_started[rec->slot];
+    p->slot_started[rec->slot] = false;
+    if (!started && p->init.name)
+        break_for_initializer(p, rec);
     uint32_t n = atomic_load(&slot->batch_count);
     uint32_t running = atomic_load(&slot->running);
     if (n > CF__BATCH_MAX)
@@ -564,8 +610,11 @@ static void on_worker_start(struct process_pool *p, const struct cf__record *rec
                                                     : "worker %d (pid %d) failed to start%s%.*s",
                       (int)rec->slot, (int)rec->pid, rec->status == 0 ? "" : ": ",
                       (int)rec->message_len, rec->message);
-    if (rec->status == 0)
+    if (rec->status == 0) {
+        if (rec->slot >= 0 && rec->slot < p->ipc.nworkers && rec->pid != p->forkserver)
+            p->slot_started[rec->slot] = true;
         return;
+    }
     char msg[1200];
     struct cf__pool_table lost;
     cf__pool_table_init(&lost);
@@ -1179,6 +1228,7 @@ static void pool_destroy(cf_executor *ex)
     pthread_mutex_destroy(&p->mu);
     free(p->overflow);
     free(p->stats.slot_respawns);
+    free(p->slot_started);
     cf__initializer_free(&p->init);
     free(p);
 }
@@ -1301,7 +1351,9 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
     p->debug_id = p->debug ? cf__debug_pool_number() : 0;
     p->ipc.max_tasks_per_child = opts ? opts->max_tasks_per_child : 0;
     p->ipc.interactive = opts && opts->interactive_workers;
-    if (!(p->stats.slot_respawns = calloc((size_t)workers, sizeof(uint64_t)))) {
+    if (!(p->stats.slot_respawns = calloc((size_t)workers, sizeof(uint64_t))) ||
+        !(p->slot_started = calloc((size_t)workers, sizeof(bool)))) {
+        free(p->stats.slot_respawns);
         free(p);
         return -ENOMEM;
     }
@@ -1343,6 +1395,7 @@ out_free:
     pthread_mutex_destroy(&p->mu);
     cf__pool_table_free(&p->inflight);
     free(p->stats.slot_respawns);
+    free(p->slot_started);
     cf__initializer_free(&p->init);
     free(p);
     return rc;
