@@ -72,9 +72,14 @@ CF_API const char *cf_strerror(int err);
 /* ------------------------------------------------------------------- tasks */
 
 /** A task reads its arguments (always a msgpack array, see cf_submit) and
- * packs exactly one result object into `out`. It returns 0, or the value of
- * cf_task_fail(). Tasks run in worker processes: they must not touch the
- * parent's executors or futures. */
+ * packs exactly one result object into `out`. It returns 0, the value of
+ * cf_task_fail(), a negative code, or what its last msgpack_pack_* call
+ * returned (`return msgpack_pack_bin_body(out, ...)`): msgpack-c's -1
+ * means `out` refused the bytes, and the future then fails with the
+ * reason (-ENOMEM, or the shared-memory segment's -EMFILE, -ENOSPC...),
+ * never a bare -1 (so a task cannot return -EPERM, which is -1). A refused
+ * write fails the task even if it returned 0. Tasks run in worker
+ * processes: they must not touch the parent's executors or futures. */
 typedef int (*cf_task_fn)(const msgpack_object *args, msgpack_packer *out);
 
 /** Registers `fn` under `name` (copied). Run at load time by CF_TASK, or at
@@ -436,7 +441,8 @@ CF_API void cf_as_completed_release(cf_as_completed *it);
 
 /** Produces input item `index` by packing its argument array into `pk`.
  * Returns 1 when it packed an item, 0 at the end of the input, or a
- * negative code to stop the map with that error. */
+ * negative code to stop the map with that error (msgpack-c's -1, a write
+ * that `pk` refused, is reported as its reason: -ENOMEM, -EMFILE...). */
 typedef int (*cf_map_input_fn)(void *arg, size_t index, msgpack_packer *pk);
 
 /** Where a map stands, as given to a progress callback. */
