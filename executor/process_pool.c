@@ -24,6 +24,7 @@
  * the exit of the worker that sent it).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -408,6 +409,19 @@ static void signal_worker(struct process_pool *p, const struct victim *v, int si
     pthread_mutex_unlock(&p->fs_mu);
     if (!sent)
         send_forkserver(p, CF__FS_KILL, v->slot, v->pid, sig);
+}
+
+/* A duplicate of the pidfd of the worker with this pid, or -1. */
+static int peer_pidfd(struct process_pool *p, pid_t pid)
+{
+    int dup = -1;
+    pthread_mutex_lock(&p->fs_mu);
+    take_notes_locked(p);
+    for (int i = 0; i < p->ipc.nworkers && dup < 0; i++)
+        if (p->pidfds[i] >= 0 && p->pidfd_pids[i] == pid)
+            dup = fcntl(p->pidfds[i], F_DUPFD_CLOEXEC, 0);
+    pthread_mutex_unlock(&p->fs_mu);
+    return dup;
 }
 
 /* Where task `id` sits in a worker's batch. */
@@ -827,7 +841,13 @@ static void handle_record(struct process_pool *p, const struct cf__ring_record *
     if (CF__FAULT(CF__FAULT_PARENT_DECODE))
         rc = CF_EPROTO;
     if (rc == 0 && rec.type == CF__REC_SIDE) {
+        /* Through the worker's pidfd, not its pid number (ipc/side.h). */
+        int peer = peer_pidfd(p, rec.pid);
+        cf__side_trust_peer(rec.pid, peer);
         rc = cf__side_open_at(&side, rec.pid, rec.fd, rec.size, rec.serial, rec.offset, true);
+        cf__side_trust_peer(0, -1);
+        if (peer >= 0)
+            close(peer);
         ack_side(p, rec.pid); /* whether or not it opened: the sender may close */
         if (rc == 0) {
             uint64_t id;

@@ -15,6 +15,9 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -31,6 +34,12 @@ int cf__pidfd_open(pid_t pid)
 int cf__pidfd_signal(int pidfd, int sig)
 {
     return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0u) < 0 ? -errno : 0;
+}
+
+int cf__pidfd_getfd(int pidfd, int fd)
+{
+    long got = syscall(SYS_pidfd_getfd, pidfd, fd, 0u);
+    return got < 0 ? -errno : (int)got;
 }
 
 bool cf__pidfd_wait_exit(int pidfd, int timeout_ms)

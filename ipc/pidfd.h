@@ -19,6 +19,9 @@
 int cf__pidfd_open(pid_t pid);
 /* Sends sig to the process; 0, or -errno (-ESRCH: it has exited). */
 int cf__pidfd_signal(int pidfd, int sig);
+/* A duplicate (close-on-exec) of descriptor `fd` of the process, or
+ * -errno: -EPERM where ptrace rules forbid it (5.6+; -ENOSYS before). */
+int cf__pidfd_getfd(int pidfd, int fd);
 /* True once the process has exited (a zombie or reaped): the descriptor
  * polls readable. Never blocks. */
 bool cf__pidfd_exited(int pidfd);

@@ -1,6 +1,7 @@
 /* Workers are signalled through pidfds, never by a pid number that may
  * belong to someone else by then; without pidfds (a kernel before 5.3) the
- * fork server signals its own unreaped child. A fault point makes the
+ * fork server signals its own unreaped child. Peers' segments are opened
+ * through the pidfd too. A fault point makes the
  * parent read a stranger's pid (a "recycled" pid: a dummy process of
  * ours) where it reads a worker's: the dummy must never be signalled. */
 #include <criterion/criterion.h>
@@ -8,11 +9,16 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ipc/fault.h"
+#include "ipc/pidfd.h"
+#include "ipc/side.h"
 #include "tests/support.h"
 
 static int pf_sleep(const msgpack_object *args, msgpack_packer *out)
@@ -70,6 +76,8 @@ Test(pidfd, a_recycled_pid_is_never_signalled, .timeout = 60)
     pid_t dummy = fork();
     cr_assert_geq(dummy, 0);
     if (dummy == 0) {
+        /* Dies with the test, whatever the test does. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         for (;;)
             pause();
     }
@@ -109,4 +117,59 @@ Test(pidfd, without_pidfds_the_fork_server_kills, .timeout = 60)
     cf_executor_release(ex);
     cf__fault_disarm();
     support_remove_dir(dir);
+}
+
+/* A child holding a memfd: its pid, and the descriptor number in *fd. */
+static pid_t memfd_holder(int *fd)
+{
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int m = memfd_create("cfutures-side", MFD_CLOEXEC);
+        if (m < 0 || write(pipefd[1], &m, sizeof(m)) != sizeof(m))
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(pipefd[1]);
+    cr_assert_eq(read(pipefd[0], fd, sizeof(*fd)), (ssize_t)sizeof(*fd));
+    close(pipefd[0]);
+    return pid;
+}
+
+/* A peer's segment is opened through the pidfd that names the peer: once
+ * the peer is gone, its pid number naming another process (here a second
+ * holder, with a memfd at the same number) opens nothing. */
+Test(pidfd, a_dead_peers_pid_opens_nothing, .timeout = 30)
+{
+    int fd1, fd2, status;
+    pid_t peer = memfd_holder(&fd1);
+    int pidfd = cf__pidfd_open(peer);
+    cr_assert_geq(pidfd, 0, "%s", cf_strerror(pidfd));
+    cf__side_trust_peer(peer, pidfd);
+    int got = cf__side_open_peer(peer, fd1, O_RDONLY);
+    if (got < 0) {
+        kill(peer, SIGKILL);
+        waitpid(peer, &status, 0);
+    }
+    cr_assert_geq(got, 0, "the live peer: %s", cf_strerror(got));
+    close(got);
+
+    kill(peer, SIGKILL);
+    waitpid(peer, &status, 0);
+    pid_t stranger = memfd_holder(&fd2);
+    /* As if the stranger had been given the peer's pid. */
+    cf__side_trust_peer(stranger, pidfd);
+    got = cf__side_open_peer(stranger, fd2, O_RDONLY);
+    cf__side_trust_peer(0, -1);
+    close(pidfd);
+    kill(stranger, SIGKILL); /* before asserting: nothing left behind */
+    waitpid(stranger, &status, 0);
+    if (got >= 0)
+        close(got);
+    cr_assert_lt(got, 0, "opened a stranger's descriptor through a dead peer's pid");
+    cr_assert(got == -ESRCH || got == -EBADF, "%s", cf_strerror(got));
 }

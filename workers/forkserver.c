@@ -195,6 +195,14 @@ _Noreturn void cf__forkserver_main(struct cf__pool_ipc *ipc, int sock)
     (void)cf__fs_send_note(sock, &hello, self, 0);
     if (self >= 0)
         close(self);
+    /* A pidfd for the parent, which the workers inherit: they take the
+     * parent's large task records through it (ipc/side.h), never through
+     * a pid that could name another process once the parent is gone. It
+     * names the parent if the parent is still ours after it was opened. */
+    int parent = cf__pidfd_open(ipc->parent_pid);
+    if (parent >= 0 && getppid() != ipc->parent_pid)
+        _exit(1);
+    cf__side_trust_peer(ipc->parent_pid, parent);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
