@@ -6,8 +6,13 @@
  * drains the result ring, completes futures (running their done-callbacks),
  * handles worker starts and deaths, and winds the pool down at shutdown.
  *
- * `mu` guards the table of futures in flight and the state flags. Lock
- * order: collect_mu, then pool mu, then a future's mu, then a ring lock.
+ * `mu` guards the table of futures in flight and the state flags, and is
+ * held around every CAS the parent makes on a worker's batch entries
+ * (workers/pool_ipc.h: cancels, timeouts, kills) and around clearing a
+ * dead worker's entries. `fs_mu` guards the workers' pidfds and reading
+ * the fork server's notes. Lock order: collect_mu, then pool mu, then a
+ * future's mu or fs_mu, then a ring lock. Workers are signalled through
+ * pidfds only (signal_worker), never by pid number.
  * Nothing blocks on a ring while holding mu: a submitter may wait for room
  * in the task ring, and the collector must stay free to drain results
  * meanwhile.

@@ -3,9 +3,12 @@
  *
  * Runs in a child of the pool's fork server, single-threaded. It writes only
  * its own slot in the shared region: which task ids it took (under the
- * task ring lock, atomically with taking them) and which one is running, so
- * that the parent can tell exactly what a dead worker cost. Running a task
- * record itself is workers/execute.c, shared with the thread pool.
+ * task ring lock, atomically with taking them), each with an entry word it
+ * moves TAKEN -> STARTED -> DONE by CAS against the parent's cancels and
+ * kills (workers/pool_ipc.h), so that a cancelled record is skipped, a
+ * kill only ever ends the record it was meant for, and the parent can
+ * tell exactly what a dead worker cost. Running a task record itself is
+ * workers/execute.c, shared with the thread pool.
  */
 #include <errno.h>
 #include <sched.h>
