@@ -199,6 +199,13 @@ int cf__executor_check_options(const cf_submit_options *opts)
                : 0;
 }
 
+int cf__executor_pack_error(const msgpack_packer *pk)
+{
+    if (pk->callback == record_buf_write)
+        return ((const struct record_buf *)pk->data)->spill_err;
+    return 0;
+}
+
 /* Packs [id][TASK or CHUNK record] into pr with a fresh id. Returns 0 or a
  * negative code, and then holds nothing. */
 static int pack_record(struct cf__packed_record *pr, cf_executor *ex, bool chunk,
@@ -229,8 +236,11 @@ static int pack_record(struct cf__packed_record *pr, cf_executor *ex, bool chunk
     if (rc == 0)
         rc = pack_payload(&pk, arg);
     if (rc < 0) {
-        /* A packer reports any write failure as -ENOMEM; a memfd's own
-         * reason (-EMFILE, -ENOSPC...) says more. */
+        /* A packer reports any write failure as -ENOMEM (or, passing on
+         * msgpack-c's return, -1); a memfd's own reason (-EMFILE,
+         * -ENOSPC...) says more. Never a bare -1. */
+        if (rc == -1)
+            rc = -ENOMEM;
         if (rc == -ENOMEM && rb->spill_err)
             rc = rb->spill_err;
         record_buf_free(rb);

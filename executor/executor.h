@@ -73,6 +73,9 @@ void cf__executor_refresh_running(cf_executor *ex, cf_future *f);
  * args object (TASK) or the items array (CHUNK). Used by cf_submit* and
  * cf_map. */
 typedef int (*cf__pack_fn)(msgpack_packer *pk, void *arg);
+/* Inside a cf__pack_fn: why the record's writer refused bytes (-EMFILE,
+ * -ENOSPC... from its memfd), or 0 when it did not or cannot say. */
+int cf__executor_pack_error(const msgpack_packer *pk);
 int cf__executor_submit_packed(cf_executor *ex, bool chunk, const char *task,
                                const cf_submit_options *opts, cf__pack_fn pack_payload,
                                void *arg, cf_future **out);

@@ -112,6 +112,8 @@ static int pack_chunk(msgpack_packer *pk, void *arg)
     while (ps->count < m->chunksize) {
         size_t item_at = sb->size;
         int rc = m->input(m->arg, m->next_index + ps->count, pk);
+        if (rc == -1) /* msgpack-c's refused write, passed on: say why */
+            rc = cf__executor_pack_error(pk) < 0 ? cf__executor_pack_error(pk) : -ENOMEM;
         if (rc > 0 && cf__msgpack_check_value(sb->data + item_at, sb->size - item_at) != 0)
             rc = CF_EPROTO; /* the callback must pack exactly one object */
         if (rc <= 0) {

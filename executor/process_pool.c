@@ -6,8 +6,13 @@
  * drains the result ring, completes futures (running their done-callbacks),
  * handles worker starts and deaths, and winds the pool down at shutdown.
  *
- * `mu` guards the table of futures in flight and the state flags. Lock
- * order: collect_mu, then pool mu, then a future's mu, then a ring lock.
+ * `mu` guards the table of futures in flight and the state flags, and is
+ * held around every CAS the parent makes on a worker's batch entries
+ * (workers/pool_ipc.h: cancels, timeouts, kills) and around clearing a
+ * dead worker's entries. `fs_mu` guards the workers' pidfds and reading
+ * the fork server's notes. Lock order: collect_mu, then pool mu, then a
+ * future's mu or fs_mu, then a ring lock. Workers are signalled through
+ * pidfds only (signal_worker), never by pid number.
  * Nothing blocks on a ring while holding mu: a submitter may wait for room
  * in the task ring, and the collector must stay free to drain results
  * meanwhile.
@@ -24,7 +29,9 @@
  * the exit of the worker that sent it).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +50,7 @@
 #include "ipc/cpu.h"
 #include "ipc/fault.h"
 #include "ipc/futex.h"
+#include "ipc/pidfd.h"
 #include "ipc/segcache.h"
 #include "serialize/record.h"
 #include "workers/pool_ipc.h"
@@ -84,6 +92,11 @@ struct process_pool {
         uint64_t retried, worker_deaths, deaths_by_signal, retirements, respawns;
         uint64_t *slot_respawns; /* per worker position */
     } stats;
+    /* Per worker position: its worker reported WORKER_START (its
+     * initializer ran). A worker that exits before that was killed by its
+     * initializer (or while running it): the pool is broken, since every
+     * replacement would die the same way. Collector only. */
+    bool *slot_started;
 
     /* Futures whose record waits for room in the task ring, pushed by the
      * collector between batches (guarded by mu): tasks of a dead worker
@@ -102,9 +115,16 @@ struct process_pool {
     int cpus;           /* online CPUs at creation: the polling budget */
     int join_state;     /* 0: running, 1: someone joins, 2: joined */
     pthread_cond_t joined_cv;
-    bool forkserver_reaped;
+    bool forkserver_reaped; /* ... or known dead when it cannot be reaped */
     pid_t forkserver;
+    int fs_pidfd;       /* the fork server's pidfd (its HELLO), or -1 */
     int fs_sock;        /* parent's end of the fork server socket */
+    /* Per worker position, under fs_mu (which also serialises reading the
+     * notes from fs_sock): the pidfd the fork server opened for the
+     * worker it forked there and that worker's pid, or -1 and 0. */
+    pthread_mutex_t fs_mu;
+    int *pidfds;
+    pid_t *pidfd_pids;
     bool debug;         /* CF_DEBUG was set at creation: log to stderr */
     unsigned debug_id;  /* the pool's number in those lines */
 };
@@ -172,9 +192,9 @@ static void wake_collector(struct process_pool *p)
         cf__ring_notify(&p->ipc.results);
 }
 
-static void send_forkserver(struct process_pool *p, int op, int slot)
+static void send_forkserver(struct process_pool *p, int op, int slot, pid_t pid, int sig)
 {
-    struct cf__forkserver_request req = {op, slot};
+    struct cf__forkserver_request req = {op, slot, pid, sig};
     while (send(p->fs_sock, &req, sizeof(req), MSG_NOSIGNAL) < 0 && errno == EINTR)
         ;
 }
@@ -324,28 +344,184 @@ static void drain_overflow(struct process_pool *p)
         fail_future(p, failed, failed_rc, "could not queue the task again");
 }
 
-/* The pid of the worker running task `id` now, or 0. Read from slots the
- * workers write as they go: a worker that finished the task an instant ago
- * may be named; the caller has already completed the future, so at worst a
- * neighbouring task is lost with the worker (and re-queued or retried). */
-static pid_t worker_running(struct process_pool *p, uint64_t id)
+/* A worker to signal: its position and pid (slot -1: none). */
+struct victim {
+    int slot;
+    pid_t pid;
+};
+
+/* A worker's pid as its slot says (the fault point lets a test make the
+ * parent believe a stranger has it: a pid recycled meanwhile). */
+static pid_t slot_pid(struct process_pool *p, int slot)
+{
+    pid_t pid = atomic_load(&p->ipc.sh->slots[slot].pid);
+#ifdef CF_FAULT_INJECTION
+    if (CF__FAULT(CF__FAULT_WORKER_PID))
+        pid = (pid_t)cf__fault_value();
+#endif
+    return pid;
+}
+
+/* With fs_mu held: takes the notes the fork server sent (pidfds of the
+ * workers it forked) into the per-position table. Never blocks. */
+static void take_notes_locked(struct process_pool *p)
+{
+    struct cf__forkserver_note note;
+    int fd;
+    while (p->fs_sock >= 0 && cf__fs_recv_note(p->fs_sock, &note, &fd, MSG_DONTWAIT) == 0) {
+        if (note.op == CF__FS_PIDFD && note.slot >= 0 && note.slot < p->ipc.nworkers) {
+            if (p->pidfds[note.slot] >= 0)
+                close(p->pidfds[note.slot]);
+            p->pidfds[note.slot] = fd;
+            p->pidfd_pids[note.slot] = fd >= 0 ? note.pid : 0;
+        } else if (fd >= 0) {
+            close(fd);
+        }
+    }
+}
+
+/* With mu held: the worker of `slot` to signal, named by the pid of the
+ * pidfd the fork server gave us for it when there is one (not by the pid
+ * its slot shows, which only the worker vouches for). */
+static struct victim victim_of(struct process_pool *p, int slot)
+{
+    struct victim v = {slot, 0};
+    pthread_mutex_lock(&p->fs_mu);
+    take_notes_locked(p);
+    v.pid = p->pidfds[slot] >= 0 ? p->pidfd_pids[slot] : 0;
+    pthread_mutex_unlock(&p->fs_mu);
+    if (v.pid <= 0)
+        v.pid = slot_pid(p, slot);
+    return v;
+}
+
+/* Sends sig to a worker through its pidfd, never by pid number: between a
+ * worker's death (reaped by the fork server) and the moment we handle it,
+ * its pid may belong to someone else. Without a pidfd for it (a kernel
+ * before 5.3, or its note not here yet) the fork server, its parent, sends
+ * the signal, and only while that pid is still its unreaped child. */
+static void signal_worker(struct process_pool *p, const struct victim *v, int sig)
+{
+    if (v->slot < 0 || v->pid <= 0)
+        return;
+    pthread_mutex_lock(&p->fs_mu);
+    take_notes_locked(p);
+    bool sent = false;
+    if (p->pidfds[v->slot] >= 0 && p->pidfd_pids[v->slot] == v->pid) {
+        int rc = cf__pidfd_signal(p->pidfds[v->slot], sig);
+        sent = rc == 0 || rc == -ESRCH; /* -ESRCH: already gone */
+    }
+    pthread_mutex_unlock(&p->fs_mu);
+    if (!sent)
+        send_forkserver(p, CF__FS_KILL, v->slot, v->pid, sig);
+}
+
+/* A duplicate of the pidfd of the worker with this pid, or -1. */
+static int peer_pidfd(struct process_pool *p, pid_t pid)
+{
+    int dup = -1;
+    pthread_mutex_lock(&p->fs_mu);
+    take_notes_locked(p);
+    for (int i = 0; i < p->ipc.nworkers && dup < 0; i++)
+        if (p->pidfds[i] >= 0 && p->pidfd_pids[i] == pid)
+            dup = fcntl(p->pidfds[i], F_DUPFD_CLOEXEC, 0);
+    pthread_mutex_unlock(&p->fs_mu);
+    return dup;
+}
+
+/* Where task `id` sits in a worker's batch. */
+struct entry_ref {
+    int slot, index;
+    uint32_t word;
+};
+
+/* With mu held: finds task `id` among the batch entries of the workers
+ * (other than position `skip`) that are not free or cancelled. Only
+ * meaningful once the task's record was taken from the ring: a worker
+ * writes its entries before the ring's tail moves, so they are complete
+ * by then; what can change meanwhile only goes forward (TAKEN, STARTED,
+ * DONE or KILL), and a later batch in that position only overwrites
+ * entries whose tasks are done. Ids are unique per pool. */
+static bool find_entry(struct process_pool *p, uint64_t id, int skip, struct entry_ref *e)
 {
     for (int i = 0; i < p->ipc.nworkers; i++) {
         struct cf__worker_slot *slot = &p->ipc.sh->slots[i];
-        uint32_t n = atomic_load(&slot->batch_count);
-        uint32_t r = atomic_load(&slot->running);
-        if (r > 0 && r <= n && r <= CF__BATCH_MAX && slot->batch_ids[r - 1] == id)
-            return atomic_load(&slot->pid);
+        if (i == skip)
+            continue;
+        for (int j = 0; j < CF__BATCH_MAX; j++) {
+            uint32_t w = atomic_load(&slot->entry[j]);
+            uint32_t st = CF__ENTRY_STATE(w);
+            if (st == CF__ENTRY_FREE || st == CF__ENTRY_CANCELLED ||
+                atomic_load(&slot->batch_ids[j]) != id)
+                continue;
+            *e = (struct entry_ref){i, j, w};
+            return true;
+        }
     }
-    return 0;
+    return false;
+}
+
+enum taken_state {
+    TAKEN_SKIPPED = 1, /* it had not started: the worker will skip it */
+    TAKEN_RUNNING,     /* a worker runs it (if `kill`: marked KILL, *v set) */
+    TAKEN_RAN,         /* it ran: its result is on its way, or it is being killed */
+};
+
+/* With mu held: settles a task whose record a worker has taken. If it has
+ * not started, it is cancelled in the worker's batch (TAKEN -> CANCELLED),
+ * so it never will. If it runs and `kill`, its entry is marked KILL
+ * (STARTED -> KILL) and *v names the worker to signal: the worker will not
+ * start anything else (see workers/pool_ipc.h), so the signal can only end
+ * this task. Each step is one CAS against the worker's own; whoever wins
+ * decides, and a lost CAS means the entry moved on: look again. */
+static enum taken_state settle_taken_locked(struct process_pool *p, uint64_t id, bool kill,
+                                            struct victim *v)
+{
+    struct entry_ref e;
+    v->slot = -1;
+    v->pid = 0;
+    while (find_entry(p, id, -1, &e)) {
+        _Atomic uint32_t *word = &p->ipc.sh->slots[e.slot].entry[e.index];
+        uint32_t seq = e.word >> CF__ENTRY_BITS;
+        switch (CF__ENTRY_STATE(e.word)) {
+        case CF__ENTRY_TAKEN:
+            if (atomic_compare_exchange_strong(word, &e.word,
+                                               CF__ENTRY_WORD(seq, CF__ENTRY_CANCELLED)))
+                return TAKEN_SKIPPED;
+            continue;
+        case CF__ENTRY_STARTED:
+            if (!kill)
+                return TAKEN_RUNNING;
+            if (atomic_compare_exchange_strong(word, &e.word,
+                                               CF__ENTRY_WORD(seq, CF__ENTRY_KILL))) {
+                *v = victim_of(p, e.slot);
+                return TAKEN_RUNNING;
+            }
+            continue;
+        default:
+            return TAKEN_RAN;
+        }
+    }
+    /* Not listed: it ran and its worker moved on to another batch. */
+    return TAKEN_RAN;
+}
+
+/* With mu held: whether a worker has started task `id`, whose record was
+ * taken from the ring. */
+static bool started_locked(struct process_pool *p, uint64_t id)
+{
+    struct entry_ref e;
+    return !find_entry(p, id, -1, &e) || CF__ENTRY_STATE(e.word) != CF__ENTRY_TAKEN;
 }
 
 /* With mu held: takes f out of flight wherever it is. Returns 1 if it had
- * not been taken by a worker, 2 if a worker had it (then *victim is the pid
- * running it, or 0 if it had not started), 0 if it was not in flight. */
-static int withdraw_locked(struct process_pool *p, cf_future *f, pid_t *victim)
+ * not started (it never will), 2 if a worker had started it (then *v names
+ * the worker to kill, when this call marked it), 0 if it was not in
+ * flight. */
+static int withdraw_locked(struct process_pool *p, cf_future *f, struct victim *v)
 {
-    *victim = 0;
+    v->slot = -1;
+    v->pid = 0;
     if (cf__pool_table_find(&p->inflight, f->id) != f)
         return 0;
     int where;
@@ -356,8 +532,7 @@ static int withdraw_locked(struct process_pool *p, cf_future *f, pid_t *victim)
     } else if (cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0) {
         where = 1;
     } else {
-        *victim = worker_running(p, f->id);
-        where = 2;
+        where = settle_taken_locked(p, f->id, true, v) == TAKEN_SKIPPED ? 1 : 2;
     }
     cf__pool_table_remove(&p->inflight, f->id);
     return where;
@@ -375,35 +550,41 @@ static void expire_deadlines(struct process_pool *p)
     }
     size_t n = cf__pool_table_count(&p->inflight), k = 0;
     cf_future **all = malloc((n ? n : 1) * sizeof(*all));
-    pid_t *victims = malloc((n ? n : 1) * sizeof(*victims));
-    n = all && victims ? cf__pool_table_list(&p->inflight, all, n) : 0;
+    struct victim *victims = malloc((n ? n : 1) * sizeof(*victims));
+    bool *started = malloc((n ? n : 1) * sizeof(*started));
+    n = all && victims && started ? cf__pool_table_list(&p->inflight, all, n) : 0;
     uint64_t next = UINT64_MAX;
+    int where;
     for (size_t i = 0; i < n; i++) {
         cf_future *f = all[i];
         if (!f->task_deadline)
             continue;
         if (f->task_deadline > now) {
             next = f->task_deadline < next ? f->task_deadline : next;
-        } else if (withdraw_locked(p, f, &victims[k])) {
+        } else if ((where = withdraw_locked(p, f, &victims[k]))) {
+            started[k] = where == 2;
             all[k++] = f; /* compacts in place: k <= i */
         }
     }
-    p->next_deadline = all && victims ? next : now + 10000000ull; /* OOM: retry soon */
+    p->next_deadline = all && victims && started ? next : now + 10000000ull; /* OOM: retry soon */
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < k; i++) {
         char msg[400];
-        if (victims[i])
+        if (victims[i].slot >= 0)
             snprintf(msg, sizeof(msg), "task %s passed its timeout; worker %d was killed",
-                     all[i]->task, (int)victims[i]);
+                     all[i]->task, (int)victims[i].pid);
+        else if (started[i])
+            snprintf(msg, sizeof(msg), "task %s passed its timeout as it finished",
+                     all[i]->task);
         else
             snprintf(msg, sizeof(msg), "task %s passed its timeout before it ran",
                      all[i]->task);
         fail_future(p, all[i], -ETIMEDOUT, msg);
-        if (victims[i])
-            kill(victims[i], SIGKILL);
+        signal_worker(p, &victims[i], SIGKILL); /* after the future is settled */
     }
     free(all);
     free(victims);
+    free(started);
 }
 
 /* ---------------------------------------------------------- collector */
@@ -463,23 +644,80 @@ static bool tasks_closed(struct process_pool *p)
     return closed;
 }
 
+static void describe_status(char *buf, size_t size, int status)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, size, "killed by SIG%s",
+                 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+    else
+        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* A worker exited before its WORKER_START record: its initializer killed
+ * it (abort, exit, a signal; exit(0) too: a worker only exits on its own
+ * after it started). Every replacement would run the same initializer, so
+ * instead of forking for ever the pool is broken, with a message naming
+ * the initializer and how it died. (A worker killed from outside while
+ * its initializer ran looks the same, and breaks the pool as well.) */
+static void break_for_initializer(struct process_pool *p, const struct cf__record *rec)
+{
+    char how[64], msg[400];
+    struct cf__pool_table lost;
+    if (tasks_closed(p))
+        return; /* shutting down: nothing more will be forked anyway */
+    describe_status(how, sizeof(how), rec->wait_status);
+    snprintf(msg, sizeof(msg), "initializer '%s' killed its worker (pid %d): %s%s", p->init.name,
+             (int)rec->pid, how,
+             WIFEXITED(rec->wait_status) && WEXITSTATUS(rec->wait_status) == 0
+                 ? " (exit() in an initializer is a death)"
+                 : "");
+    if (p->debug)
+        cf__debug_log(p->debug_id, "%s", msg);
+    cf__pool_table_init(&lost);
+    pthread_mutex_lock(&p->mu);
+    break_pool_locked(p, msg, &lost);
+    pthread_mutex_unlock(&p->mu);
+    fail_all(p, &lost, CF_EBROKEN, msg);
+    cf__pool_table_free(&lost);
+}
+
 /* A worker is gone: the one task it was running fails; tasks it had taken
  * but not started go back to the ring; a replacement is forked. */
 static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
 {
     struct cf__worker_slot *slot = &p->ipc.sh->slots[rec->slot];
+    bool started = p->slot_started[rec->slot];
+    p->slot_started[rec->slot] = false;
+    if (!started && p->init.name)
+        break_for_initializer(p, rec);
     uint32_t n = atomic_load(&slot->batch_count);
-    uint32_t running = atomic_load(&slot->running);
     if (n > CF__BATCH_MAX)
         n = CF__BATCH_MAX; /* written by another process: never trust it */
     bool retired = WIFEXITED(rec->wait_status) &&
-                   WEXITSTATUS(rec->wait_status) == CF__WORKER_RETIRED && running == 0 && n == 0;
+                   WEXITSTATUS(rec->wait_status) == CF__WORKER_RETIRED && n == 0;
     for (uint32_t i = 0; i < n; i++) {
+        uint64_t id = atomic_load(&slot->batch_ids[i]);
+        uint32_t state = CF__ENTRY_STATE(atomic_load(&slot->entry[i]));
+        struct entry_ref elsewhere;
         pthread_mutex_lock(&p->mu);
-        cf_future *f = cf__pool_table_find(&p->inflight, slot->batch_ids[i]);
+        cf_future *f = cf__pool_table_find(&p->inflight, id);
+        /* Left alone: a task that is not this worker's to settle. Its
+         * result is on its way (DONE); or it was never really taken (the
+         * worker died in the ring's pop before the tail moved: its record
+         * is still in the ring, and stays pending there, where a cancel
+         * still finds it; queueing it again would make a copy that a
+         * cancel cannot reach); or another worker took it since. */
+        bool leave = f && (state == CF__ENTRY_DONE ||
+                           (state == CF__ENTRY_TAKEN &&
+                            ((f->ring_pos != UINT64_MAX &&
+                              !cf__ring_taken(&p->ipc.tasks, f->ring_pos)) ||
+                             find_entry(p, id, rec->slot, &elsewhere))));
+        if (leave)
+            f = NULL;
         bool requeued = false;
-        bool retry = f && i + 1 == running && f->retries_left > 0;
-        if (f && (i + 1 > running || retry) && !p->tasks_closed) {
+        bool ran = state != CF__ENTRY_TAKEN; /* STARTED: it was running */
+        bool retry = f && ran && f->retries_left > 0;
+        if (f && (!ran || retry) && !p->tasks_closed) {
             /* Never started (or may run again): queue it again. Through the
              * overflow queue: the collector must not wait for ring room. */
             requeued = overflow_append(p, f) == 0;
@@ -497,9 +735,23 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
             fail_future(p, f, CF_EWORKER, msg);
         }
     }
+    /* Under mu: a cancel looking for a task in this slot sees the dead
+     * worker's entries or none, never half of them. */
+    pthread_mutex_lock(&p->mu);
+    for (int j = 0; j < CF__BATCH_MAX; j++)
+        atomic_store(&slot->entry[j], CF__ENTRY_FREE);
     atomic_store(&slot->batch_count, 0);
     atomic_store(&slot->running, 0);
     atomic_store(&slot->pid, 0);
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_lock(&p->fs_mu);
+    take_notes_locked(p);
+    if (p->pidfds[rec->slot] >= 0 && p->pidfd_pids[rec->slot] == rec->pid) {
+        close(p->pidfds[rec->slot]);
+        p->pidfds[rec->slot] = -1;
+        p->pidfd_pids[rec->slot] = 0;
+    }
+    pthread_mutex_unlock(&p->fs_mu);
     /* A worker killed while polling made pushes skip their wake-ups, and
      * one killed after being woken but before taking the lock swallowed
      * that wake-up: pass them on to the survivors. */
@@ -554,7 +806,7 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
         cf__debug_log(p->debug_id, "worker %d respawning (respawns in that position: %llu)",
                       (int)rec->slot, (unsigned long long)slot_respawns);
     if (respawn)
-        send_forkserver(p, CF__FS_SPAWN, rec->slot);
+        send_forkserver(p, CF__FS_SPAWN, rec->slot, 0, 0);
 }
 
 static void on_worker_start(struct process_pool *p, const struct cf__record *rec)
@@ -564,8 +816,11 @@ static void on_worker_start(struct process_pool *p, const struct cf__record *rec
                                                     : "worker %d (pid %d) failed to start%s%.*s",
                       (int)rec->slot, (int)rec->pid, rec->status == 0 ? "" : ": ",
                       (int)rec->message_len, rec->message);
-    if (rec->status == 0)
+    if (rec->status == 0) {
+        if (rec->slot >= 0 && rec->slot < p->ipc.nworkers && rec->pid != p->forkserver)
+            p->slot_started[rec->slot] = true;
         return;
+    }
     char msg[1200];
     struct cf__pool_table lost;
     cf__pool_table_init(&lost);
@@ -591,7 +846,13 @@ static void handle_record(struct process_pool *p, const struct cf__ring_record *
     if (CF__FAULT(CF__FAULT_PARENT_DECODE))
         rc = CF_EPROTO;
     if (rc == 0 && rec.type == CF__REC_SIDE) {
+        /* Through the worker's pidfd, not its pid number (ipc/side.h). */
+        int peer = peer_pidfd(p, rec.pid);
+        cf__side_trust_peer(rec.pid, peer);
         rc = cf__side_open_at(&side, rec.pid, rec.fd, rec.size, rec.serial, rec.offset, true);
+        cf__side_trust_peer(0, -1);
+        if (peer >= 0)
+            close(peer);
         ack_side(p, rec.pid); /* whether or not it opened: the sender may close */
         if (rc == 0) {
             uint64_t id;
@@ -662,21 +923,76 @@ static int start_forkserver(struct process_pool *p)
     close(sv[1]);
     p->forkserver = pid;
     p->fs_sock = sv[0];
+    /* Its first note carries its own pidfd: we watch it through that, not
+     * through waitpid, which an application's SIGCHLD handling can blind
+     * (SIG_IGN reaps it for us, a handler's waitpid(-1) takes its status).
+     * No pidfd (an old kernel), or no note (it died first): see
+     * check_forkserver. */
+    struct pollfd pfd = {p->fs_sock, POLLIN, 0};
+    struct cf__forkserver_note note;
+    int fd = -1, rc;
+    while ((rc = poll(&pfd, 1, 10000)) < 0 && errno == EINTR)
+        ;
+    if (rc > 0 && cf__fs_recv_note(p->fs_sock, &note, &fd, MSG_DONTWAIT) == 0) {
+        if (note.op == CF__FS_HELLO && note.pid == pid)
+            p->fs_pidfd = fd;
+        else if (fd >= 0)
+            close(fd);
+    }
     return 0;
+}
+
+/* Without a pidfd: the fork server's end of the socket is closed only
+ * when it is gone (its workers close their copies). */
+static bool forkserver_hung_up(struct process_pool *p)
+{
+    struct pollfd pfd = {p->fs_sock, 0, 0};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+/* Whether the fork server has exited, reaping it when it is still ours to
+ * reap (*status then valid, *have_status true). Never blocks. Whatever the
+ * application does with SIGCHLD: its death is seen through the pidfd (or,
+ * without one, a hung-up socket), and a status someone else took
+ * (-ECHILD) only costs the message its detail. */
+static bool forkserver_exited(struct process_pool *p, int *status, bool *have_status)
+{
+    *have_status = false;
+    if (p->fs_pidfd >= 0) {
+        if (!cf__pidfd_exited(p->fs_pidfd))
+            return false;
+        *have_status = cf__pidfd_reap(p->fs_pidfd, status) == 0;
+        return true;
+    }
+    pid_t r = waitpid(p->forkserver, status, WNOHANG);
+    if (r == p->forkserver) {
+        *have_status = true;
+        return true;
+    }
+    return (r < 0 && errno == ECHILD) || forkserver_hung_up(p);
 }
 
 /* The fork server exited on its own: it was killed, and its workers with
  * it. The pool cannot run anything any more. */
 static void check_forkserver(struct process_pool *p)
 {
-    int status;
-    if (p->forkserver_reaped || waitpid(p->forkserver, &status, WNOHANG) != p->forkserver)
+    int status = 0;
+    bool have_status;
+    if (p->forkserver_reaped || !forkserver_exited(p, &status, &have_status))
         return;
-    char msg[128];
+    char msg[160];
     struct cf__pool_table lost;
     p->forkserver_reaped = true;
-    snprintf(msg, sizeof(msg), "the pool's fork server (pid %d) died: %s", (int)p->forkserver,
-             WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : "exited");
+    if (!have_status)
+        snprintf(msg, sizeof(msg),
+                 "the pool's fork server (pid %d) died (its status was reaped elsewhere)",
+                 (int)p->forkserver);
+    else
+        snprintf(msg, sizeof(msg), "the pool's fork server (pid %d) died: %s",
+                 (int)p->forkserver,
+                 WIFSIGNALED(status) && sigabbrev_np(WTERMSIG(status))
+                     ? sigabbrev_np(WTERMSIG(status))
+                     : "exited");
     if (p->debug)
         cf__debug_log(p->debug_id, "%s", msg);
     cf__pool_table_init(&lost);
@@ -871,7 +1187,7 @@ static void *collector_main(void *arg)
     if (rc < 0)
         return NULL;
     for (int i = 0; i < p->ipc.nworkers; i++)
-        send_forkserver(p, CF__FS_SPAWN, i);
+        send_forkserver(p, CF__FS_SPAWN, i, 0, 0);
 
     struct cf__ring_batch batch;
     msgpack_zone *zone = msgpack_zone_new(4096);
@@ -913,11 +1229,25 @@ static void *collector_main(void *arg)
     cf__ring_batch_free(&batch);
     if (zone)
         msgpack_zone_free(zone);
-    send_forkserver(p, CF__FS_STOP, 0);
-    if ((rc < 0 && rc != -ETIMEDOUT) || !zone_ok)
-        kill(p->forkserver, SIGKILL); /* workers die with it */
-    while (!p->forkserver_reaped && waitpid(p->forkserver, NULL, 0) < 0 && errno == EINTR)
-        ;
+    send_forkserver(p, CF__FS_STOP, 0, 0, 0);
+    if ((rc < 0 && rc != -ETIMEDOUT) || !zone_ok) {
+        /* Workers die with it. By pidfd: a fork server someone else
+         * reaped may have left its pid to a stranger. */
+        if (p->fs_pidfd >= 0)
+            (void)cf__pidfd_signal(p->fs_pidfd, SIGKILL);
+        else if (!p->forkserver_reaped)
+            kill(p->forkserver, SIGKILL);
+    }
+    /* Wait for it to exit: through its pidfd, so that shutdown never
+     * depends on reaping it (an application may have reaped it already:
+     * -ECHILD is fine). */
+    if (!p->forkserver_reaped && p->fs_pidfd >= 0) {
+        cf__pidfd_wait_exit(p->fs_pidfd, -1);
+        (void)cf__pidfd_reap(p->fs_pidfd, NULL);
+    } else {
+        while (!p->forkserver_reaped && waitpid(p->forkserver, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
     if (p->debug) {
         pthread_mutex_lock(&p->mu);
         bool broken = p->broken;
@@ -987,7 +1317,7 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
 static bool pool_cancel_running(cf_executor *ex, cf_future *f)
 {
     struct process_pool *p = pool_of(ex);
-    pid_t victim;
+    struct victim victim;
     pthread_mutex_lock(&p->mu);
     int where = withdraw_locked(p, f, &victim);
     bool wake = where && p->shutdown;
@@ -997,8 +1327,7 @@ static bool pool_cancel_running(cf_executor *ex, cf_future *f)
     cf__side_abandon(&f->task_side); /* a worker may hold the task */
     cf__future_mark_interrupted(f);
     cf_future_release(f);
-    if (victim)
-        kill(victim, SIGKILL); /* after the future is settled: see worker_running */
+    signal_worker(p, &victim, SIGKILL); /* after the future is settled */
     if (wake)
         wake_collector(p);
     return true;
@@ -1045,14 +1374,19 @@ static bool pool_cancel(cf_executor *ex, cf_future *f)
 {
     struct process_pool *p = pool_of(ex);
     pthread_mutex_lock(&p->mu);
-    bool took = false, taken = false;
+    bool took = false, taken = false, skipped = false;
     if (cf__pool_table_find(&p->inflight, f->id) == f) {
         if (f->ring_pos == UINT64_MAX) {
             took = overflow_remove(p, f); /* else a submitter is pushing it */
         } else {
             int rc = cf__ring_cancel(&p->ipc.tasks, f->ring_pos);
+            struct victim none;
             took = rc == 0;
-            taken = rc == -EALREADY;
+            /* Taken into a worker's batch but not started: still pending,
+             * and the worker skips it once cancelled there. */
+            if (rc == -EALREADY && settle_taken_locked(p, f->id, false, &none) == TAKEN_SKIPPED)
+                took = skipped = true;
+            taken = !took && rc == -EALREADY;
         }
         if (took)
             cf__pool_table_remove(&p->inflight, f->id);
@@ -1064,7 +1398,12 @@ static bool pool_cancel(cf_executor *ex, cf_future *f)
             cf__future_mark_running(f);
         return cf_future_cancelled(f);
     }
-    cf__side_close(&f->task_side);
+    /* A worker holds a skipped record: give a kept segment up rather than
+     * reuse it under that worker's view. */
+    if (skipped)
+        cf__side_abandon(&f->task_side);
+    else
+        cf__side_close(&f->task_side);
     cf__future_mark_cancelled(f);
     cf_future_release(f);
     if (wake)
@@ -1076,10 +1415,12 @@ static void pool_refresh_running(cf_executor *ex, cf_future *f)
 {
     struct process_pool *p = pool_of(ex);
     pthread_mutex_lock(&p->mu);
-    bool taken = cf__pool_table_find(&p->inflight, f->id) == f && f->ring_pos != UINT64_MAX &&
-                 cf__ring_taken(&p->ipc.tasks, f->ring_pos);
+    /* Running means started: taken into a batch is not enough. */
+    bool started = cf__pool_table_find(&p->inflight, f->id) == f &&
+                   f->ring_pos != UINT64_MAX && cf__ring_taken(&p->ipc.tasks, f->ring_pos) &&
+                   started_locked(p, f->id);
     pthread_mutex_unlock(&p->mu);
-    if (taken)
+    if (started)
         cf__future_mark_running(f);
 }
 
@@ -1090,22 +1431,31 @@ static void cancel_pending(struct process_pool *p)
     size_t n = cf__pool_table_count(&p->inflight), k = 0;
     cf_future **all = malloc((n ? n : 1) * sizeof(*all));
     n = all ? cf__pool_table_list(&p->inflight, all, n) : 0;
+    bool *skipped = malloc((n ? n : 1) * sizeof(*skipped));
+    n = skipped ? n : 0;
     for (size_t i = 0; i < n; i++) {
         cf_future *f = all[i];
-        bool took = f->ring_pos == UINT64_MAX ? overflow_remove(p, f)
-                                              : cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0;
-        if (took) {
+        struct victim none;
+        int rc = f->ring_pos == UINT64_MAX ? (overflow_remove(p, f) ? 0 : -EBUSY)
+                                           : cf__ring_cancel(&p->ipc.tasks, f->ring_pos);
+        bool skip = rc == -EALREADY && settle_taken_locked(p, f->id, false, &none) == TAKEN_SKIPPED;
+        if (rc == 0 || skip) {
             cf__pool_table_remove(&p->inflight, f->id);
+            skipped[k] = skip;
             all[k++] = f; /* compacts in place: k <= i */
         }
     }
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < k; i++) {
-        cf__side_close(&all[i]->task_side);
+        if (skipped[i])
+            cf__side_abandon(&all[i]->task_side); /* a worker holds the record */
+        else
+            cf__side_close(&all[i]->task_side);
         cf__future_mark_cancelled(all[i]);
         cf_future_release(all[i]);
     }
     free(all);
+    free(skipped);
 }
 
 /* Joins the collector once; concurrent callers wait for that join. */
@@ -1169,8 +1519,19 @@ static void pool_destroy(cf_executor *ex)
         if (pid > 0)
             cf__seg_forget_pid(pid);
     }
+    pthread_mutex_lock(&p->fs_mu);
+    take_notes_locked(p); /* close the pidfds still on their way */
+    pthread_mutex_unlock(&p->fs_mu);
+    for (int i = 0; i < p->ipc.nworkers; i++)
+        if (p->pidfds[i] >= 0)
+            close(p->pidfds[i]);
+    if (p->fs_pidfd >= 0)
+        close(p->fs_pidfd);
     if (p->fs_sock >= 0)
         close(p->fs_sock);
+    pthread_mutex_destroy(&p->fs_mu);
+    free(p->pidfds);
+    free(p->pidfd_pids);
     cf__pool_table_free(&p->inflight);
     cf__shm_destroy(&p->ipc.shm);
     free_assist(p);
@@ -1179,6 +1540,7 @@ static void pool_destroy(cf_executor *ex)
     pthread_mutex_destroy(&p->mu);
     free(p->overflow);
     free(p->stats.slot_respawns);
+    free(p->slot_started);
     cf__initializer_free(&p->init);
     free(p);
 }
@@ -1301,10 +1663,20 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
     p->debug_id = p->debug ? cf__debug_pool_number() : 0;
     p->ipc.max_tasks_per_child = opts ? opts->max_tasks_per_child : 0;
     p->ipc.interactive = opts && opts->interactive_workers;
-    if (!(p->stats.slot_respawns = calloc((size_t)workers, sizeof(uint64_t)))) {
+    p->fs_pidfd = -1;
+    if (!(p->stats.slot_respawns = calloc((size_t)workers, sizeof(uint64_t))) ||
+        !(p->slot_started = calloc((size_t)workers, sizeof(bool))) ||
+        !(p->pidfds = malloc((size_t)workers * sizeof(int))) ||
+        !(p->pidfd_pids = calloc((size_t)workers, sizeof(pid_t)))) {
+        free(p->stats.slot_respawns);
+        free(p->slot_started);
+        free(p->pidfds);
         free(p);
         return -ENOMEM;
     }
+    for (int i = 0; i < workers; i++)
+        p->pidfds[i] = -1;
+    pthread_mutex_init(&p->fs_mu, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->collect_mu, NULL);
     pthread_cond_init(&p->started_cv, NULL);
@@ -1343,6 +1715,14 @@ out_free:
     pthread_mutex_destroy(&p->mu);
     cf__pool_table_free(&p->inflight);
     free(p->stats.slot_respawns);
+    free(p->slot_started);
+    free(p->pidfds);
+    free(p->pidfd_pids);
+    pthread_mutex_destroy(&p->fs_mu);
+    if (p->fs_pidfd >= 0)
+        close(p->fs_pidfd);
+    if (p->fs_sock >= 0)
+        close(p->fs_sock);
     cf__initializer_free(&p->init);
     free(p);
     return rc;

@@ -72,9 +72,14 @@ CF_API const char *cf_strerror(int err);
 /* ------------------------------------------------------------------- tasks */
 
 /** A task reads its arguments (always a msgpack array, see cf_submit) and
- * packs exactly one result object into `out`. It returns 0, or the value of
- * cf_task_fail(). Tasks run in worker processes: they must not touch the
- * parent's executors or futures. */
+ * packs exactly one result object into `out`. It returns 0, the value of
+ * cf_task_fail(), a negative code, or what its last msgpack_pack_* call
+ * returned (`return msgpack_pack_bin_body(out, ...)`): msgpack-c's -1
+ * means `out` refused the bytes, and the future then fails with the
+ * reason (-ENOMEM, or the shared-memory segment's -EMFILE, -ENOSPC...),
+ * never a bare -1 (so a task cannot return -EPERM, which is -1). A refused
+ * write fails the task even if it returned 0. Tasks run in worker
+ * processes: they must not touch the parent's executors or futures. */
 typedef int (*cf_task_fn)(const msgpack_object *args, msgpack_packer *out);
 
 /** Registers `fn` under `name` (copied). Run at load time by CF_TASK, or at
@@ -182,18 +187,21 @@ CF_API void cf_future_release(cf_future *f);
 /** @} */
 
 /** @{ */
-/** States. "running" means a worker has taken the task: workers take a fair
- * share of the queue at a time (up to 32 records), so, like tasks in
- * CPython's call queue, a task taken but not yet started is running and
- * can no longer be cancelled. */
+/** States. "running" means a worker has started the task. Workers take a
+ * fair share of the queue at a time (up to 32 records); a task taken into
+ * such a batch but not yet started is still pending: cf_future_running is
+ * false for it, cf_future_cancel (and a task_timeout) settles it, and the
+ * worker skips it when it gets there, so a future whose cancel or timeout
+ * succeeded is never run. */
 CF_API bool cf_future_done(const cf_future *f);      /**< finished or cancelled */
 CF_API bool cf_future_running(const cf_future *f);
 CF_API bool cf_future_cancelled(const cf_future *f);
 /** @} */
 
-/** Cancels a future that has not started. Returns true if it is (now or
- * already) cancelled, false if it is running or finished. Runs the
- * done-callbacks in the caller when it takes. */
+/** Cancels a future that has not started (queued, or taken into a
+ * worker's batch but not started: that worker skips it). Returns true if
+ * it is (now or already) cancelled, false if it is running (started) or
+ * finished. Runs the done-callbacks in the caller when it takes. */
 CF_API bool cf_future_cancel(cf_future *f);
 
 /** Waits up to `timeout` for the future. Returns 0 when it succeeded and
@@ -289,8 +297,9 @@ CF_API int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_f
 typedef struct cf_submit_options {
     double timeout;      /**< wait for room in the task ring (CF_FOREVER) */
     double task_timeout; /**< the task must finish this long after submission,
-                            else its worker is killed and replaced and the
-                            future fails with -ETIMEDOUT (<= 0: no limit) */
+                            else the future fails with -ETIMEDOUT: a task
+                            not started yet never runs, a running one's
+                            worker is killed and replaced (<= 0: no limit) */
     int max_retries;     /**< re-runs if its worker dies (-1: the pool's) */
 } cf_submit_options;
 /** The defaults of cf_submit_options: wait for room without limit, no
@@ -341,9 +350,12 @@ CF_API void cf_buffer_release(cf_buffer *b);
 
 /** Cancels f even if it is running: a process pool kills the worker running
  * it (a replacement is forked; the other tasks that worker had taken are
- * queued again) and the future ends cancelled. Returns true when f is (now)
- * cancelled, false when it had already finished or its executor cannot
- * interrupt a running task (the thread pool cannot). */
+ * queued again) and the future ends cancelled. A task not started yet is
+ * cancelled without a kill. The kill only ever ends f's task: if f's task
+ * ends just as it is cancelled, its worker ends itself instead of starting
+ * another task, so no other future fails for it. Returns true when f is
+ * (now) cancelled, false when it had already finished or its executor
+ * cannot interrupt a running task (the thread pool cannot). */
 CF_API bool cf_future_cancel_running(cf_future *f);
 
 /** What an executor has done so far. */
@@ -382,7 +394,7 @@ CF_API int cf_executor_worker_stats(cf_executor *ex, int index, cf_worker_stats 
 
 /** @{ */
 /** Shuts down: no submission is accepted afterwards (CF_ESHUTDOWN). With
- * cancel_futures, every task not yet taken by a worker is cancelled. With
+ * cancel_futures, every task not yet started by a worker is cancelled. With
  * wait, returns once every task has finished and the workers have exited;
  * without it, returns at once and the pool winds down in the background
  * (cf_executor_release still joins it). Idempotent. Returns 0, -EINVAL, or
@@ -429,7 +441,8 @@ CF_API void cf_as_completed_release(cf_as_completed *it);
 
 /** Produces input item `index` by packing its argument array into `pk`.
  * Returns 1 when it packed an item, 0 at the end of the input, or a
- * negative code to stop the map with that error. */
+ * negative code to stop the map with that error (msgpack-c's -1, a write
+ * that `pk` refused, is reported as its reason: -ENOMEM, -EMFILE...). */
 typedef int (*cf_map_input_fn)(void *arg, size_t index, msgpack_packer *pk);
 
 /** Where a map stands, as given to a progress callback. */

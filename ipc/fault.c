@@ -16,18 +16,30 @@ struct armed {
     int role;
     unsigned nth;
     _Atomic unsigned hits;
+    _Atomic long value;
 };
 
 /* Atomic: a test may arm a parent-side point while the pool's collector
  * thread is already reading it. */
 static struct armed *_Atomic armed;
 static enum cf__fault_role my_role = CF__ROLE_PARENT;
+static long pending_value; /* for the next cf__fault_arm */
+
+void cf__fault_set_value(long value)
+{
+    pending_value = value;
+}
+
+long cf__fault_value(void)
+{
+    return armed ? atomic_load(&armed->value) : 0;
+}
 
 int cf__fault_arm(enum cf__fault_point point, enum cf__fault_action action, unsigned nth,
                   enum cf__fault_role role)
 {
     if (point >= CF__FAULT_POINTS || nth == 0 || action < CF__FAULT_CRASH ||
-        action > CF__FAULT_ERROR)
+        action > CF__FAULT_ERROR_ALL)
         return -EINVAL;
     if (!armed) {
         void *page = mmap(NULL, sizeof(*armed), PROT_READ | PROT_WRITE,
@@ -38,6 +50,7 @@ int cf__fault_arm(enum cf__fault_point point, enum cf__fault_action action, unsi
     }
     atomic_store(&armed->point, -1);
     armed->action = action;
+    atomic_store(&armed->value, pending_value);
     armed->role = role;
     armed->nth = nth;
     atomic_store(&armed->hits, 0);
@@ -60,7 +73,10 @@ int cf__fault_hit(enum cf__fault_point point)
 {
     if (!armed || atomic_load(&armed->point) != (int)point || armed->role != (int)my_role)
         return 0;
-    if (atomic_fetch_add(&armed->hits, 1) + 1 != armed->nth)
+    unsigned hit = atomic_fetch_add(&armed->hits, 1) + 1;
+    if (armed->action == CF__FAULT_ERROR_ALL)
+        return hit >= armed->nth;
+    if (hit != armed->nth)
         return 0;
     switch (armed->action) {
     case CF__FAULT_CRASH: raise(SIGKILL); break;

@@ -22,6 +22,10 @@ enum cf__fault_point {
     CF__FAULT_WORKER_SIDE,       /* a worker mapped a large argument */
     CF__FAULT_PARENT_DECODE,     /* the collector is about to decode a result */
     CF__FAULT_SIGNAL_COUNTED,    /* a counted signal counted its wake-up, not sent */
+    CF__FAULT_NO_PIDFD,          /* pidfd_open fails with ENOSYS (a kernel before 5.3) */
+    CF__FAULT_WORKER_PID,        /* the parent reads a worker's pid from its slot
+                                  * (CF__FAULT_ERROR: it reads the armed value
+                                  * instead, a stranger's pid) */
     CF__FAULT_POINTS
 };
 
@@ -29,6 +33,7 @@ enum cf__fault_action {
     CF__FAULT_CRASH = 1, /* raise(SIGKILL) */
     CF__FAULT_EXIT,      /* _exit(CF__FAULT_EXIT_STATUS) */
     CF__FAULT_ERROR,     /* CF__FAULT() returns 1: the caller fails its step */
+    CF__FAULT_ERROR_ALL, /* the same for the nth hit and every later one */
 };
 
 enum cf__fault_role { CF__ROLE_PARENT, CF__ROLE_FORKSERVER, CF__ROLE_WORKER };
@@ -42,6 +47,10 @@ enum cf__fault_role { CF__ROLE_PARENT, CF__ROLE_FORKSERVER, CF__ROLE_WORKER };
 int cf__fault_arm(enum cf__fault_point point, enum cf__fault_action action, unsigned nth,
                   enum cf__fault_role role);
 void cf__fault_disarm(void);
+/* A value the armed point uses (CF__FAULT_WORKER_PID: the pid); set it
+ * before arming. */
+void cf__fault_set_value(long value);
+long cf__fault_value(void);
 /* Sets the role of the calling process (the fork server and workers do). */
 void cf__fault_set_role(enum cf__fault_role role);
 /* Crashes or exits here when armed for this hit; 1 for CF__FAULT_ERROR. */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/pidfd.h"
 #include "ipc/segcache.h"
 #include "ipc/side.h"
 
@@ -124,19 +125,63 @@ static int check_segment(int fd, uint64_t size)
  * look before opening, and open non-blocking. The look is advisory (the
  * sender could swap the descriptor in between); the caller's checks of
  * what it opened decide. */
-int cf__side_open_peer(pid_t pid, int fd, int flags)
+static bool links_to_memfd(const char *path, int *err)
 {
     static const char prefix[] = "/memfd:";
-    char path[64], target[sizeof(prefix)];
-    snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
+    char target[sizeof(prefix)];
     ssize_t n = readlink(path, target, sizeof(target));
+    *err = n < 0 ? -errno : 0;
+    return n >= (ssize_t)sizeof(prefix) - 1 && memcmp(target, prefix, sizeof(prefix) - 1) == 0;
+}
 
-    if (n < 0)
-        return -errno;
-    if ((size_t)n < sizeof(prefix) - 1 || memcmp(target, prefix, sizeof(prefix) - 1) != 0)
-        return -EPROTO;
+static int open_by_path(pid_t pid, int fd, int flags)
+{
+    char path[64];
+    int err;
+    snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
+    if (!links_to_memfd(path, &err))
+        return err ? err : -EPROTO;
     int mfd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
     return mfd < 0 ? -errno : mfd;
+}
+
+/* The peer this thread trusts (cf__side_trust_peer). */
+static _Thread_local struct {
+    pid_t pid;
+    int pidfd;
+} trusted = {0, -1};
+
+void cf__side_trust_peer(pid_t pid, int pidfd)
+{
+    trusted.pid = pidfd >= 0 ? pid : 0;
+    trusted.pidfd = pidfd;
+}
+
+int cf__side_open_peer(pid_t pid, int fd, int flags)
+{
+    if (trusted.pidfd < 0 || trusted.pid != pid)
+        return open_by_path(pid, fd, flags);
+    int got = cf__pidfd_getfd(trusted.pidfd, fd);
+    if (got >= 0) {
+        /* Our own descriptor now: what it is cannot change under us. */
+        char path[64];
+        int err, mode = fcntl(got, F_GETFL);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", got);
+        if (!links_to_memfd(path, &err) || mode < 0 ||
+            ((flags & O_ACCMODE) == O_RDWR && (mode & O_ACCMODE) != O_RDWR)) {
+            close(got);
+            return err ? err : -EPROTO;
+        }
+        return got;
+    }
+    if (got != -EPERM && got != -ENOSYS && got != -EACCES)
+        return got; /* -ESRCH: gone; -EBADF: no such descriptor */
+    int mfd = open_by_path(pid, fd, flags);
+    if (mfd >= 0 && cf__pidfd_exited(trusted.pidfd)) {
+        close(mfd); /* its pid may have named another process by then */
+        return -ESRCH;
+    }
+    return mfd;
 }
 
 int cf__side_close_inherited(void)

@@ -84,9 +84,23 @@ void cf__side_forget(struct cf__side *s);
 
 /* Opens process pid's descriptor fd (through /proc/<pid>/fd) with `flags`
  * (plus O_CLOEXEC | O_NONBLOCK) if it looks like a memfd. Returns the new
- * descriptor; -EPROTO when it names something else; -errno (-ENOENT: the
- * process or descriptor is gone). The caller checks what it opened. */
+ * descriptor; -EPROTO when it names something else; -errno (-ENOENT,
+ * -ESRCH: the process or descriptor is gone). The caller checks what it
+ * opened.
+ *
+ * A pid number alone may name another process by the time it is used (the
+ * peer died and its pid was reused). For the peer set with
+ * cf__side_trust_peer, the descriptor is taken through that pidfd instead
+ * (pidfd_getfd: exactly that process's descriptor), or, where the kernel
+ * refuses that (before 5.6, ptrace rules), opened by path and kept only
+ * if the pidfd's process is still alive afterwards (a pid is not reused
+ * while its process lives, so the path named it). */
 int cf__side_open_peer(pid_t pid, int fd, int flags);
+
+/* Sets the peer this thread's cf__side_open_peer calls trust: pid and a
+ * pidfd known to name it (borrowed: valid until cleared). pidfd -1
+ * clears. A forked child keeps its parent thread's setting. */
+void cf__side_trust_peer(pid_t pid, int pidfd);
 
 /* For a process just forked without exec (a pool's fork server): closes the
  * one-shot segment descriptors it inherited from records other threads of

@@ -13,8 +13,23 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ipc/spill.h"
 #include "workers/execute.h"
 #include "workers/registry.h"
+
+/* Why pk's writer refused bytes since the last clear, when it can say: a
+ * spill buffer keeps the memfd's reason (-EMFILE, -ENOSPC...); msgpack-c
+ * itself only ever reports -1. 0 if it did not fail or cannot say. */
+static int writer_error(const msgpack_packer *pk)
+{
+    return pk->callback == cf__spill_write ? ((const struct cf__spill *)pk->data)->err : 0;
+}
+
+static void writer_error_clear(msgpack_packer *pk)
+{
+    if (pk->callback == cf__spill_write)
+        ((struct cf__spill *)pk->data)->err = 0;
+}
 
 /* fn may be NULL (no such task). */
 static int call_task(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn, const char *name,
@@ -26,10 +41,22 @@ static int call_task(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn, con
         return CF_ENOTASK;
     }
     cf__task_error_clear();
+    writer_error_clear(pk);
     int status = fn(args, pk);
     if (status > 0)
         status = CF_ETASK;
-    if (status == 0 && cf__msgpack_check_value(sb->data + start, sb->size - start) != 0) {
+    /* A task returns what its last msgpack_pack_* call returned (the
+     * README's way): -1 is msgpack-c saying `out` refused the bytes, never
+     * an answer to pass on as is ("Operation not permitted"). The writer's
+     * own reason when it has one, else the one reason msgpack-c's writers
+     * fail for: memory. A task that ignored a refused write (returned 0)
+     * fails the same way rather than with a truncated result. */
+    int werr = writer_error(pk);
+    if ((status == -1 || (status == 0 && werr < 0)) && status != werr) {
+        status = werr < 0 ? werr : -ENOMEM;
+        snprintf(msg, msg_size, "task '%.*s' could not pack its result: %s (%d)",
+                 (int)name_len, name, cf_strerror(status), status);
+    } else if (status == 0 && cf__msgpack_check_value(sb->data + start, sb->size - start) != 0) {
         snprintf(msg, msg_size, "task '%.*s' must pack exactly one result object", (int)name_len,
                  name);
         status = CF_ETASK;
@@ -199,8 +226,18 @@ int cf__execute_record(msgpack_sbuffer *sb, msgpack_packer *pk, uint64_t id,
     cf__record_result_begin(pk, id);
     *value_off = sb->size;
     if (rec->type == CF__REC_CHUNK) {
+        writer_error_clear(pk);
         execute_chunk(sb, pk, fn, rec, msg, msg_size);
-        return 0;
+        int werr = writer_error(pk);
+        if (werr >= 0)
+            return 0;
+        /* The chunk's own headers were refused: the whole chunk fails
+         * with the reason rather than as an unreadable record. */
+        snprintf(msg, msg_size, "worker could not pack the chunk's results: %s (%d)",
+                 cf_strerror(werr), werr);
+        sb->size = 0;
+        cf__record_result_error(pk, id, werr, msg, strlen(msg));
+        return werr;
     }
     int status = call_task(sb, pk, fn, rec->name, rec->name_len, &rec->payload, msg, msg_size);
     if (status != 0) {

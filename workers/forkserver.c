@@ -10,9 +10,21 @@
  * WORKER_EXIT record on the result ring, after the worker is gone, so the
  * parent has already seen every result that worker pushed.
  *
- * The parent talks to it over a SOCK_SEQPACKET socket: SPAWN(slot) and
- * STOP. It dies with the parent (PR_SET_PDEATHSIG), and its workers die
- * with it.
+ * The parent talks to it over a SOCK_SEQPACKET socket: SPAWN(slot), STOP
+ * and KILL(slot, pid, sig). It answers with notes carrying pidfds: its own
+ * first (HELLO: the parent watches it through that, whatever the
+ * application does with SIGCHLD), then one per worker it forks (PIDFD),
+ * opened while the worker cannot have been reaped yet, so the parent
+ * signals exactly that worker, never a pid number the kernel may have
+ * given to another process meanwhile. Where the kernel has no pidfds the
+ * parent asks for KILL instead: we are the workers' parent, and a pid
+ * still in pids[] is an unreaped child of ours.
+ *
+ * SIGCHLD is set back to its default here: an application that ignores it
+ * (SIG_IGN makes the kernel reap children at once) would otherwise leave
+ * us unable to learn any worker's exit status.
+ *
+ * It dies with the parent (PR_SET_PDEATHSIG), and its workers die with it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,6 +40,7 @@
 
 #include "ipc/clock.h"
 #include "ipc/fault.h"
+#include "ipc/pidfd.h"
 #include "ipc/side.h"
 #include "serialize/record.h"
 #include "workers/pool_ipc.h"
@@ -38,7 +51,8 @@ struct forkserver {
     int sigfd;
     pid_t *pids; /* per slot, 0 when empty */
     int live;
-    bool stopping;
+    bool stopping;  /* no more spawns; exit once every worker is reaped */
+    bool sock_open; /* the parent's end is open: KILL still served */
 };
 
 /* Makes this process die with `parent` and checks it has not died already
@@ -108,6 +122,21 @@ static void spawn(struct forkserver *fs, int slot)
     }
     fs->pids[slot] = pid;
     fs->live++;
+    /* Not reaped yet (we reap only in reap()): this pidfd is the worker. A
+     * parent that cannot take it now (a full socket) falls back to KILL. */
+    int pidfd = cf__pidfd_open(pid);
+    struct cf__forkserver_note note = {CF__FS_PIDFD, slot, pid};
+    (void)cf__fs_send_note(fs->sock, &note, pidfd, MSG_DONTWAIT);
+    if (pidfd >= 0)
+        close(pidfd);
+}
+
+static void kill_worker(struct forkserver *fs, int slot, pid_t pid, int sig)
+{
+    /* pids[slot] == pid: our child, not reaped, so not anyone else. */
+    if (slot >= 0 && slot < fs->ipc->nworkers && pid > 0 && fs->pids[slot] == pid &&
+        (sig == SIGKILL || sig == SIGTERM))
+        kill(pid, sig);
 }
 
 static void reap(struct forkserver *fs)
@@ -135,6 +164,7 @@ static void serve_request(struct forkserver *fs)
     ssize_t n = recv(fs->sock, &req, sizeof(req), 0);
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
         fs->stopping = true; /* the parent is gone or done with us */
+        fs->sock_open = false;
         return;
     }
     if (n != (ssize_t)sizeof(req))
@@ -143,6 +173,8 @@ static void serve_request(struct forkserver *fs)
         spawn(fs, req.slot);
     else if (req.op == CF__FS_STOP)
         fs->stopping = true;
+    else if (req.op == CF__FS_KILL)
+        kill_worker(fs, req.slot, req.pid, req.sig);
 }
 
 _Noreturn void cf__forkserver_main(struct cf__pool_ipc *ipc, int sock)
@@ -156,6 +188,21 @@ _Noreturn void cf__forkserver_main(struct cf__pool_ipc *ipc, int sock)
      * holds, must not stay pinned by us and every worker we fork. */
     cf__side_close_inherited();
     CF__FAULT_ROLE(CF__ROLE_FORKSERVER);
+    signal(SIGCHLD, SIG_DFL); /* see the top of this file */
+    /* Our own pidfd, for the parent to watch us by. */
+    int self = cf__pidfd_open(getpid());
+    struct cf__forkserver_note hello = {CF__FS_HELLO, -1, getpid()};
+    (void)cf__fs_send_note(sock, &hello, self, 0);
+    if (self >= 0)
+        close(self);
+    /* A pidfd for the parent, which the workers inherit: they take the
+     * parent's large task records through it (ipc/side.h), never through
+     * a pid that could name another process once the parent is gone. It
+     * names the parent if the parent is still ours after it was opened. */
+    int parent = cf__pidfd_open(ipc->parent_pid);
+    if (parent >= 0 && getppid() != ipc->parent_pid)
+        _exit(1);
+    cf__side_trust_peer(ipc->parent_pid, parent);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -163,12 +210,15 @@ _Noreturn void cf__forkserver_main(struct cf__pool_ipc *ipc, int sock)
     fs.pids = calloc((size_t)ipc->nworkers, sizeof(pid_t));
     if (fs.sigfd < 0 || !fs.pids)
         _exit(1);
+    fs.sock_open = true;
     while (!fs.stopping || fs.live > 0) {
+        /* Once stopping, requests are still read (a KILL for a timeout may
+         * come during a shutdown) until the parent closes its end. */
         struct pollfd pfd[2] = {{fs.sock, POLLIN, 0}, {fs.sigfd, POLLIN, 0}};
-        int skip = fs.stopping ? 1 : 0; /* once stopping, only reap */
+        int skip = fs.sock_open ? 0 : 1;
         if (poll(pfd + skip, 2 - (nfds_t)skip, -1) < 0 && errno != EINTR)
             _exit(1);
-        if (!fs.stopping && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+        if (fs.sock_open && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
             serve_request(&fs);
         if (pfd[1].revents & POLLIN)
             reap(&fs);

@@ -2,6 +2,8 @@
  * and pushing a record inline or through a side segment.
  */
 #include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ipc/side.h"
@@ -70,4 +72,65 @@ int cf__pool_push(struct cf__ring *ring, uint64_t id, const void *rec, size_t le
     if (rc < 0)
         cf__side_close(side);
     return rc;
+}
+
+int cf__fs_send_note(int sock, const struct cf__forkserver_note *note, int fd, int flags)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {(void *)note, sizeof(*note)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        memset(&ctl, 0, sizeof(ctl));
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n;
+    while ((n = sendmsg(sock, &mh, flags | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return n < 0 ? -errno : 0;
+}
+
+int cf__fs_recv_note(int sock, struct cf__forkserver_note *note, int *fd, int flags)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {note, sizeof(*note)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
+    ssize_t n;
+    *fd = -1;
+    while ((n = recvmsg(sock, &mh, flags | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int got;
+            memcpy(&got, CMSG_DATA(c), sizeof(int));
+            if (*fd < 0)
+                *fd = got;
+            else
+                close(got); /* never more than one: do not leak extras */
+        }
+    }
+    if (n == 0)
+        return -EPIPE;
+    if (n != (ssize_t)sizeof(*note) || (mh.msg_flags & MSG_CTRUNC)) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return -EPROTO;
+    }
+    return 0;
 }

@@ -3,9 +3,12 @@
  *
  * Runs in a child of the pool's fork server, single-threaded. It writes only
  * its own slot in the shared region: which task ids it took (under the
- * task ring lock, atomically with taking them) and which one is running, so
- * that the parent can tell exactly what a dead worker cost. Running a task
- * record itself is workers/execute.c, shared with the thread pool.
+ * task ring lock, atomically with taking them), each with an entry word it
+ * moves TAKEN -> STARTED -> DONE by CAS against the parent's cancels and
+ * kills (workers/pool_ipc.h), so that a cancelled record is skipped, a
+ * kill only ever ends the record it was meant for, and the parent can
+ * tell exactly what a dead worker cost. Running a task record itself is
+ * workers/execute.c, shared with the thread pool.
  */
 #include <errno.h>
 #include <sched.h>
@@ -37,16 +40,21 @@ struct worker {
 };
 
 /* Runs under the task ring lock: note the ids taken, before the ring lets
- * anyone see them gone. */
+ * anyone see them gone. Each entry's id is written before its word (the
+ * parent reads the word, then the id, then CASes the word it read). */
 static void claim(void *arg, const struct cf__ring_batch *b)
 {
     struct cf__worker_slot *slot = arg;
     uint32_t n = 0;
+    uint32_t seq = (atomic_load(&slot->batch_seq) + 1) & (UINT32_MAX >> CF__ENTRY_BITS);
+    atomic_store(&slot->batch_seq, seq);
     for (size_t i = 0; i < b->count && n < CF__BATCH_MAX; i++) {
         uint64_t id = 0;
         if (b->recs[i].len >= CF__ID_PREFIX)
             memcpy(&id, b->recs[i].data, sizeof(id));
-        slot->batch_ids[n++] = id;
+        atomic_store_explicit(&slot->batch_ids[n], id, memory_order_relaxed);
+        atomic_store(&slot->entry[n], CF__ENTRY_WORD(seq, CF__ENTRY_TAKEN));
+        n++;
     }
     atomic_store_explicit(&slot->running, 0, memory_order_relaxed);
     atomic_store_explicit(&slot->batch_count, n, memory_order_release);
@@ -270,12 +278,27 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
             status = rc == -EPIPE ? 0 : 6;
             break;
         }
-        for (size_t i = 0; i < batch.count; i++) {
+        uint32_t seq = atomic_load(&w.slot->batch_seq);
+        for (size_t i = 0; i < batch.count && i < CF__BATCH_MAX; i++) {
+            /* Start it only if the parent has not cancelled it meanwhile
+             * (its future is then settled: no result is expected). */
+            uint32_t taken = CF__ENTRY_WORD(seq, CF__ENTRY_TAKEN);
+            if (!atomic_compare_exchange_strong(&w.slot->entry[i], &taken,
+                                                CF__ENTRY_WORD(seq, CF__ENTRY_STARTED)))
+                continue;
             uint64_t t0 = cf__now_ns();
             atomic_store_explicit(&w.slot->running, (uint32_t)i + 1, memory_order_release);
             handle_record(&w, &batch.recs[i]);
             atomic_fetch_add_explicit(&w.slot->busy_ns, cf__now_ns() - t0, memory_order_relaxed);
             atomic_fetch_add_explicit(&w.slot->tasks, 1, memory_order_relaxed);
+            uint32_t started = CF__ENTRY_WORD(seq, CF__ENTRY_STARTED);
+            if (!atomic_compare_exchange_strong(&w.slot->entry[i], &started,
+                                                CF__ENTRY_WORD(seq, CF__ENTRY_DONE))) {
+                /* KILL: the parent settled this task (timeout, hard
+                 * cancel) and its signal is on its way. It must end this
+                 * record, never the next one: end here ourselves. */
+                raise(SIGKILL);
+            }
         }
         done += (int)batch.count;
         atomic_store_explicit(&w.slot->running, 0, memory_order_release);
