@@ -450,7 +450,8 @@ typedef void (*cf_map_progress_fn)(const cf_map_progress *p, void *arg);
 
 /** Options of cf_map_create (NULL there: every default). */
 typedef struct cf_map_options {
-    double timeout;    /**< absolute, from cf_map_create; CF_FOREVER default */
+    double timeout;    /**< absolute, from cf_map_create; CF_FOREVER default.
+                          When it passes, the map ends (see cf_map_next) */
     size_t chunksize;  /**< items per record; 0: automatic */
     size_t max_inflight; /**< items submitted but not yet yielded; 0: automatic */
     bool unordered;    /**< yield as completed instead of in input order */
@@ -476,7 +477,19 @@ CF_API int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map
  * (valid until the next call); CF_EEMPTY after the last item; -ETIMEDOUT;
  * or an item's failure code (CF_ETASK, CF_EWORKER, ...) with *index set
  * and cf_map_error_message explaining it, after which next() continues
- * with the following item. */
+ * with the following item.
+ *
+ * A timeout ends the map, as in Python's map: once the map's timeout has
+ * passed, items already done are still yielded (in order, or as
+ * completed), and the first one not done makes cf_map_next return
+ * -ETIMEDOUT; the items still pending are then cancelled and every later
+ * call returns CF_EEMPTY. cf_map_error_message says so ("map timed out
+ * after 2 s with 8 items pending (7 cancelled, 1 left to finish unseen)").
+ * An item a worker has already started cannot be cancelled
+ * (cf_future_cancel): it runs to its end and its result is dropped;
+ * cf_executor_shutdown with wait waits for it like any running task (a
+ * task that may block should bound its own waits). No input item is read
+ * after the timeout. */
 CF_API int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result);
 CF_API const char *cf_map_error_message(const cf_map *m);
 /** @} */
