@@ -169,7 +169,29 @@ typedef struct cf_executor cf_executor;
  * already arriving may run on a thread that is waiting on a future of the
  * same process pool (it polls results for a moment before it sleeps).
  * A non-zero return is reported on stderr and does not stop the other
- * callbacks. The future is borrowed for the call. */
+ * callbacks. The future is borrowed for the call.
+ *
+ * Waiting inside a callback. The thread a callback runs on may be the one
+ * that completes the executor's futures, so a wait there on another future
+ * of the same executor would wait for itself. It does not:
+ *  - process pool: cf_future_result / _error, cf_wait,
+ *    cf_as_completed_next and cf_map_next called on the collector (or on a
+ *    waiter handling results for it) do the collector's work themselves
+ *    while they wait: they handle the pool's results in order (running
+ *    their callbacks, which may wait in turn), push what callbacks
+ *    submitted and enforce task timeouts, and return as soon as what they
+ *    wait for is done, or at their timeout. They return -EDEADLK only when
+ *    the pool's result ring has failed (nothing more can arrive), -ENOMEM
+ *    when the work could not start. Meanwhile the pool's other futures
+ *    complete as usual, on this thread.
+ *  - thread pool: a pool thread (a task, or a callback after it) waiting on
+ *    a future of its own pool still queued takes that task out of the queue
+ *    and runs it itself, then waits as usual for the rest; one that another
+ *    thread is running is simply waited for. So a pool waiting on itself
+ *    never stalls for want of a free thread; only a cycle (two tasks each
+ *    waiting for the other's result) still waits its timeout.
+ * A wait from a callback on futures of another executor waits as usual.
+ * cf_executor_shutdown with wait still returns -EDEADLK there. */
 typedef int (*cf_done_fn)(cf_future *f, void *arg);
 
 /** A stand-alone future (for executors and tests, like Python's Future()).
