@@ -424,7 +424,7 @@ int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result)
         return -EINVAL;
     size_t before = m->yielded;
     int rc = next_item(m, index, result);
-    if (rc == CF_EEMPTY)
+    if (rc == CF_EEMPTY && !m->timed_out) /* a timed-out map never reaches done == total */
         report_progress(m, true);
     else if (m->yielded != before) /* an item, result or failure */
         report_progress(m, false);

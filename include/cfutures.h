@@ -222,7 +222,9 @@ CF_API bool cf_future_cancel(cf_future *f);
  * stores a borrowed pointer to the result (valid until the future is
  * released; NULL allowed for `result`); -ETIMEDOUT when it is not done in
  * time; CF_ECANCELLED; or the task's error (CF_ETASK, CF_EWORKER,
- * CF_ENOTASK, CF_EPROTO, ...), whose text cf_future_error_message gives. */
+ * CF_ENOTASK, CF_EPROTO, ...), whose text cf_future_error_message gives.
+ * From a done-callback of f's own pool it may also return -EDEADLK or
+ * -ENOMEM (see cf_done_fn). */
 CF_API int cf_future_result(cf_future *f, double timeout, const msgpack_object **result);
 /** @{ */
 /** Typed forms: as above, then CF_ETYPE when the result has another type. */
@@ -428,7 +430,8 @@ enum cf_return_when { CF_FIRST_COMPLETED, CF_FIRST_EXCEPTION, CF_ALL_COMPLETED }
 /** Waits until the condition holds for futures[0..n) or the timeout passes.
  * Duplicates count once. Returns the number of distinct done futures (>= 0)
  * and, when `done_mask` is not NULL, sets done_mask[i] for each done entry.
- * Returns -EINVAL on bad arguments. A timeout is not an error: compare the
+ * Returns -EINVAL on bad arguments (-EDEADLK, -ENOMEM from a done-callback:
+ * see cf_done_fn). A timeout is not an error: compare the
  * count with what you asked for. */
 CF_API int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, double timeout,
                    bool *done_mask);
@@ -438,7 +441,8 @@ CF_API int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when
  * deadline counts from cf_as_completed_create. next() returns 0 and a
  * borrowed future (valid while the caller holds its own reference),
  * CF_EEMPTY when all were yielded, or -ETIMEDOUT; then
- * cf_as_completed_message says "3 (of 5) futures unfinished". */
+ * cf_as_completed_message says "3 (of 5) futures unfinished" (or, from a
+ * done-callback, -EDEADLK / -ENOMEM: see cf_done_fn). */
 typedef struct cf_as_completed cf_as_completed;
 CF_API int cf_as_completed_create(cf_as_completed **out, cf_future *const *futures, size_t n,
                                   double timeout);
@@ -466,7 +470,7 @@ typedef struct cf_map_progress {
 /** A progress callback. It runs on the thread calling cf_map_next, inside
  * that call, just before an item is returned: at most about every 100 ms,
  * and once more, with done == total, when cf_map_next reaches the end
- * (CF_EEMPTY). `p` is borrowed for the call. It must not call
+ * (CF_EEMPTY; not after a timeout ended the map). `p` is borrowed for the call. It must not call
  * cf_map_next or cf_map_release on the same map. */
 typedef void (*cf_map_progress_fn)(const cf_map_progress *p, void *arg);
 
