@@ -255,12 +255,13 @@ Test(callback_wait, callback_of_a_timed_out_task, .timeout = 30)
     cf_submit_options so = CF_SUBMIT_OPTIONS_INIT;
     so.task_timeout = 0.1;
     cf_future *slow;
-    cr_assert_eq(cf_submit_with(ex, &so, "cbw_sleep", &slow, "ii", (int64_t)5000, (int64_t)0),
-                 0);
-    cr_assert_eq(cf_future_add_done_callback(slow, waiting_callback, &s), 0);
+    /* s.other is set before the callback can run (it reads it). */
     cr_assert_eq(cf_submit_named(ex, "cbw_sleep", CF_FOREVER, &s.other, "ii", (int64_t)400,
                                  (int64_t)42),
                  0);
+    cr_assert_eq(cf_submit_with(ex, &so, "cbw_sleep", &slow, "ii", (int64_t)5000, (int64_t)0),
+                 0);
+    cr_assert_eq(cf_future_add_done_callback(slow, waiting_callback, &s), 0);
     for (int i = 0; i < 15000 && !atomic_load(&s.done); i++)
         support_sleep_ms(1);
     cr_assert(atomic_load(&s.done));
