@@ -132,7 +132,11 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
 # tests/run.sh runs it under the reaper (tests/reaper/reaper.c), which
 # fails the run if it left a process or a /dev/shm object of its own.
 # tests/test_cfmap.c also runs the tool it finds next to the test binary.
-# The export check runs first so that the suite's summary is the last line.
+# The export check runs first so that the suite's summary is the last line;
+# so does the check that every Test() sets its own .timeout. A test that
+# hangs past its timeout anyway (Criterion's timer runs inside the test's
+# process) is named and killed by the reaper, and the run goes on; set
+# CF_TEST_DEADLINE=SECONDS to bound a whole run as well.
 # The reaper is built without sanitizers: it only forks, waits and reads
 # /proc, and must not itself be what a sanitizer run is about.
 REAPER := $(BUILD)/tests/cf-test-reaper
@@ -142,6 +146,7 @@ $(REAPER): tests/reaper/reaper.c | $(DEPS_STAMP)
 
 test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
 	@sh tests/check_exports.sh $(SHARED_LIB)
+	@sh tests/check_timeouts.sh $(TEST_SRCS)
 	@sh tests/run.sh $(TEST_BIN)
 
 $(BUILD)/tests-shim/%.o: %.c | $(DEPS_STAMP)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "executor/executor.h"
 #include "executor/future_internal.h"
 #include "executor/unique.h"
 #include "executor/waiter.h"
@@ -97,6 +98,16 @@ static bool scan_done(cf_as_completed *it, size_t *index)
     return false;
 }
 
+/* Whether a completion is waiting to be consumed (or a scan must look). */
+static bool any_ready(void *arg)
+{
+    cf_as_completed *it = arg;
+    pthread_mutex_lock(&it->w.mu);
+    bool ready = it->consumed < it->w.ready_len || it->w.oom;
+    pthread_mutex_unlock(&it->w.mu);
+    return ready;
+}
+
 int cf_as_completed_next(cf_as_completed *it, cf_future **f)
 {
     if (!it || !f)
@@ -110,6 +121,13 @@ int cf_as_completed_next(cf_as_completed *it, cf_future **f)
     }
     if (it->n_yielded == it->n)
         return CF_EEMPTY;
+    /* On a thread that completes some of these futures (a done-callback),
+     * the work is done here until one more is ready (executor.h). */
+    if (cf__tl_completing && !any_ready(it)) {
+        int rc = cf__executor_wait_here(it->futures, it->n, any_ready, it, it->deadline);
+        if (rc < 0)
+            return rc;
+    }
     struct timespec ts = cf__deadline_timespec(it->deadline);
     bool found = false;
     size_t index = 0;

@@ -43,6 +43,36 @@ void cf__executor_refresh_running(cf_executor *ex, cf_future *f)
         ex->ops->refresh_running(ex, f);
 }
 
+_Thread_local int cf__tl_completing;
+
+int cf__executor_wait_here(cf_future *const *fs, size_t n, bool (*ready)(void *), void *arg,
+                           uint64_t deadline_ns)
+{
+    if (!cf__tl_completing)
+        return 0; /* not a completing thread: the usual wait cannot wait for itself */
+    /* Each executor among the pending futures' owners, once (a short list:
+     * waits mix few executors; past it, an owner may be asked again). */
+    cf_executor *asked[8];
+    size_t n_asked = 0;
+    for (size_t i = 0; i < n && !ready(arg); i++) {
+        cf_executor *owner;
+        if (!cf__future_pending_owner(fs[i], true, &owner) || !owner)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < n_asked && !seen; k++)
+            seen = asked[k] == owner;
+        int rc = 0;
+        if (!seen && owner->ops->wait_here)
+            rc = owner->ops->wait_here(owner, fs, n, ready, arg, deadline_ns);
+        if (!seen && n_asked < 8)
+            asked[n_asked++] = owner;
+        atomic_fetch_sub(&owner->calls, 1);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int cf_executor_workers(const cf_executor *ex)
 {
     return ex ? ex->ops->workers(ex) : -EINVAL;

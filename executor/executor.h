@@ -37,7 +37,32 @@ struct cf__executor_ops {
      * thread (the process pool polls its result ring), and returns when f
      * is done or it gives up; the caller then waits as usual. */
     void (*assist)(cf_executor *ex, cf_future *f, uint64_t deadline_ns);
+    /* Optional: a thread is about to block until ready(arg) holds or
+     * deadline_ns passes, on futures fs[0..n) (one at least is pending and
+     * of this executor). If this thread is one that completes the
+     * executor's futures (where its done-callbacks run: the process pool's
+     * collector, a thread pool's thread), blocking could wait for itself:
+     * the backend then does the work on this thread instead until ready()
+     * holds or the deadline passes, and returns 0 (the caller then waits
+     * as usual and finds it ready, or times out), or returns -EDEADLK when
+     * it cannot. Returns 0 at once for any other thread. Called only while
+     * cf__tl_completing is set. */
+    int (*wait_here)(cf_executor *ex, cf_future *const *fs, size_t n, bool (*ready)(void *),
+                     void *arg, uint64_t deadline_ns);
 };
+
+/* Non-zero while this thread completes futures of some executor (a
+ * backend raises it around that work): only then may a wait need
+ * wait_here, so every other wait skips the check at the cost of one
+ * thread-local read. */
+extern _Thread_local int cf__tl_completing;
+
+/* Before a thread blocks on fs[0..n) until ready(arg) or deadline_ns: lets
+ * the executor of a pending future among them that this thread completes
+ * do the work here (wait_here above). Returns 0 (then wait as usual) or
+ * the backend's -EDEADLK / -ENOMEM. */
+int cf__executor_wait_here(cf_future *const *fs, size_t n, bool (*ready)(void *), void *arg,
+                           uint64_t deadline_ns);
 
 /* Counters every executor keeps alike: submissions here, completions by
  * future.c as each future of this executor completes. */

@@ -297,9 +297,8 @@ bool cf_future_cancel(cf_future *f)
 
 /* Waits for completion with f->mu held (dropped while asleep). Returns 0
  * or -ETIMEDOUT. */
-static int wait_done_locked(cf_future *f, double timeout)
+static int wait_done_locked(cf_future *f, uint64_t deadline)
 {
-    uint64_t deadline = cf__deadline_after(timeout);
     while (!atomic_load_explicit(&f->done, memory_order_relaxed)) {
         if (deadline != CF__NO_DEADLINE && cf__now_ns() >= deadline)
             return -ETIMEDOUT;
@@ -326,6 +325,23 @@ static void assist(cf_future *f, double timeout)
     if (owner->ops->assist)
         owner->ops->assist(owner, f, cf__deadline_after(timeout));
     atomic_fetch_sub(&owner->calls, 1);
+}
+
+static bool future_ready(void *arg)
+{
+    return is_done(arg);
+}
+
+/* Before blocking on f: the assist above, then, on a thread that completes
+ * futures of f's executor (a done-callback on the collector...), the work
+ * that would complete f done here (cf__executor_wait_here). Returns 0 or
+ * that wait's -EDEADLK / -ENOMEM. */
+static int before_wait(cf_future *f, double timeout, uint64_t deadline)
+{
+    if (is_done(f))
+        return 0;
+    assist(f, timeout);
+    return cf__executor_wait_here(&f, 1, future_ready, f, deadline);
 }
 
 static const unsigned char *result_bytes(const cf_future *f)
@@ -387,9 +403,12 @@ int cf_future_result(cf_future *f, double timeout, const msgpack_object **result
 {
     if (!f)
         return -EINVAL;
-    assist(f, timeout);
+    uint64_t deadline = cf__deadline_after(timeout);
+    int rc = before_wait(f, timeout, deadline);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&f->mu);
-    int rc = wait_done_locked(f, timeout);
+    rc = wait_done_locked(f, deadline);
     if (rc == 0)
         rc = outcome(f);
     if (rc == 0 && result) {
@@ -432,9 +451,12 @@ int cf_future_error(cf_future *f, double timeout)
 {
     if (!f)
         return -EINVAL;
-    assist(f, timeout);
+    uint64_t deadline = cf__deadline_after(timeout);
+    int rc = before_wait(f, timeout, deadline);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&f->mu);
-    int rc = wait_done_locked(f, timeout);
+    rc = wait_done_locked(f, deadline);
     if (rc == 0)
         rc = outcome(f);
     pthread_mutex_unlock(&f->mu);

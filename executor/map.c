@@ -12,6 +12,10 @@
  * thread, throttled to one call per PROGRESS_EVERY_NS, plus a final one
  * when the map reaches its end.
  *
+ * The timeout is absolute and ends the map, as in Python: done items are
+ * still yielded, the first one not done returns -ETIMEDOUT, what is still
+ * pending is cancelled then (time_out), and the map is over (CF_EEMPTY).
+ *
  * A map belongs to the thread that iterates it; it is not thread-safe.
  */
 #include <errno.h>
@@ -42,6 +46,9 @@ struct cf_map {
     cf_map_input_fn input;
     void *arg;
     uint64_t deadline;
+    double timeout;       /* as given, for the message */
+    bool timed_out;       /* the deadline passed: the map has ended */
+    size_t unsent_items;  /* read from the input when the deadline passed */
     bool unordered;
     bool auto_chunk;
     size_t chunksize;
@@ -149,10 +156,16 @@ static int failed_chunk(cf_future **out, int err)
     return 0;
 }
 
-/* Submits chunks until the window is full or the input ends. */
+static bool deadline_passed(const cf_map *m)
+{
+    return m->deadline != CF__NO_DEADLINE && cf__now_ns() >= m->deadline;
+}
+
+/* Submits chunks until the window is full or the input ends. Nothing is
+ * submitted once the deadline has passed: it could not be yielded. */
 static int refill(cf_map *m)
 {
-    while (!m->input_done && m->n_window < m->max_chunks &&
+    while (!m->input_done && !deadline_passed(m) && m->n_window < m->max_chunks &&
            (!m->max_inflight || m->inflight_items + m->chunksize <= m->max_inflight ||
             m->n_window == 0)) {
         struct pack_state ps = {m, 0, 1};
@@ -169,13 +182,19 @@ static int refill(cf_map *m)
         }
         if (rc == CF_EEMPTY)
             break;
+        if (rc == CF_EFULL) {
+            /* No room before the map's deadline: the map times out, and
+             * the items just read count as pending (time_out). */
+            m->unsent_items = ps.count;
+            return -ETIMEDOUT;
+        }
         if (rc < 0 && ps.count == 0)
-            return rc == CF_EFULL ? -ETIMEDOUT : rc;
+            return rc;
         if (rc < 0) {
             /* The input callback already produced these items and cannot
              * be asked again: they fail, each reporting why, rather than
              * vanish. A stand-alone future carries the error. */
-            int err = rc == CF_EFULL ? -ETIMEDOUT : rc;
+            int err = rc;
             if ((rc = failed_chunk(&c.f, err)) < 0)
                 return rc;
             /* Read no further: every later submission would fail alike. */
@@ -210,13 +229,16 @@ static void adapt_chunksize(cf_map *m, const struct chunk *c)
 }
 
 /* Picks the window entry to yield next: the oldest, or (unordered) the
- * first done. Returns its index or -ETIMEDOUT. */
+ * first done. Returns its index or -ETIMEDOUT (the map's deadline passed
+ * first; a chunk that itself failed with -ETIMEDOUT is picked as usual). */
 static int pick(cf_map *m, size_t *which)
 {
     if (!m->unordered) {
         *which = 0;
         int rc = cf_future_error(m->window[0].f, remaining(m));
-        return rc == -ETIMEDOUT ? rc : 0;
+        if (rc < 0 && !cf_future_done(m->window[0].f))
+            return rc; /* -ETIMEDOUT, or -EDEADLK/-ENOMEM from a callback's wait */
+        return 0;
     }
     cf_future *fs[m->n_window];
     for (size_t i = 0; i < m->n_window; i++)
@@ -371,6 +393,31 @@ static void report_progress(cf_map *m, bool final)
     m->progress(&p, m->progress_arg);
 }
 
+/* The map's deadline passed: like Python's map, the map ends. Every chunk
+ * still in the window is cancelled; one a worker has started cannot be
+ * (cf_future_cancel), so it runs to its end and its result is dropped.
+ * Returns -ETIMEDOUT; every later cf_map_next returns CF_EEMPTY. */
+static int time_out(cf_map *m)
+{
+    size_t pending = m->unsent_items, running = 0;
+    for (size_t i = 0; i < m->n_window; i++) {
+        pending += m->window[i].count;
+        if (!cf_future_cancel(m->window[i].f) && !cf_future_done(m->window[i].f))
+            running += m->window[i].count;
+        cf_future_release(m->window[i].f);
+    }
+    m->n_window = 0;
+    m->inflight_items = 0;
+    m->input_done = true;
+    m->input_error = 0;
+    m->timed_out = true;
+    snprintf(m->message, sizeof(m->message),
+             "map timed out after %g s with %zu item%s pending (%zu cancelled, %zu left to "
+             "finish unseen)",
+             m->timeout, pending, pending == 1 ? "" : "s", pending - running, running);
+    return -ETIMEDOUT;
+}
+
 static int next_item(cf_map *m, size_t *index, const msgpack_object **result);
 
 int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result)
@@ -379,7 +426,7 @@ int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result)
         return -EINVAL;
     size_t before = m->yielded;
     int rc = next_item(m, index, result);
-    if (rc == CF_EEMPTY)
+    if (rc == CF_EEMPTY && !m->timed_out) /* a timed-out map never reaches done == total */
         report_progress(m, true);
     else if (m->yielded != before) /* an item, result or failure */
         report_progress(m, false);
@@ -389,6 +436,8 @@ int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result)
 static int next_item(cf_map *m, size_t *index, const msgpack_object **result)
 {
     *result = NULL;
+    if (m->timed_out)
+        return CF_EEMPTY; /* the message still says why */
     m->message[0] = '\0';
     for (;;) {
         if (m->cur.f && m->cur_pos < m->cur.count)
@@ -396,8 +445,12 @@ static int next_item(cf_map *m, size_t *index, const msgpack_object **result)
         if (m->cur.f)
             close_chunk(m);
         int rc = refill(m);
+        if (rc == -ETIMEDOUT)
+            return time_out(m); /* no room in the task ring before the deadline */
         if (rc < 0)
             return rc;
+        if (m->n_window == 0 && (!m->input_done || m->unsent_items))
+            return time_out(m); /* refill stopped at the deadline */
         if (m->n_window == 0) {
             if (m->input_error) {
                 rc = m->input_error;
@@ -410,7 +463,9 @@ static int next_item(cf_map *m, size_t *index, const msgpack_object **result)
             return CF_EEMPTY;
         }
         size_t which;
-        if ((rc = pick(m, &which)) < 0)
+        if ((rc = pick(m, &which)) == -ETIMEDOUT)
+            return time_out(m);
+        if (rc < 0)
             return rc;
         open_chunk(m, which);
     }
@@ -439,6 +494,7 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
     m->input = input;
     m->arg = arg;
     m->deadline = cf__deadline_after(o.timeout);
+    m->timeout = o.timeout;
     m->unordered = o.unordered;
     m->auto_chunk = o.chunksize == 0;
     m->chunksize = o.chunksize ? o.chunksize : 1;

@@ -26,7 +26,9 @@
  * poll only while the workers running tasks leave a core free, so polling
  * never takes CPU from a task. `collect_mu` makes whoever drains the result
  * ring the only one (records are handled in ring order: a result before
- * the exit of the worker that sent it).
+ * the exit of the worker that sent it). A done-callback that waits on a
+ * future of this pool does the collector's work itself meanwhile
+ * (pool_wait_here), keeping that order through batch frames.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +74,16 @@ struct handoff {
     unsigned char data[];
 };
 
+/* A batch of result records being handled, and how far: a done-callback
+ * that waits on this thread (pool_wait_here) moves the rest of it to the
+ * handoff queue, so that the records are handled in ring order however the
+ * handling nests. */
+struct batch_frame {
+    const struct cf__ring_batch *b;
+    size_t next;
+    struct batch_frame *outer;
+};
+
 struct process_pool {
     cf_executor base;
     struct cf__pool_ipc ipc;
@@ -110,6 +122,7 @@ struct process_pool {
      * collector, or a waiter polling in pool_assist. Guards handoff. */
     pthread_mutex_t collect_mu;
     struct handoff *handoff, **handoff_tail;
+    struct batch_frame *frame; /* the batch being handled (collect_mu) */
     msgpack_zone *assist_zone; /* decoding for pool_assist, under collect_mu */
     struct cf__ring_batch assist_batch;
     int cpus;           /* online CPUs at creation: the polling budget */
@@ -1004,21 +1017,43 @@ static void check_forkserver(struct process_pool *p)
     cf__pool_table_free(&lost);
 }
 
+/* Handles the oldest record handed over, if any. With collect_mu held.
+ * Taken off the queue before it is handled: a callback it runs may wait
+ * and handle the next ones itself (pool_wait_here). */
+static bool run_handoff_one(struct process_pool *p, msgpack_zone *zone)
+{
+    struct handoff *h = p->handoff;
+    if (!h)
+        return false;
+    p->handoff = h->next;
+    if (!p->handoff)
+        p->handoff_tail = &p->handoff;
+    struct cf__ring_record r = {.len = (uint32_t)h->len, .data = h->data};
+    handle_record(p, &r, zone);
+    free(h);
+    return true;
+}
+
 /* Handles what waiters handed over, oldest first. With collect_mu held.
  * True when there was something. */
 static bool run_handoff(struct process_pool *p, msgpack_zone *zone)
 {
-    bool any = p->handoff != NULL;
-    struct handoff *h;
-    while ((h = p->handoff)) {
-        p->handoff = h->next;
-        if (!p->handoff)
-            p->handoff_tail = &p->handoff;
-        struct cf__ring_record r = {.len = (uint32_t)h->len, .data = h->data};
-        handle_record(p, &r, zone);
-        free(h);
-    }
+    bool any = false;
+    while (run_handoff_one(p, zone))
+        any = true;
     return any;
+}
+
+/* Handles a batch popped from the result ring, in order, through a frame
+ * (see struct batch_frame). With collect_mu held. */
+static void handle_batch(struct process_pool *p, const struct cf__ring_batch *b,
+                         msgpack_zone *zone)
+{
+    struct batch_frame fr = {b, 0, p->frame};
+    p->frame = &fr;
+    while (fr.next < b->count)
+        handle_record(p, &b->recs[fr.next++], zone);
+    p->frame = fr.outer;
 }
 
 /* Collector: what waiters handed over, then one batch from the ring.
@@ -1031,8 +1066,9 @@ static int collect(struct process_pool *p, struct cf__ring_batch *batch, msgpack
     bool any = run_handoff(p, zone);
     int rc = cf__ring_pop(&p->ipc.results, batch, 256, 0, NULL, NULL);
     if (rc == 0)
-        for (size_t i = 0; i < batch->count; i++)
-            handle_record(p, &batch->recs[i], zone);
+        handle_batch(p, batch, zone);
+    /* What a callback's wait moved out of the batch and left unhandled. */
+    any = run_handoff(p, zone) || any;
     tl_collecting = NULL;
     pthread_mutex_unlock(&p->collect_mu);
     if (rc == -EAGAIN || (rc == 0 && batch->count == 0))
@@ -1095,8 +1131,12 @@ static bool assist_batch(struct process_pool *p)
     if (rc != 0)
         return rc != -EAGAIN;
     bool handing = false;
-    for (size_t i = 0; i < b->count; i++) {
-        const struct cf__ring_record *r = &b->recs[i];
+    /* Through a frame: a callback added late may run here and wait
+     * (pool_wait_here), taking the rest of the batch with it. */
+    struct batch_frame fr = {b, 0, p->frame};
+    p->frame = &fr;
+    while (fr.next < b->count) {
+        const struct cf__ring_record *r = &b->recs[fr.next++];
         if (!handing && assist_can_handle(p, r)) {
             handle_record(p, r, p->assist_zone);
             continue;
@@ -1109,7 +1149,8 @@ static bool assist_batch(struct process_pool *p)
             handle_record(p, r, p->assist_zone);
         }
     }
-    return handing;
+    p->frame = fr.outer;
+    return handing || p->handoff != NULL;
 }
 
 /* More futures in flight than workers: a pipeline kept full (a map's
@@ -1143,6 +1184,7 @@ static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
     }
     struct process_pool *outer = tl_collecting; /* a callback may wait on another pool */
     tl_collecting = p;
+    cf__tl_completing++;
     uint64_t end = cf__now_ns() + POLL_NS;
     if (deadline_ns < end)
         end = deadline_ns;
@@ -1159,6 +1201,7 @@ static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
         }
     }
     cf__ring_poll_end(&p->ipc.results);
+    cf__tl_completing--;
     tl_collecting = outer;
     /* Pushes made while we polled woke nobody: the collector takes what
      * they left and what was handed over. It must also hear of anything
@@ -1174,6 +1217,108 @@ static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
         wake_collector(p);
 }
 
+/* A done-callback moves to the handoff queue the rest of the batch this
+ * thread is handling (see struct batch_frame): after what the queue holds,
+ * which is older (a frame is popped only once the queue is empty, and only
+ * its own records join the queue while it is handled). The batch's loop
+ * then ends. All or nothing: -ENOMEM moves none. With collect_mu held. */
+static int spill_frame(struct process_pool *p)
+{
+    struct batch_frame *fr = p->frame;
+    if (!fr || fr->next >= fr->b->count)
+        return 0;
+    struct handoff *first = NULL, **tail = &first;
+    for (size_t i = fr->next; i < fr->b->count; i++) {
+        const struct cf__ring_record *r = &fr->b->recs[i];
+        struct handoff *h = malloc(sizeof(*h) + r->len);
+        if (!h) {
+            while ((h = first)) {
+                first = h->next;
+                free(h);
+            }
+            return -ENOMEM;
+        }
+        h->next = NULL;
+        h->len = r->len;
+        memcpy(h->data, r->data, r->len);
+        *tail = h;
+        tail = &h->next;
+    }
+    *p->handoff_tail = first;
+    p->handoff_tail = tail;
+    fr->next = fr->b->count;
+    return 0;
+}
+
+/* The executor's wait_here op (executor.h): a thread that handles this
+ * pool's results (the collector, whose done-callbacks run there, or a
+ * waiter in pool_assist running a callback added late) is about to block
+ * until ready(arg). Nobody else would complete those futures, so it does
+ * the collector's work itself meanwhile: the rest of the batch it was
+ * handling, then the result ring, completing futures (and running their
+ * callbacks, which may wait in turn) in ring order, and it also pushes
+ * the overflow queue (a callback's submits wait there) and fails expired
+ * task timeouts. Returns 0 once ready() holds or the deadline passed;
+ * -ENOMEM, or -EDEADLK when the result ring failed (nothing more can
+ * come). Any other thread: 0 at once (it waits as usual). */
+static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool (*ready)(void *),
+                          void *arg, uint64_t deadline_ns)
+{
+    (void)fs;
+    (void)n;
+    struct process_pool *p = pool_of(ex);
+    bool held = tl_collecting == p;
+    bool collector = pthread_equal(pthread_self(), p->collector);
+    if (!held && !collector)
+        return 0;
+    msgpack_zone *zone = msgpack_zone_new(4096);
+    if (!zone)
+        return -ENOMEM;
+    struct cf__ring_batch batch;
+    cf__ring_batch_init(&batch);
+    struct process_pool *outer = tl_collecting;
+    if (!held) {
+        /* The collector outside collect(): a callback run by a timeout,
+         * a cancel or a broken pool. */
+        pthread_mutex_lock(&p->collect_mu);
+        tl_collecting = p;
+    }
+    int rc = spill_frame(p);
+    while (rc == 0 && !ready(arg)) {
+        drain_overflow(p);
+        expire_deadlines(p);
+        if (run_handoff_one(p, zone))
+            continue;
+        int prc = cf__ring_pop(&p->ipc.results, &batch, 256, 0, NULL, NULL);
+        if (prc == 0) {
+            handle_batch(p, &batch, zone);
+            continue;
+        }
+        if (prc != -EAGAIN) {
+            rc = -EDEADLK;
+            break;
+        }
+        uint64_t now = cf__now_ns();
+        if (now >= deadline_ns)
+            break;
+        if (collector)
+            check_forkserver(p); /* its death fails every future */
+        pthread_mutex_lock(&p->mu);
+        uint64_t until = now + (p->n_overflow ? 1000000ull : 100000000ull);
+        if (p->next_deadline < until)
+            until = p->next_deadline;
+        pthread_mutex_unlock(&p->mu);
+        cf__ring_wait(&p->ipc.results, until < deadline_ns ? until : deadline_ns);
+    }
+    if (!held) {
+        tl_collecting = outer;
+        pthread_mutex_unlock(&p->collect_mu);
+    }
+    cf__ring_batch_free(&batch);
+    msgpack_zone_free(zone);
+    return rc;
+}
+
 static void *collector_main(void *arg)
 {
     struct process_pool *p = arg;
@@ -1186,6 +1331,9 @@ static void *collector_main(void *arg)
     pthread_mutex_unlock(&p->mu);
     if (rc < 0)
         return NULL;
+    /* Done-callbacks run here: a wait in one must not block (wait_here).
+     * Raised only now: the fork server, forked above, has no futures. */
+    cf__tl_completing++;
     for (int i = 0; i < p->ipc.nworkers; i++)
         send_forkserver(p, CF__FS_SPAWN, i, 0, 0);
 
@@ -1561,6 +1709,7 @@ static const struct cf__executor_ops process_pool_ops = {
     .stats = pool_stats,
     .worker_stats = pool_worker_stats,
     .assist = pool_assist,
+    .wait_here = pool_wait_here,
 };
 
 /* ------------------------------------------------------------ creation */

@@ -250,6 +250,7 @@ static void *thread_main(void *arg)
     struct runner r = {.p = sa.p};
     struct thread_pool *p = sa.p;
     current_pool = p;
+    cf__tl_completing++; /* tasks and callbacks here may wait: pool_wait_here */
     set_thread_name(p, sa.index);
     msgpack_sbuffer_init(&r.sb);
     msgpack_packer_init(&r.pk, &r.sb, msgpack_sbuffer_write);
@@ -304,6 +305,66 @@ out_free:
         msgpack_zone_free(r.zone);
     msgpack_sbuffer_destroy(&r.sb);
     return NULL;
+}
+
+/* With mu held: takes f out of the queue; false if it is not queued. */
+static bool unqueue_locked(struct thread_pool *p, cf_future *f)
+{
+    cf_future *prev = NULL;
+    for (cf_future *q = p->head; q; prev = q, q = q->inflight_next) {
+        if (q != f)
+            continue;
+        if (prev)
+            prev->inflight_next = f->inflight_next;
+        else
+            p->head = f->inflight_next;
+        if (p->tail == f)
+            p->tail = prev;
+        f->inflight_next = NULL;
+        p->queued--;
+        if (p->room_waiters)
+            pthread_cond_signal(&p->room_cv);
+        return true;
+    }
+    return false;
+}
+
+/* The executor's wait_here op (executor.h): a thread of this pool (a task,
+ * or a done-callback run after one) is about to wait on futures of its
+ * own pool. Were every thread to wait on tasks still queued, nobody would
+ * run them: so this thread takes each awaited future still in the queue
+ * and runs it itself, in the order given, until ready() holds or the
+ * deadline passes (a task run here runs to its end, whatever the
+ * deadline). One another thread is running is waited for as usual. Any
+ * other thread: 0 at once. Returns 0, or -ENOMEM. */
+static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool (*ready)(void *),
+                          void *arg, uint64_t deadline_ns)
+{
+    struct thread_pool *p = pool_of(ex);
+    if (current_pool != p)
+        return 0;
+    /* A runner of its own: the task this thread was running may be
+     * packing its result into the thread's own. */
+    struct runner r = {.p = p};
+    if (!(r.zone = msgpack_zone_new(4096)))
+        return -ENOMEM;
+    msgpack_sbuffer_init(&r.sb);
+    msgpack_packer_init(&r.pk, &r.sb, msgpack_sbuffer_write);
+    for (size_t i = 0; i < n && !ready(arg) && cf__now_ns() < deadline_ns; i++) {
+        pthread_mutex_lock(&p->mu);
+        bool mine = unqueue_locked(p, fs[i]);
+        pthread_mutex_unlock(&p->mu);
+        if (!mine)
+            continue;
+        /* As thread_main does with a future it takes. */
+        if (cf__future_mark_running(fs[i]))
+            run_one(&r, fs[i]);
+        cf__future_drop_record(fs[i]);
+        cf_future_release(fs[i]);
+    }
+    msgpack_zone_free(r.zone);
+    msgpack_sbuffer_destroy(&r.sb);
+    return 0;
 }
 
 /* With mu held, before queueing one more future: starts a thread unless a
@@ -450,6 +511,7 @@ static const struct cf__executor_ops thread_pool_ops = {
     .shutdown = pool_shutdown,
     .destroy = pool_destroy,
     .workers = pool_workers,
+    .wait_here = pool_wait_here,
 };
 
 /* ------------------------------------------------------------ creation */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "executor/executor.h"
 #include "executor/future_internal.h"
 #include "executor/waiter.h"
 #include "ipc/clock.h"
@@ -103,6 +104,24 @@ static size_t unlink_all(struct cf__waiter *w, struct link_block *first)
     return done;
 }
 
+/* What a wait_here loop (executor.h) asks of cf_wait: whether the
+ * condition holds now. */
+struct wait_state {
+    struct cf__waiter *w;
+    enum cf_return_when when;
+    size_t done, failed, total; /* done when linked */
+};
+
+static bool wait_satisfied(void *arg)
+{
+    struct wait_state *ws = arg;
+    pthread_mutex_lock(&ws->w->mu);
+    bool ok = satisfied(ws->when, ws->done + ws->w->n_done, ws->failed + ws->w->n_failed,
+                        ws->total);
+    pthread_mutex_unlock(&ws->w->mu);
+    return ok;
+}
+
 int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, double timeout,
             bool *done_mask)
 {
@@ -156,6 +175,9 @@ int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, doubl
             failed += f_failed;
         }
     }
+    struct wait_state ws = {&w, when, done, failed, total};
+    if (rc == 0 && cf__tl_completing && !wait_satisfied(&ws))
+        rc = cf__executor_wait_here(futures, n, wait_satisfied, &ws, deadline);
     if (rc == 0) {
         struct timespec ts = cf__deadline_timespec(deadline);
         pthread_mutex_lock(&w.mu);

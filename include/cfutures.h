@@ -174,7 +174,29 @@ typedef struct cf_executor cf_executor;
  * already arriving may run on a thread that is waiting on a future of the
  * same process pool (it polls results for a moment before it sleeps).
  * A non-zero return is reported on stderr and does not stop the other
- * callbacks. The future is borrowed for the call. */
+ * callbacks. The future is borrowed for the call.
+ *
+ * Waiting inside a callback. The thread a callback runs on may be the one
+ * that completes the executor's futures, so a wait there on another future
+ * of the same executor would wait for itself. It does not:
+ *  - process pool: cf_future_result / _error, cf_wait,
+ *    cf_as_completed_next and cf_map_next called on the collector (or on a
+ *    waiter handling results for it) do the collector's work themselves
+ *    while they wait: they handle the pool's results in order (running
+ *    their callbacks, which may wait in turn), push what callbacks
+ *    submitted and enforce task timeouts, and return as soon as what they
+ *    wait for is done, or at their timeout. They return -EDEADLK only when
+ *    the pool's result ring has failed (nothing more can arrive), -ENOMEM
+ *    when the work could not start. Meanwhile the pool's other futures
+ *    complete as usual, on this thread.
+ *  - thread pool: a pool thread (a task, or a callback after it) waiting on
+ *    a future of its own pool still queued takes that task out of the queue
+ *    and runs it itself, then waits as usual for the rest; one that another
+ *    thread is running is simply waited for. So a pool waiting on itself
+ *    never stalls for want of a free thread; only a cycle (two tasks each
+ *    waiting for the other's result) still waits its timeout.
+ * A wait from a callback on futures of another executor waits as usual.
+ * cf_executor_shutdown with wait still returns -EDEADLK there. */
 typedef int (*cf_done_fn)(cf_future *f, void *arg);
 
 /** A stand-alone future (for executors and tests, like Python's Future()).
@@ -208,7 +230,9 @@ CF_API bool cf_future_cancel(cf_future *f);
  * stores a borrowed pointer to the result (valid until the future is
  * released; NULL allowed for `result`); -ETIMEDOUT when it is not done in
  * time; CF_ECANCELLED; or the task's error (CF_ETASK, CF_EWORKER,
- * CF_ENOTASK, CF_EPROTO, ...), whose text cf_future_error_message gives. */
+ * CF_ENOTASK, CF_EPROTO, ...), whose text cf_future_error_message gives.
+ * From a done-callback of f's own pool it may also return -EDEADLK or
+ * -ENOMEM (see cf_done_fn). */
 CF_API int cf_future_result(cf_future *f, double timeout, const msgpack_object **result);
 /** @{ */
 /** Typed forms: as above, then CF_ETYPE when the result has another type. */
@@ -418,7 +442,8 @@ enum cf_return_when { CF_FIRST_COMPLETED, CF_FIRST_EXCEPTION, CF_ALL_COMPLETED }
 /** Waits until the condition holds for futures[0..n) or the timeout passes.
  * Duplicates count once. Returns the number of distinct done futures (>= 0)
  * and, when `done_mask` is not NULL, sets done_mask[i] for each done entry.
- * Returns -EINVAL on bad arguments. A timeout is not an error: compare the
+ * Returns -EINVAL on bad arguments (-EDEADLK, -ENOMEM from a done-callback:
+ * see cf_done_fn). A timeout is not an error: compare the
  * count with what you asked for. */
 CF_API int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, double timeout,
                    bool *done_mask);
@@ -428,7 +453,8 @@ CF_API int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when
  * deadline counts from cf_as_completed_create. next() returns 0 and a
  * borrowed future (valid while the caller holds its own reference),
  * CF_EEMPTY when all were yielded, or -ETIMEDOUT; then
- * cf_as_completed_message says "3 (of 5) futures unfinished". */
+ * cf_as_completed_message says "3 (of 5) futures unfinished" (or, from a
+ * done-callback, -EDEADLK / -ENOMEM: see cf_done_fn). */
 typedef struct cf_as_completed cf_as_completed;
 CF_API int cf_as_completed_create(cf_as_completed **out, cf_future *const *futures, size_t n,
                                   double timeout);
@@ -457,13 +483,14 @@ typedef struct cf_map_progress {
 /** A progress callback. It runs on the thread calling cf_map_next, inside
  * that call, just before an item is returned: at most about every 100 ms,
  * and once more, with done == total, when cf_map_next reaches the end
- * (CF_EEMPTY). `p` is borrowed for the call. It must not call
+ * (CF_EEMPTY; not after a timeout ended the map). `p` is borrowed for the call. It must not call
  * cf_map_next or cf_map_release on the same map. */
 typedef void (*cf_map_progress_fn)(const cf_map_progress *p, void *arg);
 
 /** Options of cf_map_create (NULL there: every default). */
 typedef struct cf_map_options {
-    double timeout;    /**< absolute, from cf_map_create; CF_FOREVER default */
+    double timeout;    /**< absolute, from cf_map_create; CF_FOREVER default.
+                          When it passes, the map ends (see cf_map_next) */
     size_t chunksize;  /**< items per record; 0: automatic */
     size_t max_inflight; /**< items submitted but not yet yielded; 0: automatic */
     bool unordered;    /**< yield as completed instead of in input order */
@@ -489,7 +516,19 @@ CF_API int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map
  * (valid until the next call); CF_EEMPTY after the last item; -ETIMEDOUT;
  * or an item's failure code (CF_ETASK, CF_EWORKER, ...) with *index set
  * and cf_map_error_message explaining it, after which next() continues
- * with the following item. */
+ * with the following item.
+ *
+ * A timeout ends the map, as in Python's map: once the map's timeout has
+ * passed, items already done are still yielded (in order, or as
+ * completed), and the first one not done makes cf_map_next return
+ * -ETIMEDOUT; the items still pending are then cancelled and every later
+ * call returns CF_EEMPTY. cf_map_error_message says so ("map timed out
+ * after 2 s with 8 items pending (7 cancelled, 1 left to finish unseen)").
+ * An item a worker has already started cannot be cancelled
+ * (cf_future_cancel): it runs to its end and its result is dropped;
+ * cf_executor_shutdown with wait waits for it like any running task (a
+ * task that may block should bound its own waits). No input item is read
+ * after the timeout. */
 CF_API int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result);
 CF_API const char *cf_map_error_message(const cf_map *m);
 /** @} */

@@ -4,6 +4,9 @@
 # shared-memory object it created. Only this run's leftovers count, so two
 # suites (or any other cfutures program) may run side by side.
 # The last line is "tests: N passed, N failed" for whoever reads the log.
+# The reaper also names and kills a test that runs past its own timeout
+# (its hang watch), and with CF_TEST_DEADLINE=SECONDS it ends a whole run
+# that takes longer, naming the tests still running.
 set -u
 bin=$1
 shift
@@ -13,7 +16,7 @@ log=$(mktemp)
 # allocations are not ours to fix.
 LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export LSAN_OPTIONS
-"$reaper" -- "$bin" "$@" 2>&1 | tee "$log"
+"$reaper" --deadline "${CF_TEST_DEADLINE:-0}" -- "$bin" "$@" 2>&1 | tee "$log"
 # The POSIX shell has no pipefail: read Criterion's synthesis line and the
 # reaper's count.
 synth=$(grep 'Synthesis:' "$log" | tail -1)
@@ -34,7 +37,13 @@ else
     [ "${procs:-0}" -gt 0 ] && failed=$((failed + 1))
     [ "${segs:-0}" -gt 0 ] && failed=$((failed + 1))
 fi
-if [ "$tested" -eq 0 ]; then
+if [ -z "$synth" ]; then
+    # Criterion's runner aborts (no synthesis) when a test's timer fires
+    # after the test ended, e.g. in an exit handler; the reaper named the
+    # test above ("the last test to end was ...").
+    echo "the runner ended without its synthesis line (see the reaper's lines above)" >&2
+    failed=$((failed + 1))
+elif [ "$tested" -eq 0 ]; then
     echo "no test ran" >&2
     failed=$((failed + 1))
 fi

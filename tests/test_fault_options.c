@@ -337,6 +337,56 @@ Test(fault_options, max_tasks_per_child_gh115634, .timeout = 30)
     cf_executor_release(ex);
 }
 
+/* Issue 18 (4): the limit exactly. With limit N, every worker runs
+ * exactly N tasks and retires; only the last incarnation of each position
+ * may run fewer (it is still there at shutdown). Tasks return getpid(). */
+static void check_exact_limit(int workers, int limit, int tasks)
+{
+    cf_executor *ex = pool_with(workers, 0, limit);
+    cf_future *fs[64];
+    int64_t pids[64];
+    cr_assert_leq(tasks, 64);
+    for (int i = 0; i < tasks; i++)
+        cr_assert_eq(cf_submit(ex, fo_getpid, &fs[i], ""), 0);
+    for (int i = 0; i < tasks; i++) {
+        int rc = cf_future_result_i64(fs[i], CF_FOREVER, &pids[i]);
+        cr_assert_eq(rc, 0, "task %d: %s (%s)", i, cf_strerror(rc),
+                     cf_future_error_message(fs[i]));
+    }
+    int short_lived = 0, distinct = 0;
+    for (int i = 0; i < tasks; i++) {
+        bool first = true;
+        int same = 0;
+        for (int j = 0; j < tasks; j++) {
+            same += pids[j] == pids[i];
+            first &= !(j < i && pids[j] == pids[i]);
+        }
+        if (!first)
+            continue;
+        distinct++;
+        cr_assert_leq(same, limit, "limit %d: pid %lld ran %d tasks", limit, (long long)pids[i],
+                      same);
+        short_lived += same < limit;
+    }
+    cr_assert_leq(short_lived, workers,
+                  "limit %d: %d workers ran fewer than %d tasks (only the last %d may)", limit,
+                  short_lived, limit, workers);
+    cr_assert_geq(distinct, (tasks + limit - 1) / limit);
+    cf_stats st = stats_of(ex);
+    cr_assert_eq(st.worker_deaths, 0, "a retirement is not a death");
+    cr_assert_eq(st.failed, 0);
+    support_release_all(fs, tasks);
+    cf_executor_release(ex);
+}
+
+Test(fault_options, max_tasks_per_child_is_exact, .timeout = 60)
+{
+    check_exact_limit(1, 1, 7);
+    check_exact_limit(1, 3, 20);
+    check_exact_limit(2, 2, 21);
+    check_exact_limit(2, 5, 32);
+}
+
 /* A map chunk counts as one record. */
 static int fo_map_input(void *arg, size_t index, msgpack_packer *pk)
 {

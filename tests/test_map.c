@@ -76,6 +76,22 @@ static int map_kind(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(map_kind);
 
+/* [dir, n]: n * n, except item 2, which waits on the gate of dir first
+ * (support_gate_hold: it runs up to the liveness bound at most). */
+static int map_third_blocks(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t n;
+    if (cf_arg_i64(args, 1, &n) < 0)
+        return cf_task_fail("map_third_blocks: expected dir, n");
+    if (n == 2) {
+        int rc = support_gate_hold(args, NULL);
+        if (rc != 0)
+            return rc;
+    }
+    return msgpack_pack_int64(out, n * n);
+}
+CF_TASK(map_third_blocks);
+
 /* ------------------------------------------------------------ inputs */
 
 struct map_input {
@@ -356,10 +372,66 @@ Test(map, timeout, .timeout = 30)
     const msgpack_object *r;
     /* The gate stays closed: nothing can finish before the deadline. */
     cr_assert_eq(cf_map_next(m, &idx, &r), -ETIMEDOUT);
-    cr_assert_eq(cf_map_next(m, &idx, &r), -ETIMEDOUT, "the deadline is absolute");
+    cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY, "a timeout ends the map");
     cf_map_release(m);
     support_touch(go);
     cf_executor_release(ex);
+    support_remove_dir(dir);
+}
+
+/* Issue 12 (5): a timeout ends the map, as Python's map does. Items 0 and
+ * 1 come back, item 2 blocks past the deadline: -ETIMEDOUT, then the map
+ * is over (CF_EEMPTY, again and again), the items not started were
+ * cancelled, and nothing is read from the input any more. The blocked
+ * item cannot be cancelled (it runs): once its gate opens it finishes
+ * unseen, and a waiting shutdown waits for it and returns. */
+Test(map, timeout_ends_the_map, .timeout = 30)
+{
+    char dir[64];
+    support_make_dir(dir, sizeof(dir));
+    for (int unordered = 0; unordered < 2; unordered++) {
+        char go[128];
+        snprintf(go, sizeof(go), "%s/go", dir);
+        unlink(go);
+        cf_executor *ex = support_new_pool(1, 0);
+        struct map_input in = map_input_of(20);
+        in.dir = dir;
+        cf_map_options o = {.timeout = 1.0, .chunksize = 1, .unordered = unordered};
+        cf_map *m;
+        cr_assert_eq(cf_map_create(&m, ex, "map_third_blocks", map_gate_input, &in, &o), 0);
+        size_t idx;
+        const msgpack_object *r;
+        int64_t v;
+        for (size_t k = 0; k < 2; k++) {
+            int rc = cf_map_next(m, &idx, &r);
+            cr_assert_eq(rc, 0, "item %zu: %s: %s", k, cf_strerror(rc), cf_map_error_message(m));
+            cr_assert_eq(idx, k);
+            cr_assert_eq(cf_obj_i64(r, &v), 0);
+            cr_assert_eq(v, (int64_t)(k * k));
+        }
+        int rc = cf_map_next(m, &idx, &r);
+        cr_assert_eq(rc, -ETIMEDOUT, "%s", cf_strerror(rc));
+        const char *msg = cf_map_error_message(m);
+        cr_assert(strstr(msg, "map timed out after 1 s with ") && strstr(msg, "pending"), "%s",
+                  msg);
+        size_t produced = in.produced;
+        for (int k = 0; k < 3; k++)
+            cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY, "the map has ended");
+        cr_assert_str_eq(cf_map_error_message(m), msg, "the message stays");
+        cr_assert_eq(in.produced, produced, "the input is not read after the timeout");
+        cf_stats st;
+        cr_assert_eq(cf_executor_stats(ex, &st), 0);
+        /* One worker, blocked on item 2: what was queued behind it (at
+         * least the chunk submitted after item 1 was yielded... or after 0)
+         * is cancelled. */
+        cr_assert_geq(st.cancelled, 1, "nothing was cancelled (%s)", msg);
+        cf_map_release(m);
+        support_touch(go);
+        cr_assert_eq(cf_executor_shutdown(ex, CF_WAIT, false), 0);
+        cr_assert_eq(cf_executor_stats(ex, &st), 0);
+        cr_assert_eq(st.in_flight, 0);
+        cf_executor_release(ex);
+    }
     support_remove_dir(dir);
 }
 

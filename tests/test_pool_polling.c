@@ -6,10 +6,12 @@
  * done-callbacks never run on the waiting thread (unless the future was
  * already done when the callback was added, Python's rule); a worker
  * killed while it polls costs the pool nothing (the next tasks still run,
- * so the ring forgot the dead poller). No test asserts on timing.
+ * so the ring forgot the dead poller). No test asserts on speed; one
+ * checks parallelism with a generous bound.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -27,6 +29,23 @@ static int poll_pid(const msgpack_object *args, msgpack_packer *out)
     return msgpack_pack_int64(out, (int64_t)getpid());
 }
 CF_TASK(poll_pid);
+
+/* [ms]: sleeps ms milliseconds, returns this worker's pid. */
+static int poll_sleep_pid(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t ms = 0;
+    (void)cf_arg_i64(args, 0, &ms);
+    support_sleep_ms((long)ms);
+    return msgpack_pack_int64(out, (int64_t)getpid());
+}
+CF_TASK(poll_sleep_pid);
+
+static double poll_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static cf_executor *pool_of(int workers)
 {
@@ -177,5 +196,47 @@ Test(pool_polling, killing_a_polling_worker_costs_nothing, .timeout = 120)
     cf_stats st;
     cr_assert_eq(cf_executor_stats(ex, &st), 0);
     cr_assert_eq(st.failed, 0, "no task was lost to a kill between tasks");
+    cf_executor_release(ex);
+}
+
+/* Issue 18 (3) at pool level: two tasks of 200 ms submitted together to
+ * two idle workers run side by side. Right after a round trip, the worker
+ * that ran it may poll the task ring (the parent polled its result) while
+ * the other sleeps: the two pushes then see the poller and wake nobody;
+ * the poller takes its share (one) and must pass the signal on to the
+ * sleeper (ipc/ring.c), or it runs both itself, one after the other.
+ * Idle workers that both sleep are tried too (each push wakes one). The
+ * polling window is tens of microseconds, so this cannot force that path;
+ * ring/pop_leaving_records_passes_the_signal_on pins the pass-on itself,
+ * and this checks the end-to-end parallelism. The bound (350 ms for two
+ * 200 ms sleeps) checks parallelism, not speed; the pids say the same.
+ * A few tries, since a loaded machine can be slow once. */
+Test(pool_polling, two_sleeping_workers_both_take_a_task, .timeout = 60)
+{
+    cf_executor *ex = pool_of(2);
+    for (int i = 0; i < 4; i++) /* both workers up */
+        round_trip(ex, i);
+    double best = 1e9;
+    int64_t pid[2] = {0, 0};
+    for (int attempt = 0; attempt < 6 && best >= 0.35; attempt++) {
+        if (attempt % 2)
+            support_sleep_ms(200); /* every worker done polling: asleep */
+        else
+            round_trip(ex, attempt); /* its worker polls now */
+        cf_future *f[2];
+        double t0 = poll_now();
+        for (int k = 0; k < 2; k++)
+            cr_assert_eq(cf_submit(ex, poll_sleep_pid, &f[k], "i", (int64_t)200), 0);
+        for (int k = 0; k < 2; k++) {
+            cr_assert_eq(cf_future_result_i64(f[k], 10.0, &pid[k]), 0);
+            cf_future_release(f[k]);
+        }
+        double took = poll_now() - t0;
+        if (took < best)
+            best = took;
+    }
+    cr_assert_lt(best, 0.35, "two 200 ms tasks on two workers took %.3f s: one worker ran both",
+                 best);
+    cr_assert_neq(pid[0], pid[1], "one worker ran both");
     cf_executor_release(ex);
 }

@@ -30,9 +30,10 @@ static void reaper_path(char *path, size_t size)
         cr_skip_test("cf-test-reaper is not built next to the tests (make test builds it)");
 }
 
-/* Starts the reaper over `sh -c script` with a short grace; returns its pid
- * and the read end of its stderr. */
-static pid_t reaper_start(const char *script, int *err_fd)
+/* Starts the reaper over `sh -c script` with a short grace and, after it,
+ * the options in `extra` (NULL: none; at most 4); returns its pid and the
+ * read end of its stderr. */
+static pid_t reaper_start_with(const char *script, const char *const *extra, int *err_fd)
 {
     char path[PATH_MAX];
     int fds[2];
@@ -44,12 +45,26 @@ static pid_t reaper_start(const char *script, int *err_fd)
         dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
-        execl(path, path, "--grace", "0.3", "--", "/bin/sh", "-c", script, (char *)NULL);
+        const char *argv[16] = {path, "--grace", "0.3"};
+        int n = 3;
+        for (int i = 0; extra && extra[i] && i < 4; i++)
+            argv[n++] = extra[i];
+        argv[n++] = "--";
+        argv[n++] = "/bin/sh";
+        argv[n++] = "-c";
+        argv[n++] = script;
+        argv[n] = NULL;
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
     *err_fd = fds[0];
     return pid;
+}
+
+static pid_t reaper_start(const char *script, int *err_fd)
+{
+    return reaper_start_with(script, NULL, err_fd);
 }
 
 /* Waits for the reaper; returns its exit status and its stderr. */
@@ -144,4 +159,82 @@ Test(reaper, segment_left_by_the_run_is_ours, .timeout = 20)
     char path[128];
     cr_assert_eq(sscanf(name, "%127s", path), 1);
     cr_assert_neq(access(path, F_OK), 0, "%s was unlinked", path);
+}
+
+/* Issue 18, hang reporting: a test the runner does not stop (Criterion's
+ * timer runs inside the test's own process: a test that blocks every
+ * signal or is stopped never times out) is named by the reaper shortly
+ * after its timeout, and its worker (the runner's child that started just
+ * before it) is killed, so the run goes on. Here the "runner" is a shell
+ * that starts a worker (sleep) and says, as tests/hang_report.c does, that
+ * a test with a timeout of 0.5 s started; the worker is SIGSTOPped too. */
+Test(reaper, hung_test_is_named_and_its_worker_killed, .timeout = 20)
+{
+    char out[4096];
+    int fd;
+    /* The deadline bounds the run should the watch fail (then: 124). */
+    const char *extra[] = {"--hang-slack", "0.5", "--deadline", "8", NULL};
+    pid_t pid = reaper_start_with(
+        "sleep 60 & w=$!; kill -STOP $w; "
+        "printf 'start\\t0.5\\tfake::hangs\\n' >/proc/self/fd/$CF_TEST_WATCH_FD; "
+        "wait $w; echo \"worker status $?\" >&2; "
+        "printf 'end\\tfake::hangs\\n' >/proc/self/fd/$CF_TEST_WATCH_FD; exit 0",
+        extra, &fd);
+    int rc = reaper_finish(pid, fd, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "reaper: HUNG: fake::hangs still running"), "%s", out);
+    cr_assert(strstr(out, "(its timeout: 0.5 s)"), "%s", out);
+    cr_assert(strstr(out, "killing its worker"), "%s", out);
+    cr_assert(strstr(out, "worker status 137"), "the worker was SIGKILLed: %s", out);
+    cr_assert(strstr(out, "reaper: 0 process(es), 0 segment(s) left"), "%s", out);
+}
+
+/* A test that ends in time is left alone. */
+Test(reaper, test_ending_in_time_is_not_reported, .timeout = 20)
+{
+    char out[4096];
+    int fd;
+    const char *extra[] = {"--hang-slack", "0.2", NULL};
+    pid_t pid = reaper_start_with(
+        "printf 'start\\t0.5\\tfake::quick\\n' >/proc/self/fd/$CF_TEST_WATCH_FD; "
+        "sleep 0.1; printf 'end\\tfake::quick\\n' >/proc/self/fd/$CF_TEST_WATCH_FD; "
+        "sleep 1; exit 0",
+        extra, &fd);
+    int rc = reaper_finish(pid, fd, out, sizeof(out));
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_null(strstr(out, "HUNG"), "%s", out);
+}
+
+/* --deadline bounds the whole run: the tests still running are named and
+ * everything is killed (status 124). */
+Test(reaper, deadline_names_running_tests_and_kills_the_run, .timeout = 20)
+{
+    char out[4096];
+    int fd;
+    const char *extra[] = {"--deadline", "0.5", NULL};
+    pid_t pid = reaper_start_with(
+        "printf 'start\\t0\\tfake::endless\\n' >/proc/self/fd/$CF_TEST_WATCH_FD; "
+        "sleep 60; exit 0",
+        extra, &fd);
+    int rc = reaper_finish(pid, fd, out, sizeof(out));
+    cr_assert_eq(rc, 124, "%s", out);
+    cr_assert(strstr(out, "the run passed its deadline of 0.5 s; tests still running:"), "%s",
+              out);
+    cr_assert(strstr(out, "fake::endless"), "%s", out);
+}
+
+/* A runner that dies mid-run: the tests it left running are named. */
+Test(reaper, runner_killed_names_its_running_tests, .timeout = 20)
+{
+    char out[4096];
+    int fd;
+    pid_t pid = reaper_start(
+        "printf 'start\\t9\\tfake::one\\nend\\tfake::one\\nstart\\t9\\tfake::two\\n' "
+        ">/proc/self/fd/$CF_TEST_WATCH_FD; kill -ABRT $$",
+        &fd);
+    int rc = reaper_finish(pid, fd, out, sizeof(out));
+    cr_assert_eq(rc, 128 + SIGABRT, "%s", out);
+    cr_assert(strstr(out, "the runner was killed by signal 6; tests still running:"), "%s", out);
+    cr_assert(strstr(out, "fake::two (for"), "%s", out);
+    cr_assert(strstr(out, "the last test to end was fake::one"), "%s", out);
 }

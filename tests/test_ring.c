@@ -745,6 +745,49 @@ Test(ring, dead_poller_is_forgotten_and_sleepers_woken, .fini = teardown, .timeo
     munmap(poller_ready, sizeof(*poller_ready));
 }
 
+/* Child: one pop of at most one record, sleeping up to 5 s for it; exits
+ * 0 with an "abc", 5 when the deadline passed first. */
+static void pop_one_within_5s(void *arg)
+{
+    struct cf__ring_batch b;
+
+    (void)arg;
+    cf__ring_batch_init(&b);
+    int rc = cf__ring_pop(&ring, &b, 1, cf__now_ns() + 5000 * MS, NULL, NULL);
+    if (rc == -ETIMEDOUT)
+        _exit(5);
+    _exit(rc == 0 && b.count == 1 && b.recs[0].len == 3 && !memcmp(b.recs[0].data, "abc", 3)
+              ? 0
+              : 1);
+}
+
+/* Issue 18 (3): a pop that leaves records behind passes the push's signal
+ * on. Consumer A polls, so the two pushes wake nobody; consumer B sleeps
+ * with max_records = 1. A stops polling and takes one record (at most
+ * one): the other is B's, and A's pop must wake B for it, at once rather
+ * than at B's deadline (5 s). Without the pass-on the record would wait
+ * for the next push, or a poller. */
+Test(ring, pop_leaving_records_passes_the_signal_on, .fini = teardown, .timeout = 20)
+{
+    make_ring(4096);
+    pid_t b = spawn(pop_one_within_5s, NULL);
+    wait_asleep(b);
+    cr_assert(cf__ring_poll_begin(&ring), "A polls");
+    cr_assert_eq(push_str("abc", NULL), 0);
+    cr_assert_eq(push_str("abc", NULL), 0);
+    sleep_ms(50);
+    cr_assert_eq(proc_state(b), 'S', "a push woke B while A polled");
+    cf__ring_poll_end(&ring);
+    uint64_t t0 = cf__now_ns();
+    cr_assert_eq(cf__ring_pop(&ring, &batch, 1, 0, NULL, NULL), 0);
+    cr_assert_eq(batch.count, 1);
+    int rc = reap(b);
+    double took = (double)(cf__now_ns() - t0) / 1e9;
+    cr_assert_eq(rc, 0, "B: exit %d (5: slept until its deadline)", rc);
+    cr_assert_lt(took, 2.0, "B got the record only after %.2f s", took);
+    cr_assert_eq(cf__ring_bytes_used(&ring), 0);
+}
+
 /* Child: takes `n` records one pop (of at most one) at a time, each "abc". */
 static void pop_n(void *arg)
 {

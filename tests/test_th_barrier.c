@@ -367,6 +367,54 @@ Test(th_barrier, abort_then_reset_reusable, .timeout = 20)
     cr_assert_eq(cf_barrier_destroy(&c.b2), 0);
 }
 
+/* Issue 18 (2): abort, then reset at once, while the broken waiters are
+ * still inside (woken, not yet out): the reset must still send them away
+ * and re-open the barrier once the last one is out, so that a full round
+ * then passes. Whether the waiters are out before the reset depends on
+ * timing, so it is repeated. */
+static void *bar_wait_once(void *p)
+{
+    struct bar_arg *a = p;
+    bar_tally(a->c, cf_barrier_wait_timed(&a->c->b, 10.0));
+    return NULL;
+}
+
+Test(th_barrier, reset_right_after_abort_with_waiters_inside, .timeout = 60)
+{
+    enum { PARTIES = 3, ROUNDS = 20 };
+    struct bar_ctx c = {0};
+    cr_assert_eq(cf_barrier_init(&c.b, PARTIES, NULL, NULL, CF_FOREVER), 0);
+    for (int round = 0; round < ROUNDS; round++) {
+        pthread_t t[PARTIES];
+        struct bar_arg a[PARTIES];
+        atomic_store(&c.ok, 0);
+        atomic_store(&c.broken, 0);
+        atomic_store(&c.other, 0);
+        for (int i = 0; i < PARTIES - 1; i++) {
+            a[i] = (struct bar_arg){&c, i};
+            cr_assert_eq(pthread_create(&t[i], NULL, bar_wait_once, &a[i]), 0);
+        }
+        bar_await_waiting(&c.b, PARTIES - 1);
+        cr_assert_eq(cf_barrier_abort(&c.b), 0);
+        cr_assert_eq(cf_barrier_reset(&c.b), 0);
+        for (int i = 0; i < PARTIES - 1; i++)
+            pthread_join(t[i], NULL);
+        cr_assert_eq(atomic_load(&c.broken), PARTIES - 1, "round %d: waiters not broken", round);
+        /* A full round on the same barrier. */
+        for (int i = 0; i < PARTIES; i++) {
+            a[i] = (struct bar_arg){&c, i};
+            cr_assert_eq(pthread_create(&t[i], NULL, bar_wait_once, &a[i]), 0);
+        }
+        for (int i = 0; i < PARTIES; i++)
+            pthread_join(t[i], NULL);
+        cr_assert_eq(atomic_load(&c.ok), PARTIES,
+                     "round %d: after abort + reset a full round failed (%d broken)", round,
+                     atomic_load(&c.broken) - (PARTIES - 1));
+        cr_assert_not(cf_barrier_broken(&c.b));
+    }
+    cr_assert_eq(cf_barrier_destroy(&c.b), 0);
+}
+
 /* The seed's scenario: 6 threads, parties = 3. Five wait: one full round
  * passes, two are left waiting; a reset sends those two away broken; they
  * and the sixth then make a full round on the same barrier. */

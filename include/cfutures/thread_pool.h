@@ -17,7 +17,9 @@
  * max_workers run) instead of queueing behind itself. A submit made right
  * after waiting for a result may therefore start a second thread. Done-
  * callbacks run on the pool thread that completed the task (or in the
- * caller, see cf_done_fn).
+ * caller, see cf_done_fn). A task or callback that waits on a future of
+ * its own pool still queued runs that task itself, on its own thread, so
+ * a pool whose threads all wait on it does not deadlock (see cf_done_fn).
  */
 #ifndef CFUTURES_THREAD_POOL_H
 #define CFUTURES_THREAD_POOL_H

@@ -26,10 +26,28 @@
  * suite's status, or 3 when the suite passed but left something.
  * The last line it prints on stderr is "reaper: N process(es), M
  * segment(s) left" (tests/run.sh reads it).
+ *
+ * Hangs. Criterion enforces a test's .timeout with a timer inside the
+ * test's own process: a test that blocks every signal, or is stopped,
+ * never times out, and the whole run used to sit until an outer timeout
+ * without saying which test hung. So the reaper watches too: it hands the
+ * suite a pipe (its descriptor in CF_TEST_WATCH_FD), on which the suite's
+ * runner writes "start\t<timeout>\t<suite::test>" as each test starts and
+ * "end\t<suite::test>" as it ends (tests/hang_report.c). A test still
+ * running --hang-slack seconds (default 5) past its own timeout is
+ * reported by name ("reaper: HUNG: ...") and its worker process (the
+ * runner's child that started last before the test did) is SIGKILLed:
+ * Criterion then reports the test as crashed, and the run goes on.
+ * --deadline SECONDS bounds the whole run: past it, the tests still
+ * running are named and every process of the run is killed (status 124).
+ * When the runner ends abnormally, the tests it left running and the last
+ * one to end are named.
  */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -193,9 +211,226 @@ static int sweep_processes(long grace_ms)
     return (int)left;
 }
 
+/* ---- the hang watch ---------------------------------------------------- */
+
+#define MAX_RUNNING 64
+#define NAME_MAX_LEN 256
+
+struct running {
+    char name[NAME_MAX_LEN];
+    double timeout;    /* seconds; <= 0: none */
+    double started;    /* monotonic seconds */
+    double boot_start; /* CLOCK_BOOTTIME seconds, as /proc start times */
+    bool killed;
+};
+
+static struct running running[MAX_RUNNING];
+static char last_ended[NAME_MAX_LEN];
+static char line_buf[4096];
+static size_t line_len;
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void watch_line(char *line)
+{
+    char *tab = strchr(line, '\t');
+    if (!tab)
+        return;
+    *tab = '\0';
+    if (strcmp(line, "start") == 0) {
+        char *name = strchr(tab + 1, '\t');
+        if (!name)
+            return;
+        *name++ = '\0';
+        for (int i = 0; i < MAX_RUNNING; i++) {
+            if (running[i].name[0] == '\0') {
+                snprintf(running[i].name, NAME_MAX_LEN, "%s", name);
+                running[i].timeout = atof(tab + 1);
+                running[i].started = clock_s(CLOCK_MONOTONIC);
+                running[i].boot_start = clock_s(CLOCK_BOOTTIME);
+                running[i].killed = false;
+                return;
+            }
+        }
+    } else if (strcmp(line, "end") == 0) {
+        for (int i = 0; i < MAX_RUNNING; i++) {
+            if (running[i].name[0] && strcmp(running[i].name, tab + 1) == 0) {
+                running[i].name[0] = '\0';
+                snprintf(last_ended, sizeof(last_ended), "%s", tab + 1);
+                return;
+            }
+        }
+    }
+}
+
+/* Reads what the runner wrote on the watch pipe (non-blocking); false at
+ * its end (every writer gone). */
+static bool watch_read(int fd)
+{
+    for (;;) {
+        ssize_t n = read(fd, line_buf + line_len, sizeof(line_buf) - 1 - line_len);
+        if (n == 0)
+            return false;
+        if (n < 0)
+            return true;
+        line_len += (size_t)n;
+        char *start = line_buf, *nl;
+        while ((nl = memchr(start, '\n', line_len - (size_t)(start - line_buf)))) {
+            *nl = '\0';
+            watch_line(start);
+            start = nl + 1;
+        }
+        line_len -= (size_t)(start - line_buf);
+        memmove(line_buf, start, line_len);
+        if (line_len == sizeof(line_buf) - 1)
+            line_len = 0; /* an over-long line: drop it */
+    }
+}
+
+/* The start time of `pid` in seconds since boot (/proc/PID/stat field 22),
+ * or -1. */
+static double start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    /* After the comm: field 3 (state) onwards; start time is field 22. */
+    unsigned long long ticks = 0;
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+        if (++field == 22) {
+            ticks = strtoull(tok, NULL, 10);
+            break;
+        }
+    }
+    return field == 22 ? (double)ticks / (double)sysconf(_SC_CLK_TCK) : -1;
+}
+
+/* The worker running a test that started at boot time `t`: the runner's
+ * child that started last, no later than that (a tick of tolerance). */
+static pid_t worker_of(pid_t runner, double t)
+{
+    pid_t best = 0;
+    double best_start = -1;
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        pid_t pid = (pid_t)atoi(e->d_name), ppid;
+        if (!proc_info(pid, &ppid, NULL, 0) || ppid != runner)
+            continue;
+        double st = start_time(pid);
+        if (st >= 0 && st <= t + 0.02 && st > best_start) {
+            best = pid;
+            best_start = st;
+        }
+    }
+    if (d)
+        closedir(d);
+    return best;
+}
+
+/* Kills the worker of every test past its timeout by more than slack. */
+static void watch_check(pid_t runner, double slack)
+{
+    double now = clock_s(CLOCK_MONOTONIC);
+    for (int i = 0; i < MAX_RUNNING; i++) {
+        struct running *r = &running[i];
+        if (!r->name[0] || r->killed || r->timeout <= 0 || now - r->started < r->timeout + slack)
+            continue;
+        r->killed = true;
+        pid_t w = worker_of(runner, r->boot_start);
+        fprintf(stderr,
+                "reaper: HUNG: %s still running %.1f s after it started (its timeout: %g s); "
+                "the runner did not stop it: %s\n",
+                r->name, now - r->started, r->timeout,
+                w > 0 ? "killing its worker" : "no worker process found to kill");
+        if (w > 0) {
+            fprintf(stderr, "reaper:   worker pid %d\n", (int)w);
+            kill(w, SIGKILL);
+        }
+    }
+}
+
+static void watch_report_running(const char *why)
+{
+    double now = clock_s(CLOCK_MONOTONIC);
+    bool any = false;
+    for (int i = 0; i < MAX_RUNNING; i++) {
+        if (!running[i].name[0])
+            continue;
+        if (!any)
+            fprintf(stderr, "reaper: %s; tests still running:\n", why);
+        any = true;
+        fprintf(stderr, "reaper:   %s (for %.1f s, timeout %g s)\n", running[i].name,
+                now - running[i].started, running[i].timeout);
+    }
+    if (!any)
+        fprintf(stderr, "reaper: %s; no test was running\n", why);
+    if (last_ended[0])
+        fprintf(stderr, "reaper:   the last test to end was %s\n", last_ended);
+}
+
+/* Waits for the runner while watching its tests. Returns its wait status,
+ * or -1 when the deadline passed (everything of the run is killed then). */
+static int watch_runner(pid_t child, int fd, double slack, double deadline_s)
+{
+    double end = deadline_s > 0 ? clock_s(CLOCK_MONOTONIC) + deadline_s : 0;
+    for (;;) {
+        int status;
+        pid_t got = waitpid(child, &status, WNOHANG);
+        if (got == child) {
+            if (fd >= 0)
+                watch_read(fd);
+            return status;
+        }
+        if (got < 0 && errno != EINTR)
+            return 0;
+        if (fd >= 0) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            if (poll(&pfd, 1, 200) > 0 && !watch_read(fd)) {
+                close(fd);
+                fd = -1;
+            }
+            watch_check(child, slack);
+        } else {
+            sleep_ms(200);
+        }
+        if (end > 0 && clock_s(CLOCK_MONOTONIC) >= end) {
+            char why[96];
+            snprintf(why, sizeof(why), "the run passed its deadline of %g s", deadline_s);
+            watch_report_running(why);
+            pid_t pids[256];
+            for (int round = 0; round < 100 && descendants(pids, 256) > 0; round++) {
+                size_t n = descendants(pids, 256);
+                for (size_t i = 0; i < n && i < 256; i++)
+                    kill(pids[i], SIGKILL);
+                sleep_ms(10);
+            }
+            while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     long grace_ms = 2000;
+    double slack = 5, deadline = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -204,11 +439,16 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--grace") == 0 && i + 1 < argc)
             grace_ms = (long)(atof(argv[++i]) * 1000);
+        else if (strcmp(argv[i], "--hang-slack") == 0 && i + 1 < argc)
+            slack = atof(argv[++i]);
+        else if (strcmp(argv[i], "--deadline") == 0 && i + 1 < argc)
+            deadline = atof(argv[++i]);
         else
             break;
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: cf-test-reaper [--grace SECONDS] [--] COMMAND [ARGS...]\n");
+        fprintf(stderr, "usage: cf-test-reaper [--grace SECONDS] [--hang-slack SECONDS] "
+                        "[--deadline SECONDS] [--] COMMAND [ARGS...]\n");
         return 2;
     }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
@@ -216,6 +456,16 @@ int main(int argc, char **argv)
         return 2;
     }
     snapshot_shm();
+    /* The watch pipe: its write end goes to the run (CF_TEST_WATCH_FD);
+     * without it the run is only waited for. */
+    int watch[2] = {-1, -1};
+    if (pipe(watch) == 0) {
+        char fdnum[16];
+        snprintf(fdnum, sizeof(fdnum), "%d", watch[1]);
+        setenv("CF_TEST_WATCH_FD", fdnum, 1);
+        fcntl(watch[0], F_SETFD, FD_CLOEXEC);
+        fcntl(watch[0], F_SETFL, O_NONBLOCK);
+    }
     pid_t child = fork();
     if (child < 0) {
         perror("reaper: fork");
@@ -226,12 +476,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "reaper: cannot run %s: %s\n", argv[i], strerror(errno));
         _exit(127);
     }
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
+    if (watch[1] >= 0)
+        close(watch[1]);
+    int status = watch_runner(child, watch[0], slack, deadline);
+    bool timed_out = status == -1;
+    if (!timed_out && !(WIFEXITED(status) && WEXITSTATUS(status) <= 1)) {
+        char why[64];
+        if (WIFSIGNALED(status))
+            snprintf(why, sizeof(why), "the runner was killed by signal %d", WTERMSIG(status));
+        else
+            snprintf(why, sizeof(why), "the runner exited with status %d", WEXITSTATUS(status));
+        watch_report_running(why);
+    }
     int procs = sweep_processes(grace_ms);
     int segs = sweep_shm();
     fprintf(stderr, "reaper: %d process(es), %d segment(s) left\n", procs, segs);
+    if (timed_out)
+        return 124;
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return rc != 0 ? rc : (procs || segs) ? 3 : 0;
 }
