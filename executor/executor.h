@@ -37,6 +37,10 @@ struct cf__executor_ops {
      * thread (the process pool polls its result ring), and returns when f
      * is done or it gives up; the caller then waits as usual. */
     void (*assist)(cf_executor *ex, cf_future *f, uint64_t deadline_ns);
+    /* Optional (NULL: -ENOTSUP): queues a native future (f->native, its
+     * call in cf__future_extra, no record) like submit does a record.
+     * Only backends that run tasks in this process have it. */
+    int (*submit_native)(cf_executor *ex, cf_future *f, uint64_t deadline_ns);
 };
 
 /* Counters every executor keeps alike: submissions here, completions by
@@ -56,7 +60,20 @@ struct cf_executor {
      * largest record. */
     size_t spill_above;
     _Atomic uint64_t next_task_id; /* cf__executor_init_ids */
+    /* The event-loop handle (executor/loop.c), made on first use; NULL
+     * until then. Backends leave it zero. */
+    struct cf__loop *_Atomic loop;
 };
+
+/* executor/loop.c: runs the loop callbacks still queued and closes the
+ * loop's descriptor; cf_executor_release calls it once every future of ex
+ * is done, before the backend's destroy. */
+void cf__executor_loop_close(cf_executor *ex);
+
+/* executor/native.c: what a native future runs (its call lives in
+ * cf__future_extra(f)); completes f with fn's return. Backends call it
+ * instead of decoding a record when f->native is set. */
+void cf__native_run(cf_future *f);
 
 /* Gives a new executor its range of task ids (executor.c); call once,
  * before its first submit. */

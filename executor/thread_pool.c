@@ -4,8 +4,8 @@
  * each holding one reference and its record in f->record, which the
  * taking thread drops) and the threads, started lazily by submit. User
  * threads submit, cancel and shut down; pool threads take futures from the
- * queue, run them (workers/execute.c) and complete them, running their
- * done-callbacks.
+ * queue, run them (workers/execute.c, or executor/native.c for a
+ * cf_submit_fn future) and complete them, running their done-callbacks.
  *
  * `mu` guards every field under it. Lock order: pool mu, then a future's
  * mu. No task, callback or future completion runs with mu held.
@@ -289,8 +289,12 @@ static void *thread_main(void *arg)
         }
         p->busy++;
         pthread_mutex_unlock(&p->mu);
-        if (cf__future_mark_running(f))
-            run_one(&r, f);
+        if (cf__future_mark_running(f)) {
+            if (f->native)
+                cf__native_run(f); /* cf_submit_fn: no record to decode */
+            else
+                run_one(&r, f);
+        }
         /* Taken: nobody reads the record again. A large one is freed now
          * rather than with the future (a small one lives inside it). */
         cf__future_drop_record(f);
@@ -379,6 +383,12 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     return rc;
 }
 
+/* cf_submit_fn's future: queued like any other, with no record. */
+static int pool_submit_native(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
+{
+    return pool_submit(ex, f, NULL, 0, deadline_ns);
+}
+
 static bool pool_cancel(cf_executor *ex, cf_future *f)
 {
     (void)ex;
@@ -450,6 +460,7 @@ static const struct cf__executor_ops thread_pool_ops = {
     .shutdown = pool_shutdown,
     .destroy = pool_destroy,
     .workers = pool_workers,
+    .submit_native = pool_submit_native,
 };
 
 /* ------------------------------------------------------------ creation */
