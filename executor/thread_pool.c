@@ -280,8 +280,11 @@ static void *thread_main(void *arg)
         cf_future *f = p->broken ? NULL : pop_locked(p);
         if (!f)
             break; /* shut down with the queue empty, or broken */
-        if (p->room_waiters)
-            pthread_cond_signal(&p->room_cv);
+        /* Submitters blocked on a full queue wake when it is half empty,
+         * not at every take: woken per take, a submitter streaming tasks
+         * slept and woke once per task (a futex wake each way). */
+        if (p->room_waiters && p->queued <= p->max_pending / 2)
+            pthread_cond_broadcast(&p->room_cv);
         /* More queued: pass the wake on to one sleeping thread. */
         if (p->head && p->idle > 0 && p->wakes == 0 && !p->spinning) {
             p->wakes++;
