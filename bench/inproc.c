@@ -63,11 +63,17 @@ static void check_counter(const char *who)
     atomic_store(&counter, 0);
 }
 
-static double cf_rate(bool native)
+#define BATCH 250
+
+/* native: 0 msgpack, 1 cf_submit_fn, 2 cf_submit_fn_batch of BATCH. */
+static double cf_rate(int native)
 {
     cf_executor *ex = make_pool();
     double t0 = bench_now();
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; native == 2 && i < N; i += BATCH)
+        if (cf_submit_fn_batch(ex, native_inc, NULL, BATCH, &futures[i]) != BATCH)
+            exit(1);
+    for (int i = 0; native < 2 && i < N; i++) {
         int rc = native ? cf_submit_fn(ex, native_inc, NULL, &futures[i])
                         : cf_submit(ex, msgpack_inc, &futures[i], "");
         if (rc < 0)
@@ -80,6 +86,7 @@ static double cf_rate(bool native)
         cf_future_release(futures[i]);
     cf_executor_release(ex);
     check_counter(native ? "native" : "msgpack");
+    _Static_assert(N % BATCH == 0, "whole batches");
     return N / t;
 }
 
@@ -332,7 +339,10 @@ int main(void)
     if (only) {
         for (int r = 0; r < runs; r++)
             printf("%s %.2f M/s\n", only,
-                   (strcmp(only, "native") == 0 ? cf_rate(true) : cf_rate(false)) / 1e6);
+                   cf_rate(strcmp(only, "native") == 0  ? 1
+                           : strcmp(only, "batch") == 0 ? 2
+                                                        : 0) /
+                       1e6);
         return 0;
     }
     pthread_t th[THREADS];
@@ -340,16 +350,18 @@ int main(void)
         pthread_create(&th[i], NULL, bare_thread, NULL);
     uv_loop_t *loop = uv_default_loop();
 
-    double nat[runs], mp[runs], uv[runs], gl[runs], ba[runs];
-    double r_nat[runs], r_mp[runs]; /* ratios to libuv within each run */
+    double nat[runs], bat[runs], mp[runs], uv[runs], gl[runs], ba[runs];
+    double r_nat[runs], r_bat[runs], r_mp[runs]; /* ratios to libuv within each run */
     double rtn[runs], rtu[runs], rtg[runs], rtb[runs], rt_ratio[runs];
     for (int r = 0; r < runs; r++) {
         uv[r] = uv_rate(loop);
-        nat[r] = cf_rate(true);
-        mp[r] = cf_rate(false);
+        nat[r] = cf_rate(1);
+        bat[r] = cf_rate(2);
+        mp[r] = cf_rate(0);
         gl[r] = glib_rate();
         ba[r] = bare_rate();
         r_nat[r] = nat[r] / uv[r];
+        r_bat[r] = bat[r] / uv[r];
         r_mp[r] = mp[r] / uv[r];
         rtu[r] = rt_uv(loop);
         rtn[r] = rt_native();
@@ -357,9 +369,9 @@ int main(void)
         rtb[r] = rt_bare();
         rt_ratio[r] = rtn[r] / least3(rtu[r], rtg[r], rtb[r]);
         fprintf(stderr,
-                "inproc run %d: native %.2f, msgpack %.2f, libuv %.2f, GLib %.2f, bare %.2f "
+                "inproc run %d: native %.2f, batch %.2f, msgpack %.2f, libuv %.2f, GLib %.2f, bare %.2f "
                 "M/s; round trip p50 native %.1f, libuv %.1f, GLib %.1f, bare %.1f us\n",
-                r, nat[r] / 1e6, mp[r] / 1e6, uv[r] / 1e6, gl[r] / 1e6, ba[r] / 1e6,
+                r, nat[r] / 1e6, bat[r] / 1e6, mp[r] / 1e6, uv[r] / 1e6, gl[r] / 1e6, ba[r] / 1e6,
                 rtn[r] * 1e6, rtu[r] * 1e6, rtg[r] * 1e6, rtb[r] * 1e6);
     }
     pthread_mutex_lock(&bare.mu);
@@ -374,12 +386,18 @@ int main(void)
     double m_uv = bench_median(uv, runs), m_gl = bench_median(gl, runs);
     double m_ba = bench_median(ba, runs);
     double q_nat = bench_median(r_nat, runs), q_mp = bench_median(r_mp, runs);
+    double m_bat = bench_median(bat, runs), q_bat = bench_median(r_bat, runs);
     char o[64], a[128], w[160];
     snprintf(a, sizeof a, "libuv %.2f M/s (GLib %.2f, bare pthread %.2f)", m_uv / 1e6,
              m_gl / 1e6, m_ba / 1e6);
     snprintf(w, sizeof w, "thread pool, 2 threads: 1 M native cf_submit_fn, then wait (%d runs)",
              runs);
     bench_row(w, bench_rate(o, sizeof o, m_nat), a, q_nat, ">= 1.2x libuv", q_nat >= 1.2);
+    snprintf(w, sizeof w,
+             "thread pool, 2 threads: 1 M native tasks by cf_submit_fn_batch of %d, then wait "
+             "(%d runs)",
+             BATCH, runs);
+    bench_row(w, bench_rate(o, sizeof o, m_bat), a, q_bat, ">= 1.2x libuv", q_bat >= 1.2);
     snprintf(w, sizeof w, "thread pool, 2 threads: 1 M registered msgpack tasks, then wait (%d runs)",
              runs);
     bench_row(w, bench_rate(o, sizeof o, m_mp), a, q_mp, ">= 0.8x libuv", q_mp >= 0.8);

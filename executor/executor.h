@@ -41,6 +41,11 @@ struct cf__executor_ops {
      * call in cf__future_extra, no record) like submit does a record.
      * Only backends that run tasks in this process have it. */
     int (*submit_native)(cf_executor *ex, cf_future *f, uint64_t deadline_ns);
+    /* Optional (NULL: -ENOTSUP): queues fs[0..n) in order, waiting for
+     * room as needed; stores how many it queued (each then holds the
+     * backend's reference) and returns 0 or why it stopped. */
+    int (*submit_native_batch)(cf_executor *ex, cf_future *const *fs, size_t n,
+                               size_t *queued);
 };
 
 /* Counters every executor keeps alike: submissions here, completions by

@@ -13,6 +13,7 @@
  * their usual order (executor/future_internal.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -33,15 +34,12 @@ static char native_name[] = "native function";
 #define MP_INT64 0xd3
 #define PACKED_LEN 9
 
-int cf_submit_fn(cf_executor *ex, cf_native_fn fn, void *arg, cf_future **out)
+/* A pending native future of ex for fn(arg), or NULL (out of memory). */
+static cf_future *native_future(cf_executor *ex, cf_native_fn fn, void *arg)
 {
-    if (!ex || !fn || !out)
-        return -EINVAL;
-    if (!ex->ops->submit_native)
-        return -ENOTSUP;
     cf_future *f = cf__future_new(sizeof(struct native_call));
     if (!f)
-        return -ENOMEM;
+        return NULL;
     struct native_call *c = (struct native_call *)cf__future_extra(f);
     c->fn = fn;
     c->arg = arg;
@@ -49,6 +47,18 @@ int cf_submit_fn(cf_executor *ex, cf_native_fn fn, void *arg, cf_future **out)
     f->task = native_name;
     f->id = atomic_fetch_add_explicit(&ex->next_task_id, 1, memory_order_relaxed);
     f->owner = ex;
+    return f;
+}
+
+int cf_submit_fn(cf_executor *ex, cf_native_fn fn, void *arg, cf_future **out)
+{
+    if (!ex || !fn || !out)
+        return -EINVAL;
+    if (!ex->ops->submit_native)
+        return -ENOTSUP;
+    cf_future *f = native_future(ex, fn, arg);
+    if (!f)
+        return -ENOMEM;
     int rc = ex->ops->submit_native(ex, f, CF__NO_DEADLINE);
     if (rc < 0) {
         f->owner = NULL;
@@ -58,6 +68,34 @@ int cf_submit_fn(cf_executor *ex, cf_native_fn fn, void *arg, cf_future **out)
     atomic_fetch_add_explicit(&ex->counters.submitted, 1, memory_order_relaxed);
     *out = f;
     return 0;
+}
+
+int cf_submit_fn_batch(cf_executor *ex, cf_native_fn fn, void *const *args, size_t n,
+                       cf_future **out)
+{
+    if (!ex || !fn || !out || n > INT_MAX)
+        return -EINVAL;
+    if (!ex->ops->submit_native_batch)
+        return -ENOTSUP;
+    for (size_t i = 0; i < n; i++) {
+        if (!(out[i] = native_future(ex, fn, args ? args[i] : NULL))) {
+            for (size_t j = 0; j < i; j++) {
+                cf_future_release(out[j]);
+                out[j] = NULL;
+            }
+            return -ENOMEM;
+        }
+    }
+    size_t queued = 0;
+    int rc = n ? ex->ops->submit_native_batch(ex, out, n, &queued) : 0;
+    /* Those not queued were never seen by anyone: drop them. */
+    for (size_t i = queued; i < n; i++) {
+        out[i]->owner = NULL;
+        cf_future_release(out[i]);
+        out[i] = NULL;
+    }
+    atomic_fetch_add_explicit(&ex->counters.submitted, queued, memory_order_relaxed);
+    return queued > 0 || n == 0 ? (int)queued : rc;
 }
 
 void cf__native_run(cf_future *f)

@@ -392,6 +392,35 @@ static int pool_submit_native(cf_executor *ex, cf_future *f, uint64_t deadline_n
     return pool_submit(ex, f, NULL, 0, deadline_ns);
 }
 
+/* cf_submit_fn_batch: as many futures as there is room for per lock
+ * hold, and one wake per hold (the woken thread passes it on). */
+static int pool_submit_native_batch(cf_executor *ex, cf_future *const *fs, size_t n,
+                                    size_t *queued)
+{
+    struct thread_pool *p = pool_of(ex);
+    size_t i = 0;
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    while (i < n) {
+        if ((rc = wait_room_locked(p, CF__NO_DEADLINE)) < 0)
+            break;
+        while (i < n && p->queued < p->max_pending && rc == 0)
+            if ((rc = adjust_threads_locked(p)) == 0)
+                push_locked(p, cf_future_retain(fs[i++]));
+        /* Before waiting for room again: the threads must be awake to
+         * make it. */
+        if (p->idle > 0 && p->wakes == 0 && !p->spinning) {
+            p->wakes++;
+            pthread_cond_signal(&p->work_cv);
+        }
+        if (rc < 0)
+            break;
+    }
+    pthread_mutex_unlock(&p->mu);
+    *queued = i;
+    return rc;
+}
+
 static bool pool_cancel(cf_executor *ex, cf_future *f)
 {
     (void)ex;
@@ -464,6 +493,7 @@ static const struct cf__executor_ops thread_pool_ops = {
     .destroy = pool_destroy,
     .workers = pool_workers,
     .submit_native = pool_submit_native,
+    .submit_native_batch = pool_submit_native_batch,
 };
 
 /* ------------------------------------------------------------ creation */

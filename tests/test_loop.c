@@ -39,6 +39,8 @@ Test(loop_process_pool, native_submit_refused, .timeout = 30)
     cf_future *f = NULL;
     cr_assert_eq(cf_submit_fn(ex, lp_native, NULL, &f), -ENOTSUP);
     cr_assert_null(f);
+    cf_future *fs[2];
+    cr_assert_eq(cf_submit_fn_batch(ex, lp_native, NULL, 2, fs), -ENOTSUP);
     cf_stats st;
     cr_assert_eq(cf_executor_stats(ex, &st), 0);
     cr_assert_eq(st.submitted, 0);

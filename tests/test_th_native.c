@@ -502,3 +502,74 @@ Test(th_native_loop, release_while_descriptor_watched, .timeout = 30)
     cr_assert_eq(arg, 1, "the poller did not wake (poll gave %d)", arg);
     cr_assert_eq(c.ran, 1);
 }
+
+/* ------------------------------------------------------------ batch */
+
+Test(th_native, batch_submit, .timeout = 20)
+{
+    cf_executor *ex = nv_pool(2);
+    enum { N = 1000 };
+    static void *args[N];
+    static cf_future *f[N];
+    for (int i = 0; i < N; i++)
+        args[i] = (void *)(intptr_t)i;
+    cr_assert_eq(cf_submit_fn_batch(ex, nv_plus_one, args, N, f), N);
+    cr_assert_eq(cf_wait(f, N, CF_ALL_COMPLETED, 10, NULL), N);
+    for (int i = 0; i < N; i++) {
+        intptr_t v;
+        cr_assert_eq(cf_future_result_intptr(f[i], 0, &v), 0);
+        cr_assert_eq(v, i + 1);
+        cf_future_release(f[i]);
+    }
+    /* args NULL: every call gets NULL. */
+    cr_assert_eq(cf_submit_fn_batch(ex, nv_identity, NULL, 3, f), 3);
+    for (int i = 0; i < 3; i++) {
+        void *p = &p;
+        cr_assert_eq(cf_future_result_ptr(f[i], CF_FOREVER, &p), 0);
+        cr_assert_null(p);
+        cf_future_release(f[i]);
+    }
+    cr_assert_eq(cf_submit_fn_batch(ex, nv_identity, NULL, 0, f), 0);
+    cf_stats st;
+    cr_assert_eq(cf_executor_stats(ex, &st), 0);
+    cr_assert_eq(st.submitted, N + 3);
+    cf_executor_release(ex);
+}
+
+Test(th_native, batch_larger_than_queue, .timeout = 20)
+{
+    /* More tasks than max_pending: the batch waits for room in between. */
+    cf_thread_pool_options o = {.max_workers = 2, .max_pending = 8};
+    cf_executor *ex;
+    cr_assert_eq(cf_thread_pool_create(&ex, &o), 0);
+    atomic_int n = 0;
+    enum { N = 100 };
+    void *args[N];
+    cf_future *f[N];
+    for (int i = 0; i < N; i++)
+        args[i] = &n;
+    cr_assert_eq(cf_submit_fn_batch(ex, nv_count, args, N, f), N);
+    cr_assert_eq(cf_wait(f, N, CF_ALL_COMPLETED, 10, NULL), N);
+    cr_assert_eq(atomic_load(&n), N);
+    for (int i = 0; i < N; i++)
+        cf_future_release(f[i]);
+    cf_executor_release(ex);
+}
+
+Test(th_native, batch_errors, .timeout = 20)
+{
+    cf_executor *ex = nv_pool(1);
+    cf_future *f[4] = {0};
+    cr_assert_eq(cf_submit_fn_batch(NULL, nv_identity, NULL, 4, f), -EINVAL);
+    cr_assert_eq(cf_submit_fn_batch(ex, NULL, NULL, 4, f), -EINVAL);
+    cr_assert_eq(cf_submit_fn_batch(ex, nv_identity, NULL, 4, NULL), -EINVAL);
+    cr_assert_eq(cf_submit_fn_batch(ex, nv_identity, NULL, (size_t)INT32_MAX + 1, f), -EINVAL);
+    cr_assert_eq(cf_executor_shutdown(ex, true, false), 0);
+    cr_assert_eq(cf_submit_fn_batch(ex, nv_identity, NULL, 4, f), CF_ESHUTDOWN);
+    for (int i = 0; i < 4; i++)
+        cr_assert_null(f[i]);
+    cf_stats st;
+    cr_assert_eq(cf_executor_stats(ex, &st), 0);
+    cr_assert_eq(st.submitted, 0);
+    cf_executor_release(ex);
+}

@@ -40,6 +40,17 @@ typedef void *(*cf_native_fn)(void *arg);
  * negated errno when no thread could start. Thread-safe. */
 CF_API int cf_submit_fn(cf_executor *ex, cf_native_fn fn, void *arg, cf_future **out);
 
+/** The same for n calls fn(args[i]) (args NULL: every argument NULL), queued
+ * under one lock hold per queue-full of room, so that a stream of many
+ * small tasks costs the submitter less. out[0..n) receive the futures.
+ * Returns n when all were queued; a smaller count k > 0 when an error
+ * (CF_ESHUTDOWN, CF_EBROKEN, a thread that could not start) stopped it
+ * after k (out[k..n) are then NULL); or, when none was queued, -EINVAL
+ * (ex, fn or out NULL, n > INT_MAX), -ENOTSUP, -ENOMEM (none allocated:
+ * out untouched beyond NULLs) or the error. n 0 returns 0. Thread-safe. */
+CF_API int cf_submit_fn_batch(cf_executor *ex, cf_native_fn fn, void *const *args, size_t n,
+                              cf_future **out);
+
 /** @{ */
 /** Waits like cf_future_result and stores the result as a pointer or an
  * integer: what a native task returned, or an integer result of a msgpack
