@@ -120,6 +120,14 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC_LIB)
 $(BUILD)/bench/cpu.o: EXTRA_CFLAGS := -fopenmp
 $(BUILD)/bench/cpu: BENCH_LDFLAGS := -fopenmp
 
+# Issue 15's anchors and event-loop examples link libuv and GLib
+# (tools/deps.sh installs libuv1-dev and libglib2.0-dev); only these.
+UV_GLIB_CFLAGS = $(shell pkg-config --cflags libuv glib-2.0)
+UV_GLIB_LIBS   = $(shell pkg-config --libs libuv glib-2.0)
+UV_GLIB_USERS := $(BUILD)/bench/inproc $(BUILD)/examples/loop_libuv $(BUILD)/examples/loop_glib
+$(UV_GLIB_USERS:%=%.o): EXTRA_CFLAGS += $(UV_GLIB_CFLAGS)
+$(UV_GLIB_USERS): LIBS_ALL += $(UV_GLIB_LIBS)
+
 # cfmap: a shell command per input line on N workers (tools/cfmap.c).
 cfmap: $(CFMAP)
 $(CFMAP): $(BUILD)/tools/cfmap.o $(STATIC_LIB)

@@ -2,7 +2,13 @@
  * (about a million divisions, ~1 ms, for a prime), mapped over the pool
  * with the automatic chunk size; against the same kernel in a serial
  * single-core loop and in an OpenMP `parallel for` (schedule(dynamic), as
- * many threads as the pool has workers). Built with -fopenmp. */
+ * many threads as the pool has workers). Built with -fopenmp.
+ *
+ * Then fine-grained uneven maps (issue 15, part 3): items whose costs are
+ * drawn from an exponential distribution of mean 10 us and 100 us (a few
+ * items cost several times the mean), mapped ordered and unordered with
+ * the automatic chunk size, against OpenMP schedule(dynamic) on the same
+ * items in the same run. */
 #include <math.h>
 #include <omp.h>
 
@@ -85,6 +91,129 @@ static double pool_map(cf_executor *pool)
     return t;
 }
 
+/* ------------------------------------------------ fine, uneven items */
+
+/* A spin whose cost is proportional to `iters` and that the compiler
+ * cannot drop (the result depends on every step). */
+static uint64_t spin(uint64_t iters)
+{
+    uint64_t x = iters | 1;
+    for (uint64_t i = 0; i < iters; i++)
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return x;
+}
+
+static int bench_spin(const msgpack_object *args, msgpack_packer *out)
+{
+    uint64_t n = 0;
+    cf_arg_u64(args, 0, &n);
+    return msgpack_pack_uint64(out, spin(n));
+}
+CF_TASK(bench_spin);
+
+#define UNEVEN_MAX 40000
+static uint64_t uneven[UNEVEN_MAX];
+static size_t uneven_n;
+
+static int uneven_input(void *arg, size_t index, msgpack_packer *pk)
+{
+    (void)arg;
+    return index >= uneven_n ? 0 : cf_pack_args(pk, "u", uneven[index]) < 0 ? -1 : 1;
+}
+
+/* Spin iterations per microsecond on this machine (best of a few tries). */
+static double calibrate(void)
+{
+    double best = 0;
+    for (int k = 0; k < 5; k++) {
+        double t0 = bench_now();
+        volatile uint64_t sink = spin(2000000);
+        (void)sink;
+        double per_us = 2000000 / ((bench_now() - t0) * 1e6);
+        best = per_us > best ? per_us : best;
+    }
+    return best;
+}
+
+/* n items of exponentially distributed cost (mean `mean_us`), from a
+ * fixed seed: every run maps the same items. */
+static void make_uneven(size_t n, double mean_us, double iters_per_us)
+{
+    uint64_t s = 88172645463325252ULL;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        double u = ((double)(s >> 11) + 1) / 9007199254740993.0; /* (0, 1] */
+        uneven[i] = (uint64_t)(-log(u) * mean_us * iters_per_us) + 1;
+    }
+    uneven_n = n;
+}
+
+static uint64_t checksum_openmp(int threads)
+{
+    uint64_t sum = 0;
+#pragma omp parallel for num_threads(threads) schedule(dynamic) reduction(+ : sum)
+    for (size_t i = 0; i < uneven_n; i++)
+        sum += spin(uneven[i]);
+    return sum;
+}
+
+static double uneven_map(cf_executor *pool, bool unordered, uint64_t expect)
+{
+    cf_map *m;
+    cf_map_options o = {.timeout = CF_FOREVER, .unordered = unordered};
+    size_t i;
+    uint64_t sum = 0, v;
+    const msgpack_object *r;
+    double t0 = bench_now();
+    if (cf_map_create(&m, pool, "bench_spin", uneven_input, NULL, &o) < 0)
+        exit(1);
+    while (cf_map_next(m, &i, &r) == 0)
+        sum += cf_obj_u64(r, &v) == 0 ? v : 0;
+    double t = bench_now() - t0;
+    cf_map_release(m);
+    if (sum != expect)
+        exit(1);
+    return t;
+}
+
+static void uneven_rows(cf_executor *pool, int cores, int runs, double iters_per_us,
+                        double mean_us, size_t n)
+{
+    make_uneven(n, mean_us, iters_per_us);
+    uint64_t expect = 0;
+    double total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += (double)uneven[i];
+    double o[runs], po[runs], pu[runs], qo[runs], qu[runs];
+    for (int r = 0; r < runs; r++) {
+        double t0 = bench_now();
+        expect = checksum_openmp(cores);
+        o[r] = bench_now() - t0;
+        po[r] = uneven_map(pool, false, expect);
+        pu[r] = uneven_map(pool, true, expect);
+        qo[r] = o[r] / po[r];
+        qu[r] = o[r] / pu[r];
+    }
+    double to = bench_median(o, (size_t)runs), tpo = bench_median(po, (size_t)runs),
+           tpu = bench_median(pu, (size_t)runs);
+    double ro = bench_median(qo, (size_t)runs), ru = bench_median(qu, (size_t)runs);
+    double serial = total / iters_per_us / 1e6; /* estimated from the calibration */
+    char w[200], ours[64], a[96];
+    snprintf(a, sizeof a, "OpenMP dynamic %.3f s, speedup %.2f", to, serial / to);
+    snprintf(w, sizeof w,
+             "uneven map, %zu items, mean %.0f us (exponential), ordered (%d runs, time OpenMP / "
+             "ours)",
+             n, mean_us, runs);
+    snprintf(ours, sizeof ours, "%.3f s, speedup %.2f", tpo, serial / tpo);
+    bench_row(w, ours, a, ro, ">= 0.97x", ro >= 0.97);
+    snprintf(w, sizeof w,
+             "uneven map, %zu items, mean %.0f us (exponential), unordered (%d runs, time OpenMP "
+             "/ ours)",
+             n, mean_us, runs);
+    snprintf(ours, sizeof ours, "%.3f s, speedup %.2f", tpu, serial / tpu);
+    bench_row(w, ours, a, ru, ">= 0.97x", ru >= 0.97);
+}
+
 int main(void)
 {
     int runs = bench_runs(3);
@@ -97,13 +226,19 @@ int main(void)
     if (cf_process_pool_create(&pool, NULL) < 0)
         return 1;
     int cores = cf_executor_workers(pool);
+    if (getenv("BENCH_CPU_UNEVEN_ONLY")) { /* for A/B runs of the uneven rows */
+        double ipu = calibrate();
+        uneven_rows(pool, cores, runs, ipu, 100, 8000);
+        uneven_rows(pool, cores, runs, ipu, 10, 40000);
+        cf_executor_release(pool);
+        return 0;
+    }
     double s[runs], o[runs], p[runs];
     for (int r = 0; r < runs; r++) {
         s[r] = timed_count(count_serial, 1);
         o[r] = timed_count(count_openmp, cores);
         p[r] = pool_map(pool);
     }
-    cf_executor_release(pool);
     double ts = bench_median(s, (size_t)runs), to = bench_median(o, (size_t)runs),
            tp = bench_median(p, (size_t)runs);
 
@@ -117,5 +252,9 @@ int main(void)
     snprintf(a, sizeof a, "OpenMP %d threads %.2f s, speedup %.2f", cores, to, ts / to);
     bench_row("CPU-bound map vs OpenMP parallel for (time OpenMP / ours)", ours, a, to / tp,
               ">= 0.95x", to / tp >= 0.95);
+    double iters_per_us = calibrate();
+    uneven_rows(pool, cores, runs, iters_per_us, 100, 8000);
+    uneven_rows(pool, cores, runs, iters_per_us, 10, 40000);
+    cf_executor_release(pool);
     return 0;
 }

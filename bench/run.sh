@@ -11,7 +11,7 @@
 #   BENCH_ONLY="roundtrip cpu"   run only these benches (no RESULTS.md)
 set -u
 dir=${1:?usage: sh bench/run.sh BENCH_DIR}
-order="roundtrip throughput cpu payload thread_pool threading coro lazy_map"
+order="roundtrip throughput cpu payload thread_pool inproc threading coro lazy_map"
 only=${BENCH_ONLY:-}
 results=bench/RESULTS.md
 table=$dir/table.md

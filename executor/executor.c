@@ -92,6 +92,7 @@ void cf_executor_release(cf_executor *ex)
      * owner while its future was pending may still be inside the backend. */
     while (atomic_load(&ex->calls) > 0)
         sched_yield();
+    cf__executor_loop_close(ex);
     ex->ops->destroy(ex);
 }
 

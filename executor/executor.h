@@ -49,6 +49,15 @@ struct cf__executor_ops {
      * cf__tl_completing is set. */
     int (*wait_here)(cf_executor *ex, cf_future *const *fs, size_t n, bool (*ready)(void *),
                      void *arg, uint64_t deadline_ns);
+    /* Optional (NULL: -ENOTSUP): queues a native future (f->native, its
+     * call in cf__future_extra, no record) like submit does a record.
+     * Only backends that run tasks in this process have it. */
+    int (*submit_native)(cf_executor *ex, cf_future *f, uint64_t deadline_ns);
+    /* Optional (NULL: -ENOTSUP): queues fs[0..n) in order, waiting for
+     * room as needed; stores how many it queued (each then holds the
+     * backend's reference) and returns 0 or why it stopped. */
+    int (*submit_native_batch)(cf_executor *ex, cf_future *const *fs, size_t n,
+                               size_t *queued);
 };
 
 /* Non-zero while this thread completes futures of some executor (a
@@ -81,7 +90,20 @@ struct cf_executor {
      * largest record. */
     size_t spill_above;
     _Atomic uint64_t next_task_id; /* cf__executor_init_ids */
+    /* The event-loop handle (executor/loop.c), made on first use; NULL
+     * until then. Backends leave it zero. */
+    struct cf__loop *_Atomic loop;
 };
+
+/* executor/loop.c: runs the loop callbacks still queued and closes the
+ * loop's descriptor; cf_executor_release calls it once every future of ex
+ * is done, before the backend's destroy. */
+void cf__executor_loop_close(cf_executor *ex);
+
+/* executor/native.c: what a native future runs (its call lives in
+ * cf__future_extra(f)); completes f with fn's return. Backends call it
+ * instead of decoding a record when f->native is set. */
+void cf__native_run(cf_future *f);
 
 /* Gives a new executor its range of task ids (executor.c); call once,
  * before its first submit. */

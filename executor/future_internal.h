@@ -88,6 +88,7 @@ struct cf_future {
     bool pushing;              /* a submitter is still inside its push */
     bool side_close_deferred;  /* ... and must drop task_side after it, */
     bool side_reusable;        /* ... for reuse (else abandoned: ipc/side.h) */
+    bool native;               /* a cf_submit_fn call, not a record (executor/native.c) */
 };
 
 /* A pending future with `extra` bytes of storage after it, at

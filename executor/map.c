@@ -52,7 +52,8 @@ struct cf_map {
     bool unordered;
     bool auto_chunk;
     size_t chunksize;
-    size_t max_chunks;    /* window size */
+    size_t max_chunks;    /* chunks pending (not yet done) at most */
+    size_t window_cap;    /* chunks in the window at most, done ones included */
     size_t max_inflight;  /* items; 0: no limit beyond the window */
 
     size_t next_index;    /* next input index to ask for */
@@ -161,11 +162,25 @@ static bool deadline_passed(const cf_map *m)
     return m->deadline != CF__NO_DEADLINE && cf__now_ns() >= m->deadline;
 }
 
-/* Submits chunks until the window is full or the input ends. Nothing is
- * submitted once the deadline has passed: it could not be yielded. */
+/* Window entries whose future is not done yet: the chunks keeping the
+ * workers busy. */
+static size_t pending_chunks(const cf_map *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_window; i++)
+        n += !cf_future_done(m->window[i].f);
+    return n;
+}
+
+/* Submits chunks until max_chunks are pending, the window is full or the
+ * input ends. Done chunks waiting behind a slow head of an ordered map do
+ * not count as pending: the workers stay fed while the head runs (see
+ * pick), within window_cap. Nothing is submitted once the deadline has
+ * passed: it could not be yielded. */
 static int refill(cf_map *m)
 {
-    while (!m->input_done && !deadline_passed(m) && m->n_window < m->max_chunks &&
+    while (!m->input_done && !deadline_passed(m) && m->n_window < m->window_cap &&
+           pending_chunks(m) < m->max_chunks &&
            (!m->max_inflight || m->inflight_items + m->chunksize <= m->max_inflight ||
             m->n_window == 0)) {
         struct pack_state ps = {m, 0, 1};
@@ -234,11 +249,37 @@ static void adapt_chunksize(cf_map *m, const struct chunk *c)
 static int pick(cf_map *m, size_t *which)
 {
     if (!m->unordered) {
+        /* In order: the head must finish, but while it runs the chunks
+         * behind it may finish too; each that does is replaced (refill),
+         * so that one slow item stalls only its own worker, not the pool
+         * (measured: ordered maps of 10 us items at 0.64x OpenMP with the
+         * window frozen behind its head). Waits on the pending chunks
+         * only, else a done one would make the wait return at once. */
         *which = 0;
-        int rc = cf_future_error(m->window[0].f, remaining(m));
-        if (rc < 0 && !cf_future_done(m->window[0].f))
-            return rc; /* -ETIMEDOUT, or -EDEADLK/-ENOMEM from a callback's wait */
-        return 0;
+        for (;;) {
+            if (cf_future_done(m->window[0].f))
+                return 0;
+            int rc = refill(m);
+            if (rc < 0 && rc != -ETIMEDOUT)
+                return rc;
+            cf_future *fs[m->n_window];
+            size_t n = 0;
+            for (size_t i = 0; i < m->n_window; i++)
+                if (!cf_future_done(m->window[i].f))
+                    fs[n++] = m->window[i].f;
+            if (n == 0)
+                return 0;
+            /* Nothing more can be submitted: only the head matters. */
+            if (m->input_done || m->n_window >= m->window_cap)
+                n = 1;
+            if (fs[0] != m->window[0].f)
+                return 0; /* the head completed meanwhile */
+            int done = cf_wait(fs, n, CF_FIRST_COMPLETED, remaining(m), NULL);
+            if (done < 0)
+                return done; /* -EDEADLK/-ENOMEM from a callback's wait */
+            if (done == 0)
+                return -ETIMEDOUT;
+        }
     }
     cf_future *fs[m->n_window];
     for (size_t i = 0; i < m->n_window; i++)
@@ -505,8 +546,10 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
     m->started_ns = m->last_progress_ns = cf__now_ns();
     /* Two chunks per worker keeps each busy while the next one travels. */
     m->max_chunks = 2 * (size_t)workers + 2;
+    /* Room for done chunks waiting behind a slow head (pick). */
+    m->window_cap = 4 * m->max_chunks;
     m->task = strdup(task);
-    m->window = calloc(m->max_chunks, sizeof(*m->window));
+    m->window = calloc(m->window_cap, sizeof(*m->window));
     if (!m->task || !m->window) {
         cf_map_release(m);
         return -ENOMEM;

@@ -4,8 +4,8 @@
  * each holding one reference and its record in f->record, which the
  * taking thread drops) and the threads, started lazily by submit. User
  * threads submit, cancel and shut down; pool threads take futures from the
- * queue, run them (workers/execute.c) and complete them, running their
- * done-callbacks.
+ * queue, run them (workers/execute.c, or executor/native.c for a
+ * cf_submit_fn future) and complete them, running their done-callbacks.
  *
  * `mu` guards every field under it. Lock order: pool mu, then a future's
  * mu. No task, callback or future completion runs with mu held.
@@ -281,8 +281,11 @@ static void *thread_main(void *arg)
         cf_future *f = p->broken ? NULL : pop_locked(p);
         if (!f)
             break; /* shut down with the queue empty, or broken */
-        if (p->room_waiters)
-            pthread_cond_signal(&p->room_cv);
+        /* Submitters blocked on a full queue wake when it is half empty,
+         * not at every take: woken per take, a submitter streaming tasks
+         * slept and woke once per task (a futex wake each way). */
+        if (p->room_waiters && p->queued <= p->max_pending / 2)
+            pthread_cond_broadcast(&p->room_cv);
         /* More queued: pass the wake on to one sleeping thread. */
         if (p->head && p->idle > 0 && p->wakes == 0 && !p->spinning) {
             p->wakes++;
@@ -290,8 +293,12 @@ static void *thread_main(void *arg)
         }
         p->busy++;
         pthread_mutex_unlock(&p->mu);
-        if (cf__future_mark_running(f))
-            run_one(&r, f);
+        if (cf__future_mark_running(f)) {
+            if (f->native)
+                cf__native_run(f); /* cf_submit_fn: no record to decode */
+            else
+                run_one(&r, f);
+        }
         /* Taken: nobody reads the record again. A large one is freed now
          * rather than with the future (a small one lives inside it). */
         cf__future_drop_record(f);
@@ -357,8 +364,12 @@ static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool 
         if (!mine)
             continue;
         /* As thread_main does with a future it takes. */
-        if (cf__future_mark_running(fs[i]))
-            run_one(&r, fs[i]);
+        if (cf__future_mark_running(fs[i])) {
+            if (fs[i]->native)
+                cf__native_run(fs[i]);
+            else
+                run_one(&r, fs[i]);
+        }
         cf__future_drop_record(fs[i]);
         cf_future_release(fs[i]);
     }
@@ -440,6 +451,41 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     return rc;
 }
 
+/* cf_submit_fn's future: queued like any other, with no record. */
+static int pool_submit_native(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
+{
+    return pool_submit(ex, f, NULL, 0, deadline_ns);
+}
+
+/* cf_submit_fn_batch: as many futures as there is room for per lock
+ * hold, and one wake per hold (the woken thread passes it on). */
+static int pool_submit_native_batch(cf_executor *ex, cf_future *const *fs, size_t n,
+                                    size_t *queued)
+{
+    struct thread_pool *p = pool_of(ex);
+    size_t i = 0;
+    int rc = 0;
+    pthread_mutex_lock(&p->mu);
+    while (i < n) {
+        if ((rc = wait_room_locked(p, CF__NO_DEADLINE)) < 0)
+            break;
+        while (i < n && p->queued < p->max_pending && rc == 0)
+            if ((rc = adjust_threads_locked(p)) == 0)
+                push_locked(p, cf_future_retain(fs[i++]));
+        /* Before waiting for room again: the threads must be awake to
+         * make it. */
+        if (p->idle > 0 && p->wakes == 0 && !p->spinning) {
+            p->wakes++;
+            pthread_cond_signal(&p->work_cv);
+        }
+        if (rc < 0)
+            break;
+    }
+    pthread_mutex_unlock(&p->mu);
+    *queued = i;
+    return rc;
+}
+
 static bool pool_cancel(cf_executor *ex, cf_future *f)
 {
     (void)ex;
@@ -512,6 +558,8 @@ static const struct cf__executor_ops thread_pool_ops = {
     .destroy = pool_destroy,
     .workers = pool_workers,
     .wait_here = pool_wait_here,
+    .submit_native = pool_submit_native,
+    .submit_native_batch = pool_submit_native_batch,
 };
 
 /* ------------------------------------------------------------ creation */

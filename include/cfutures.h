@@ -550,5 +550,6 @@ CF_API void cf_map_release(cf_map *m);
 #include <cfutures/thread_pool.h>
 #include <cfutures/pshared.h>
 #include <cfutures/coro.h>
+#include <cfutures/inproc.h>
 
 #endif /**< CFUTURES_H */

@@ -7,7 +7,7 @@
 # runtime; `sh tools/deps.sh cmake` (tests/install/check.sh) cmake, for the
 # out-of-tree CMake build; `sh tools/deps.sh docs` (make docs) doxygen.
 set -eu
-pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev libpng-dev"
+pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev libpng-dev libuv1-dev libglib2.0-dev"
 case "${1:-}" in
 "") ;;
 fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
