@@ -7,7 +7,10 @@
 # runtime; `sh tools/deps.sh cmake` (tests/install/check.sh) cmake, for the
 # out-of-tree CMake build; `sh tools/deps.sh docs` (make docs) doxygen.
 set -eu
-pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev libpng-dev"
+# Open MPI and MPICH side by side (mpicc.openmpi, mpicc.mpich): the MPI
+# backend (libcfutures_mpi) is built and tested against both.
+pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev libpng-dev
+      libopenmpi-dev openmpi-bin libmpich-dev mpich"
 case "${1:-}" in
 "") ;;
 fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
