@@ -276,6 +276,8 @@ MPI_ENV := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
            OMPI_MCA_rmaps_base_oversubscribe=1 \
            $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0)
 MPI_RANKS ?= 3
+# The pkg-config name of the flavor's C library (Debian: ompi-c, mpich).
+MPI_PC      = $(if $(filter mpich,$(MPI_FLAVOR)),mpich,ompi-c)
 MPIRUN     = $(MPI_ENV) $(MPIEXEC) -n $(MPI_RANKS)
 
 .PHONY: mpi test-mpi demo-mpi bench-mpi install-mpi uninstall-mpi
@@ -329,7 +331,7 @@ install-mpi: $(MPI_STATIC) $(MPI_SHARED)
 	ln -sf libcfutures_mpi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(MPI_SONAME)
 	ln -sf $(MPI_SONAME) $(DESTDIR)$(LIBDIR)/libcfutures_mpi.so
 	$(INSTALL) -m 644 $(MPI_STATIC) $(DESTDIR)$(LIBDIR)/libcfutures_mpi.a
-	$(SUBST) -e 's|@MPI_FLAVOR@|$(MPI_FLAVOR)|g' tools/cfutures-mpi.pc.in >$(DESTDIR)$(PC_DIR)/cfutures-mpi.pc
+	$(SUBST) -e 's|@MPI_FLAVOR@|$(MPI_FLAVOR)|g' -e 's|@MPI_PC@|$(MPI_PC)|g' tools/cfutures-mpi.pc.in >$(DESTDIR)$(PC_DIR)/cfutures-mpi.pc
 	$(SUBST) tools/cfutures-mpiTargets.cmake.in >$(DESTDIR)$(CMAKE_DIR)/cfutures-mpiTargets.cmake
 
 uninstall-mpi:
