@@ -197,6 +197,7 @@ demo: $(EXAMPLES) $(CFMAP)
 # and writes it to bench/RESULTS.md (bench/README.md).
 bench: $(BENCHES)
 	@sh bench/run.sh $(BUILD)/bench
+	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory bench-mpi)
 
 # ---- install ----
 # make install PREFIX=/usr/local DESTDIR=/staging: the headers, the shared
