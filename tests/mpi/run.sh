@@ -26,5 +26,32 @@ else
     [ "${segs:-0}" -gt 0 ] && failed=$((failed + 1))
 fi
 [ "$passed" -eq 0 ] && { echo "no MPI check ran" >&2; failed=$((failed + 1)); }
+
+# A serving rank killed in the middle of a job, with local pools on every
+# serving rank: the launcher must end the job (a non-zero status, within
+# the bound) and nothing may be left: no process, no /dev/shm object.
+if [ $# -eq 0 ]; then
+    echo "== a serving rank dies: the job must end and leave nothing"
+    log=$(mktemp)
+    t0=$(date +%s)
+    timeout -k 10 120 "$reaper" -- "$mpiexec" -n "$ranks" "$bin" --rank-dies >"$log" 2>&1
+    rc=$?
+    # Open MPI's launcher exits 137 (the rank's SIGKILL), as timeout's -k
+    # would: the time tells them apart.
+    took=$(($(date +%s) - t0))
+    left=$(grep '^reaper: ' "$log" | tail -1)
+    procs=$(echo "$left" | sed -n 's/^reaper: \([0-9]*\) process.*/\1/p')
+    segs=$(echo "$left" | sed -n 's/.*, \([0-9]*\) segment.*/\1/p')
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$took" -ge 110 ] || [ -z "$left" ] ||
+        [ "${procs:-1}" -gt 0 ] || [ "${segs:-1}" -gt 0 ]; then
+        cat "$log"
+        echo "FAIL rank_dies: status $rc, ${left:-no reaper report}" >&2
+        failed=$((failed + 1))
+    else
+        echo "ok   rank_dies (job ended in $took s with status $rc; $left)"
+        passed=$((passed + 1))
+    fi
+    rm -f "$log"
+fi
 echo "mpi tests ($(basename "$mpiexec")): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

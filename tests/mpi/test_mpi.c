@@ -112,6 +112,25 @@ static int t_crash(const msgpack_object *args, msgpack_packer *out)
     return 0;
 }
 
+/* Node mode: kills the serving rank this worker belongs to (the worker's
+ * parent is its pool's fork server, whose parent is the rank). */
+static int t_kill_rank(const msgpack_object *args, msgpack_packer *out)
+{
+    (void)args;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)getppid());
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(buf, sizeof(buf), f))
+        return cf_task_fail("cannot read %s", path);
+    fclose(f);
+    int rank_pid = 0;
+    const char *p = strrchr(buf, ')');
+    if (!p || sscanf(p + 1, " %*c %d", &rank_pid) != 1 || rank_pid <= 1)
+        return cf_task_fail("no grandparent in %s", path);
+    kill(rank_pid, SIGKILL);
+    return msgpack_pack_nil(out);
+}
+
 static uint64_t digest(const unsigned char *b, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
@@ -663,7 +682,31 @@ int main(int argc, char **argv)
     cf_task_register("t_bytes", t_bytes);
     cf_task_register("t_init", t_init);
     cf_task_register("t_get_init", t_get_init);
+    cf_task_register("t_kill_rank", t_kill_rank);
     const char *only = argc > 1 ? argv[1] : NULL;
+
+    if (only && strcmp(only, "--rank-dies") == 0) {
+        /* A serving rank dies in the middle of a job with local pools on
+         * every serving rank: the launcher ends the job (non-zero), and
+         * tests/mpi/run.sh checks that it ended and left nothing. */
+        cf_mpi_pool_options o = {.workers_per_rank = 2};
+        cf_executor *ex;
+        current_check = "rank_dies";
+        alarm(60);
+        int rc = cf_mpi_pool_create(&ex, &o);
+        if (rc == 0) {
+            cf_future *f[4];
+            for (int i = 0; i < 4; i++)
+                cf_submit(ex, t_sleep_ms, &f[i], "i", (int64_t)100000);
+            cf_future *k;
+            cf_submit(ex, t_kill_rank, &k, "");
+            cf_future_result(k, 50, NULL); /* the job ends before this returns */
+            fprintf(stderr, "rank_dies: the job outlived its dead rank\n");
+            _exit(0); /* run.sh wants a failed job: exit 0 says it was not ended */
+        }
+        pause(); /* serving ranks: ended by the launcher too */
+        return 0;
+    }
 
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
