@@ -127,11 +127,13 @@ static double cf_map_rate(void)
     return MAP_ITEMS / t;
 }
 
-/* SUBMIT_TASKS submits of a trivial task, then a wait for all. */
-static double cf_submit_rate(void)
+/* SUBMIT_TASKS submits of a trivial task, then a wait for all; with
+ * batch_records (0: the default), 1 measures what a batch costs. */
+static double cf_submit_rate(int batch_records)
 {
     cf_executor *ex;
-    int rc = cf_mpi_pool_create(&ex, NULL);
+    cf_mpi_pool_options o = {.batch_records = batch_records};
+    int rc = cf_mpi_pool_create(&ex, &o);
     if (rc == CF_MPI_SERVED)
         return 0;
     if (rc < 0) {
@@ -182,14 +184,15 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     cf_task_register("b_square", b_square);
     int runs = bench_runs(3);
-    double farm_v[16], map_v[16], sub_v[16];
+    double farm_v[16], map_v[16], sub_v[16], one_v[16];
     if (runs > 16)
         runs = 16;
     for (int r = 0; r < runs; r++) {
         /* Interleaved, so that load on the machine hits both alike. */
         farm_v[r] = farm();
         map_v[r] = cf_map_rate();
-        sub_v[r] = cf_submit_rate();
+        sub_v[r] = cf_submit_rate(0);
+        one_v[r] = cf_submit_rate(1);
     }
     if (rank == 0) {
         char w[160], o[64], a[64];
@@ -213,8 +216,17 @@ int main(int argc, char **argv)
         else
             bench_row(wl, bench_rate(o, sizeof o, sm), "mpi4py.futures: not run", -1, ">= 50x",
                       -1);
-        /* For docs: what one farm message pair costs the root. */
-        printf("# farm %.0f tasks/s, cf_map %.0f tasks/s, submit %.0f tasks/s\n", fm, mm, sm);
+        /* The root's cost per record and per batch (docs/architecture.md):
+         * with batches of one record each record pays a batch. */
+        double om = bench_median(one_v, (size_t)runs);
+        bench_row(bench_fmt(w, sizeof w,
+                            "MPI, %d ranks: the same, one record per batch (median of %d)", size,
+                            runs),
+                  bench_rate(o, sizeof o, om), "-", -1, "report", -1);
+        printf("# farm %.0f tasks/s, cf_map %.0f tasks/s, submit %.0f tasks/s, "
+               "submit with 1-record batches %.0f tasks/s: %.2f us per record, "
+               "%.2f us more per batch\n",
+               fm, mm, sm, om, 1e6 / sm, 1e6 / om - 1e6 / sm);
     }
     MPI_Finalize();
     return errors ? 1 : 0;

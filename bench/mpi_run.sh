@@ -24,6 +24,9 @@ fi
 echo "bench: $mpiexec -n $ranks $dir/mpi_bench ..." >&2
 BENCH_MPI4PY=$out timeout 1800 "$mpiexec" -n "$ranks" "$dir/mpi_bench" >"$dir/mpi_bench.out"
 status=$?
+# Node mode against the process pool: one serving rank with 2 workers.
+echo "bench: $mpiexec -n 2 $dir/mpi_node ..." >&2
+timeout 1800 "$mpiexec" -n 2 "$dir/mpi_node" >>"$dir/mpi_bench.out" || status=1
 cat "$dir/mpi_bench.out"
 {
     echo "# cfutures MPI benchmark rows"

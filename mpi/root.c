@@ -41,8 +41,8 @@
 /* Rounds of polling MPI with nothing to do before the progress thread
  * starts to sleep between polls (MPI cannot wake a condition variable),
  * and the longest such sleep. */
-#define SPIN_ROUNDS 200
-#define MAX_NAP_NS 200000
+#define SPIN_ROUNDS 100
+#define MAX_NAP_NS 1000000
 
 struct rank_state {
     int workers;
@@ -424,7 +424,7 @@ static void *progress_main(void *arg)
             p->sleeping = false;
             idle = 0;
         } else if (++idle > SPIN_ROUNDS) {
-            uint64_t ns = 1000ull << (idle - SPIN_ROUNDS < 8 ? idle - SPIN_ROUNDS : 8);
+            uint64_t ns = 1000ull << (idle - SPIN_ROUNDS < 10 ? idle - SPIN_ROUNDS : 10);
             nap_locked(p, ns < MAX_NAP_NS ? ns : MAX_NAP_NS);
         } else {
             pthread_mutex_unlock(&p->mu);

@@ -34,8 +34,8 @@
 #include "workers/execute.h"
 #include "workers/pool_ipc.h"
 
-#define SPIN_ROUNDS 200
-#define MAX_NAP_NS 200000
+#define SPIN_ROUNDS 100
+#define MAX_NAP_NS 1000000
 #define FLUSH_NS 20000000ull /* results of a long batch go back at least this often */
 
 struct cf__mpi_server;
@@ -291,7 +291,7 @@ int cf__mpi_server_run(struct cf__mpi_server *s)
         if (did) {
             idle = 0;
         } else if (++idle > SPIN_ROUNDS) {
-            uint64_t ns = 1000ull << (idle - SPIN_ROUNDS < 8 ? idle - SPIN_ROUNDS : 8);
+            uint64_t ns = 1000ull << (idle - SPIN_ROUNDS < 10 ? idle - SPIN_ROUNDS : 10);
             nap(s, ns < MAX_NAP_NS ? ns : MAX_NAP_NS);
         }
     }
