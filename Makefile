@@ -239,9 +239,10 @@ install: $(STATIC_LIB) $(SHARED_LIB)
 	$(SUBST) tools/cfuturesConfig.cmake.in >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfig.cmake
 	$(SUBST) tools/cfuturesConfigVersion.cmake.in \
 	    >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfigVersion.cmake
+	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory install-mpi)
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED) $(MPI_INSTALLED))
 	rmdir $(DESTDIR)$(INCLUDEDIR)/cfutures $(DESTDIR)$(CMAKE_DIR) 2>/dev/null || true
 
 # ---- MPI ----
@@ -253,9 +254,11 @@ uninstall:
 # The core library itself never sees MPI.
 #   make mpi              the libraries, static and shared
 #   make test-mpi         the MPI tests: one job of 3 ranks (tests/mpi)
-#   make demo-mpi         examples/mpi_*.c under mpiexec -n 3
+#   make demo-mpi         examples/mpi_*.c under mpiexec -n 3 (mpi_mandelbrot
+#                         writes $(MPI_BUILD)/mandelbrot.ppm)
 #   make bench-mpi        the MPI rows of the bench (bench/mpi_*.c)
 #   make install-mpi      header, libraries, cfutures-mpi.pc, cfutures::mpi
+#                         (make install runs it; make uninstall undoes it)
 # `make test`, `make demo` and `make all` include them when the wrapper exists.
 MPI_FLAVOR ?= openmpi
 MPICC      := mpicc.$(MPI_FLAVOR)
@@ -316,7 +319,8 @@ test-mpi: $(MPI_TEST_BIN) $(MPI_SHARED) $(REAPER)
 
 demo-mpi: $(MPI_EXAMPLES)
 	@for e in $(MPI_EXAMPLES); do echo "== $(MPIEXEC) -n $(MPI_RANKS) $$e"; \
-	    $(MPIRUN) $$e || exit 1; done
+	    case $$e in */mpi_mandelbrot) $(MPIRUN) $$e $(MPI_BUILD)/mandelbrot.ppm ;; \
+	    *) $(MPIRUN) $$e ;; esac || exit 1; done
 
 bench-mpi: $(MPI_BENCHES)
 	@$(MPI_ENV) sh bench/mpi_run.sh $(MPIEXEC) $(MPI_BUILD)/bench
@@ -333,7 +337,8 @@ install-mpi: $(MPI_STATIC) $(MPI_SHARED)
 	ln -sf $(MPI_SONAME) $(DESTDIR)$(LIBDIR)/libcfutures_mpi.so
 	$(INSTALL) -m 644 $(MPI_STATIC) $(DESTDIR)$(LIBDIR)/libcfutures_mpi.a
 	$(SUBST) -e 's|@MPI_FLAVOR@|$(MPI_FLAVOR)|g' -e 's|@MPI_PC@|$(MPI_PC)|g' tools/cfutures-mpi.pc.in >$(DESTDIR)$(PC_DIR)/cfutures-mpi.pc
-	$(SUBST) tools/cfutures-mpiTargets.cmake.in >$(DESTDIR)$(CMAKE_DIR)/cfutures-mpiTargets.cmake
+	$(SUBST) -e 's|@MPICC@|$(MPICC)|g' tools/cfutures-mpiTargets.cmake.in \
+	    >$(DESTDIR)$(CMAKE_DIR)/cfutures-mpiTargets.cmake
 
 uninstall-mpi:
 	rm -f $(addprefix $(DESTDIR),$(MPI_INSTALLED))

@@ -28,8 +28,12 @@ extern "C" {
  * cf_executor works on it: cf_submit and its variants, cf_buffer (its
  * bytes are copied once into the task record), cf_map, cf_wait,
  * cf_as_completed, done-callbacks, cancelling pending tasks, shutdown,
- * cf_executor_stats and cf_executor_worker_stats (one position per serving
- * rank).
+ * cf_executor_stats and cf_executor_worker_stats (position i is the i-th
+ * serving rank in rank order, the root skipped: its pid and the records
+ * sent to it; positions past the serving ranks are -EINVAL). A
+ * task_timeout is enforced in node mode only (the rank's pool kills the
+ * worker); in rank mode nothing can interrupt a task. cf_executor_workers
+ * counts every serving rank's workers (1 per rank in rank mode).
  *
  * Threads: on the root one progress thread, started by cf_mpi_pool_create
  * and joined by the shutdown that waits, is the only caller of MPI from
@@ -39,9 +43,10 @@ extern "C" {
  * cf_mpi_pool_create initialises it with MPI_Init_thread asking for
  * MPI_THREAD_SERIALIZED (and finalises it: see below). When the program
  * initialised MPI itself with less (MPI_Init gives MPI_THREAD_SINGLE with
- * Debian's Open MPI and MPICH), the root returns -ENOTSUP after telling
- * the other ranks to stop (they return -ENOTSUP too): initialise with
- * MPI_Init_thread(..., MPI_THREAD_SERIALIZED, ...) instead. Between create
+ * Debian's Open MPI and MPICH), every rank returns -ENOTSUP (each decides
+ * alone: the level is the same on all, and none waits for another):
+ * initialise with MPI_Init_thread(..., MPI_THREAD_SERIALIZED, ...)
+ * instead. Between create
  * and cf_executor_release the root's program must make no MPI call of its
  * own unless MPI runs at MPI_THREAD_MULTIPLE. Serving ranks call MPI from
  * the calling thread only.

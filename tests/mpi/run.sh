@@ -31,6 +31,22 @@ fi
 # serving rank: the launcher must end the job (a non-zero status, within
 # the bound) and nothing may be left: no process, no /dev/shm object.
 if [ $# -eq 0 ]; then
+    # Jobs for what happens once per job: MPI initialised by the pool (and
+    # finalised at release), and MPI initialised below SERIALIZED.
+    for mode in --self-init --thread-single; do
+        echo "== $mode"
+        if timeout -k 10 120 "$mpiexec" -n "$ranks" "$bin" "$mode" >"$log.$$" 2>&1 &&
+            grep -q '^mpi tests: 1 passed, 0 failed' "$log.$$"; then
+            echo "ok   $mode ($(grep '^mpi tests' "$log.$$"))"
+            passed=$((passed + 1))
+        else
+            cat "$log.$$"
+            echo "FAIL $mode" >&2
+            failed=$((failed + 1))
+        fi
+        rm -f "$log.$$"
+    done
+
     echo "== a serving rank dies: the job must end and leave nothing"
     log=$(mktemp)
     t0=$(date +%s)
