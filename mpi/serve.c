@@ -37,6 +37,7 @@
 #define SPIN_ROUNDS 100
 #define MAX_NAP_NS 1000000
 #define FLUSH_NS 20000000ull /* results of a long batch go back at least this often */
+#define KEEP_BYTES (16u << 20) /* message buffers larger than this are freed after use */
 
 struct cf__mpi_server;
 struct done {
@@ -85,6 +86,13 @@ static int flush(struct cf__mpi_server *s)
     if (s->out.len <= CF__MPI_FRAME_HEAD)
         return 0;
     int rc = cf__mpi_send_framed(&s->out, s->c.root, CF__MPI_TAG_RESULTS, s->c.comm, s->c.split);
+    /* A large result's buffers are not kept for the next small ones. */
+    if (s->out.cap > KEEP_BYTES)
+        cf__mpi_buf_free(&s->out);
+    if (s->sb.alloc > KEEP_BYTES) {
+        msgpack_sbuffer_destroy(&s->sb);
+        msgpack_sbuffer_init(&s->sb);
+    }
     int rrc = cf__mpi_buf_reset(&s->out);
     return rc < 0 ? rc : rrc;
 }

@@ -632,6 +632,9 @@ static const struct check checks[] = {
     {"large_payload_300MiB", 300, c_large_payload, {0}, false, 0},
     {"split_messages", 120, c_split, {.split_bytes = 4096}, false, 0},
     {"bad_options", 30, NULL, {.workers_per_rank = -2}, false, -EINVAL},
+    {"bad_split_bytes", 30, NULL, {.split_bytes = 10}, false, -EINVAL},
+    {"bad_batch_records", 30, NULL, {.batch_records = -1}, false, -EINVAL},
+    {"root_outside_communicator", 30, NULL, {.root = 3}, false, -EINVAL},
     {"unregistered_initializer", 30, NULL, {.initializer = "nope"}, false, CF_ENOTASK},
 };
 
@@ -767,6 +770,10 @@ int main(int argc, char **argv)
     }
 
     int passed = 0, failed = 0;
+    if (cf_mpi_pool_create(NULL, NULL) != -EINVAL) {
+        fprintf(stderr, "FAIL rank %d: cf_mpi_pool_create(NULL, NULL) is not -EINVAL\n", my_rank);
+        failed++;
+    }
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
         const struct check *c = &checks[i];
         if (only && !strstr(c->name, only))
