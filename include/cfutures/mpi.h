@@ -1,4 +1,5 @@
-/* cfutures/mpi.h — the executor across MPI ranks (libcfutures_mpi).
+/** @file
+ * cfutures/mpi.h — the executor across MPI ranks (libcfutures_mpi).
  *
  * Not included by <cfutures.h>: only programs built with an MPI compiler
  * wrapper include it, and they link libcfutures_mpi (pkg-config
@@ -19,11 +20,11 @@ extern "C" {
 
 /** @defgroup mpi_pool MPI pool
  * @{
- * The executor of cfutures on the ranks of an MPI job, in "comm mode"
- * (Python's MPICommExecutor): the program is started as `mpiexec -n N
- * ./app`, every rank calls cf_mpi_pool_create with the same options, the
- * root rank gets an executor and the N-1 others serve its tasks until the
- * root shuts it down. Tasks are found by name on every rank (the same
+ * The executor of cfutures on the ranks of an MPI job, in comm mode (as
+ * the MPICommExecutor of mpi4py): the program is started as
+ * mpiexec -n N ./app, every rank calls cf_mpi_pool_create with the same
+ * options, the root rank gets an executor and the N-1 others serve its
+ * tasks until the root shuts it down. Tasks are found by name on every rank (the same
  * binary registers the same tasks before the call). Everything of
  * cf_executor works on it: cf_submit and its variants, cf_buffer (its
  * bytes are copied once into the task record), cf_map, cf_wait,
