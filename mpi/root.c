@@ -82,6 +82,9 @@ struct mpi_pool {
 
     /* Progress thread only. */
     struct cf__pool_table inflight;
+    size_t outstanding;     /* records on the ranks, results not back (with
+                               futures that timed out here meanwhile) */
+    uint64_t next_deadline; /* earliest task_deadline in the table (UINT64_MAX: none) */
     struct out_msg *sends;
     msgpack_zone *zone;
     int next_rank; /* round robin start */
@@ -218,6 +221,13 @@ static int send_batch(struct mpi_pool *p, int r)
             cf_future_release(f);
             continue;
         }
+        if (f->task_deadline && f->task_deadline <= now) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "task %s passed its timeout before it ran", f->task);
+            cf__future_finish(f, -ETIMEDOUT, msg, NULL, 0); /* no-op if cancelled */
+            cf_future_release(f);
+            continue;
+        }
         if (!cf__future_mark_running(f)) { /* cancelled while queued */
             cf_future_release(f);
             continue;
@@ -232,6 +242,8 @@ static int send_batch(struct mpi_pool *p, int r)
         }
         /* The rank has it now; a lost rank ends the job, so no re-send. */
         cf__future_drop_record(f);
+        if (f->task_deadline && f->task_deadline < p->next_deadline)
+            p->next_deadline = f->task_deadline;
         atomic_fetch_add_explicit(&p->in_flight, 1, memory_order_relaxed);
         count++;
     }
@@ -262,6 +274,7 @@ static int send_batch(struct mpi_pool *p, int r)
     m->next = p->sends;
     p->sends = m;
     rs->inflight += (size_t)count;
+    p->outstanding += (size_t)count;
     atomic_fetch_add_explicit(&rs->tasks, (uint64_t)count, memory_order_relaxed);
     return count;
 }
@@ -302,10 +315,14 @@ static int on_results(struct mpi_pool *p, int src, const unsigned char *buf, siz
             msgpack_zone_clear(p->zone);
             return rc < 0 ? rc : CF_EPROTO;
         }
+        /* Every result returns a credit, its future's or that of one that
+         * timed out here while the rank ran it. */
+        if (p->ranks[src].inflight > 0) {
+            p->ranks[src].inflight--;
+            p->outstanding--;
+        }
         cf_future *f = cf__pool_table_remove(&p->inflight, rec.id);
         if (f) {
-            if (p->ranks[src].inflight > 0)
-                p->ranks[src].inflight--;
             atomic_fetch_sub_explicit(&p->in_flight, 1, memory_order_relaxed);
             if (rec.status < 0) {
                 char msg[1200];
@@ -368,6 +385,42 @@ static int reap_sends(struct mpi_pool *p)
     return done;
 }
 
+/* Fails the futures in flight whose task_timeout passed. The rank goes on
+ * running the task (nothing interrupts it in rank mode; in node mode its
+ * pool kills the worker at the same deadline): its late result is
+ * ignored, and its credit comes back with it. */
+static void expire(struct mpi_pool *p)
+{
+    uint64_t now = cf__now_ns();
+    if (now < p->next_deadline)
+        return;
+    size_t n = cf__pool_table_count(&p->inflight);
+    cf_future **all = n ? malloc(n * sizeof(*all)) : NULL;
+    if (n && !all) {
+        p->next_deadline = now + 10000000ull; /* out of memory: try again soon */
+        return;
+    }
+    n = cf__pool_table_list(&p->inflight, all, n);
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        cf_future *f = all[i];
+        if (!f->task_deadline)
+            continue;
+        if (f->task_deadline > now) {
+            next = f->task_deadline < next ? f->task_deadline : next;
+            continue;
+        }
+        cf__pool_table_remove(&p->inflight, f->id);
+        atomic_fetch_sub_explicit(&p->in_flight, 1, memory_order_relaxed);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "task %s passed its timeout on a serving rank", f->task);
+        cf__future_finish(f, -ETIMEDOUT, msg, NULL, 0);
+        cf_future_release(f);
+    }
+    free(all);
+    p->next_deadline = next;
+}
+
 static void nap_locked(struct mpi_pool *p, uint64_t ns)
 {
     struct timespec ts = cf__deadline_timespec(cf__now_ns() + ns);
@@ -391,6 +444,8 @@ static void *progress_main(void *arg)
                 did = 1;
             if (rc >= 0 && (rc = reap_sends(p)) > 0)
                 did = 1;
+            if (rc >= 0)
+                expire(p);
             if (rc < 0) {
                 char why[128];
                 snprintf(why, sizeof(why), "the MPI pool's progress thread failed: %s (%d)",
@@ -398,7 +453,7 @@ static void *progress_main(void *arg)
                 break_pool(p, why);
             }
         }
-        bool busy = cf__pool_table_count(&p->inflight) > 0 || p->sends;
+        bool busy = p->outstanding > 0 || p->sends;
         pthread_mutex_lock(&p->mu);
         if (p->broken) {
             cf_future *lost = pop_locked(p, SIZE_MAX);
@@ -617,6 +672,7 @@ int cf__mpi_root_start(cf_executor **out, const struct cf__mpi_config *c,
     p->ranks = calloc((size_t)c->size, sizeof(*p->ranks));
     p->zone = msgpack_zone_new(4096);
     cf__pool_table_init(&p->inflight);
+    p->next_deadline = UINT64_MAX;
     if (!p->ranks || !p->zone) {
         free_pool(p);
         cf__mpi_send_start(c, -ENOMEM);

@@ -32,8 +32,12 @@ extern "C" {
  * cf_executor_stats and cf_executor_worker_stats (position i is the i-th
  * serving rank in rank order, the root skipped: its pid and the records
  * sent to it; positions past the serving ranks are -EINVAL). A
- * task_timeout is enforced in node mode only (the rank's pool kills the
- * worker); in rank mode nothing can interrupt a task. cf_executor_workers
+ * task_timeout fails the future with -ETIMEDOUT at its deadline: in node
+ * mode the rank's pool also kills the worker; in rank mode nothing can
+ * interrupt the task, so the rank finishes it (its result is dropped, and
+ * a shutdown waits for it). A task still queued on the root when its
+ * deadline passes fails when its turn comes, without running.
+ * cf_executor_workers
  * counts every serving rank's workers (1 per rank in rank mode).
  *
  * Threads: on the root one progress thread, started by cf_mpi_pool_create

@@ -493,6 +493,34 @@ static void c_node_timeout(cf_executor *ex)
     cf_future_release(g);
 }
 
+/* Rank mode: nothing interrupts the task, but its future fails at the
+ * deadline and the late result is dropped. */
+static void c_rank_timeout(cf_executor *ex)
+{
+    cf_submit_options o = CF_SUBMIT_OPTIONS_INIT;
+    o.task_timeout = 0.3;
+    cf_future *f, *g, *h;
+    EXPECT_EQ(cf_submit_with(ex, &o, "t_sleep_ms", &f, "i", (int64_t)1500), 0);
+    EXPECT_EQ(cf_submit(ex, t_sleep_ms, &g, "i", (int64_t)10), 0);
+    EXPECT_EQ(cf_future_error(f, 30), -ETIMEDOUT);
+    EXPECT(strstr(cf_future_error_message(f), "timeout") != NULL);
+    EXPECT_EQ(result_i64(g), 10);
+    /* Queued behind busy ranks past its deadline: fails, never runs. */
+    cf_future *busy;
+    EXPECT_EQ(cf_submit(ex, t_sleep_ms, &busy, "i", (int64_t)600), 0);
+    o.task_timeout = 0.05;
+    EXPECT_EQ(cf_submit_with(ex, &o, "t_sleep_ms", &h, "i", (int64_t)1), 0);
+    EXPECT_EQ(cf_future_error(h, 30), -ETIMEDOUT);
+    EXPECT_EQ(result_i64(busy), 600);
+    cf_stats st;
+    EXPECT_EQ(cf_executor_stats(ex, &st), 0);
+    EXPECT_EQ(st.failed_timeout, 2);
+    cf_future_release(f);
+    cf_future_release(g);
+    cf_future_release(h);
+    cf_future_release(busy);
+}
+
 static void c_initializer(cf_executor *ex)
 {
     cf_future *fs[6];
@@ -619,6 +647,7 @@ static const struct check checks[] = {
     {"shutdown_cancel_futures", 60, c_shutdown_cancel, {.batch_records = 1, .credits = 1}, false, 0},
     {"shutdown_waits_for_pending", 60, c_shutdown_waits, {.batch_records = 1, .credits = 1}, true, 0},
     {"stats_per_rank", 60, c_stats, {0}, false, 0},
+    {"rank_mode_task_timeout", 60, c_rank_timeout, {.batch_records = 1, .credits = 1}, false, 0},
     {"initializer_rank_mode", 60, c_initializer,
      {.initializer = "t_init", .initargs = init_args, .initargs_len = sizeof(init_args)}, false, 0},
     {"initializer_node_mode", 60, c_initializer,
