@@ -79,7 +79,8 @@ DEPS_STAMP := build/.deps-ok
 CFMAP := $(BUILD)/cfmap
 
 .PHONY: all test test-threading test-shim demo bench clean deps cfmap install uninstall docs
-all: $(STATIC_LIB) $(SHARED_LIB) $(CFMAP) $(if $(HAVE_MPI),mpi)
+all: $(STATIC_LIB) $(SHARED_LIB) $(CFMAP)
+	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory mpi)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): tools/deps.sh
