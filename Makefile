@@ -324,7 +324,7 @@ demo-mpi: $(MPI_EXAMPLES)
 	    *) $(MPIRUN) $$e ;; esac || exit 1; done
 
 bench-mpi: $(MPI_BENCHES)
-	@$(MPI_ENV) sh bench/mpi_run.sh $(MPIEXEC) $(MPI_BUILD)/bench
+	@$(MPI_ENV) MPI_RANKS=$(MPI_RANKS) sh bench/mpi_run.sh $(MPIEXEC) $(MPI_BUILD)/bench
 
 MPI_INSTALLED := $(INCLUDEDIR)/cfutures/mpi.h $(LIBDIR)/libcfutures_mpi.so.$(VERSION) \
                  $(LIBDIR)/$(MPI_SONAME) $(LIBDIR)/libcfutures_mpi.so \
