@@ -33,7 +33,7 @@ cat "$dir/mpi_bench.out"
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- Machine: $(nproc) CPUs, Linux $(uname -r); $ranks ranks ($(basename "$mpiexec"))"
-    echo "- Command: \`make bench-mpi\`"
+    echo "- Command: \`make bench-mpi\`; load average (1 min) at the end: $(cut -d' ' -f1 /proc/loadavg) (other work on the machine skews every figure)"
     echo
     echo "| workload | cfutures | anchor | ratio | target | met? |"
     echo "|---|---|---|---|---|---|"
