@@ -14,6 +14,9 @@
 #   make install    headers, libraries, pkg-config and CMake files under
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
 #   make docs       the API reference from the headers (Doxygen), build/docs
+#   make mpi        libcfutures_mpi, the executor across MPI ranks; make test,
+#                   demo, bench and install include it when an MPI compiler
+#                   wrapper exists (the "MPI" section below)
 #
 # Missing Debian packages are installed by tools/deps.sh on first use.
 
