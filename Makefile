@@ -279,10 +279,13 @@ MPI_BENCHES  := $(patsubst bench/%.c,$(MPI_BUILD)/bench/%,$(sort $(wildcard benc
 MPI_TEST_BIN := $(MPI_BUILD)/tests/cfutures-mpi-tests
 # Open MPI refuses root and more ranks than cores unless told; MPICH
 # ignores these. Sanitized MPI jobs run without LeakSanitizer: the MPI
-# libraries keep their allocations until exit.
+# libraries keep their allocations until exit. Under ThreadSanitizer
+# (make test-mpi SANITIZE=thread, Open MPI) tests/mpi/tsan.supp silences
+# reports from inside the MPI libraries, which are not built for it.
 MPI_ENV := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
            OMPI_MCA_rmaps_base_oversubscribe=1 \
-           $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0)
+           $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) \
+           $(if $(findstring thread,$(SANITIZE)),TSAN_OPTIONS=suppressions=$(CURDIR)/tests/mpi/tsan.supp)
 MPI_RANKS ?= 3
 # The pkg-config name of the flavor's C library (Debian: ompi-c, mpich).
 MPI_PC      = $(if $(filter mpich,$(MPI_FLAVOR)),mpich,ompi-c)

@@ -8,14 +8,20 @@ set -u
 reaper=$1 mpiexec=$2 ranks=$3 bin=$4
 shift 4
 log=$(mktemp)
-timeout -k 10 1200 "$reaper" -- "$mpiexec" -n "$ranks" "$bin" "$@" 2>&1 | tee "$log"
+{
+    timeout -k 10 1200 "$reaper" -- "$mpiexec" -n "$ranks" "$bin" "$@"
+    echo "job exit status $?"
+} 2>&1 | tee "$log"
 line=$(grep '^mpi tests: ' "$log" | tail -1)
+status=$(sed -n 's/^job exit status //p' "$log" | tail -1)
 left=$(grep '^reaper: ' "$log" | tail -1)
 rm -f "$log"
 passed=$(echo "$line" | sed -n 's/^mpi tests: \([0-9]*\) passed.*/\1/p')
 failed=$(echo "$line" | sed -n 's/.*, \([0-9]*\) failed.*/\1/p')
 : "${passed:=0}" "${failed:=0}"
 [ -z "$line" ] && { echo "the MPI job did not finish" >&2; failed=$((failed + 1)); }
+# A rank that failed after the closing line (a sanitizer at exit) counts.
+[ "${status:-1}" -ne 0 ] && { echo "the MPI job exited with status ${status:-?}" >&2; failed=$((failed + 1)); }
 procs=$(echo "$left" | sed -n 's/^reaper: \([0-9]*\) process.*/\1/p')
 segs=$(echo "$left" | sed -n 's/.*, \([0-9]*\) segment.*/\1/p')
 if [ -z "$left" ]; then

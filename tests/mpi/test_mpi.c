@@ -591,7 +591,9 @@ static int submit_cb(cf_future *f, void *arg)
 {
     (void)f;
     (void)arg;
-    cf_submit(cb_ex, t_square, &cb_inner, "i", (int64_t)12);
+    cf_future *inner = NULL;
+    cf_submit(cb_ex, t_square, &inner, "i", (int64_t)12);
+    __atomic_store_n(&cb_inner, inner, __ATOMIC_RELEASE); /* the test thread polls it */
     return 0;
 }
 
@@ -599,15 +601,16 @@ static void c_callback_submits(cf_executor *ex)
 {
     cf_future *f;
     cb_ex = ex;
-    cb_inner = NULL;
+    __atomic_store_n(&cb_inner, NULL, __ATOMIC_RELEASE);
     EXPECT_EQ(cf_submit(ex, t_square, &f, "i", (int64_t)2), 0);
     EXPECT_EQ(cf_future_add_done_callback(f, submit_cb, NULL), 0);
     EXPECT_EQ(result_i64(f), 4);
     for (int k = 0; k < 5000 && !__atomic_load_n(&cb_inner, __ATOMIC_ACQUIRE); k++)
         usleep(1000);
-    EXPECT(cb_inner != NULL);
-    EXPECT_EQ(result_i64(cb_inner), 144);
-    cf_future_release(cb_inner);
+    cf_future *inner = __atomic_load_n(&cb_inner, __ATOMIC_ACQUIRE);
+    EXPECT(inner != NULL);
+    EXPECT_EQ(result_i64(inner), 144);
+    cf_future_release(inner);
     cf_future_release(f);
 }
 
