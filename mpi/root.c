@@ -204,6 +204,8 @@ static int send_batch(struct mpi_pool *p, int r)
     size_t n = room < (size_t)p->c.batch_records ? room : (size_t)p->c.batch_records;
     if (fair < n)
         n = fair > (size_t)rs->workers ? fair : (size_t)rs->workers;
+    if (n > room)
+        n = room;
     cf_future *list = pop_locked(p, n);
     pthread_mutex_unlock(&p->mu);
     if (!list)
