@@ -14,6 +14,9 @@
 #   make install    headers, libraries, pkg-config and CMake files under
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
 #   make docs       the API reference from the headers (Doxygen), build/docs
+#   make mpi        libcfutures_mpi, the executor across MPI ranks; make test,
+#                   demo, bench and install include it when an MPI compiler
+#                   wrapper exists (the "MPI" section below)
 #
 # Missing Debian packages are installed by tools/deps.sh on first use.
 
@@ -58,9 +61,11 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 SHIM_DIR     := tests/criterion-shim
 TH_TEST_SRCS := $(sort $(wildcard tests/test_th_*.c tests/th_*.c))
 TH_TEST_OBJS := $(patsubst %.c,$(BUILD)/tests-shim/%.o,$(TH_TEST_SRCS) $(SHIM_DIR)/runner.c)
-EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+# examples/mpi_*.c and bench/mpi_*.c need an MPI compiler: the MPI section
+# builds them.
+EXAMPLE_SRCS := $(sort $(filter-out examples/mpi_%.c,$(wildcard examples/*.c)))
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
-BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_SRCS := $(sort $(filter-out bench/mpi_%.c,$(wildcard bench/*.c)))
 BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 STATIC_LIB := $(BUILD)/libcfutures.a
@@ -78,6 +83,7 @@ CFMAP := $(BUILD)/cfmap
 
 .PHONY: all test test-threading test-shim demo bench clean deps cfmap install uninstall docs
 all: $(STATIC_LIB) $(SHARED_LIB) $(CFMAP)
+	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory mpi)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): tools/deps.sh
@@ -156,6 +162,7 @@ test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
 	@sh tests/check_exports.sh $(SHARED_LIB)
 	@sh tests/check_timeouts.sh $(TEST_SRCS)
 	@sh tests/run.sh $(TEST_BIN)
+	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory test-mpi,echo "no $(MPICC): MPI tests skipped")
 
 $(BUILD)/tests-shim/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -201,11 +208,13 @@ demo: $(EXAMPLES) $(CFMAP)
 	done
 	@echo "== $(CFMAP) -j 2 'expr {} \* {}' (squares of 1..5, in input order)"
 	@seq 1 5 | $(CFMAP) -j 2 'expr {} \* {}'
+	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory demo-mpi)
 
 # bench/run.sh runs the CPython anchor and every bench, prints one table
 # and writes it to bench/RESULTS.md (bench/README.md).
 bench: $(BENCHES)
 	@sh bench/run.sh $(BUILD)/bench
+	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory bench-mpi)
 
 # ---- install ----
 # make install PREFIX=/usr/local DESTDIR=/staging: the headers, the shared
@@ -222,7 +231,8 @@ DESTDIR    ?=
 INSTALL    ?= install
 PC_DIR     := $(LIBDIR)/pkgconfig
 CMAKE_DIR  := $(LIBDIR)/cmake/cfutures
-PUB_HEADERS := $(sort $(wildcard include/cfutures/*.h))
+# cfutures/mpi.h goes with libcfutures_mpi (make install-mpi).
+PUB_HEADERS := $(sort $(filter-out include/cfutures/mpi.h,$(wildcard include/cfutures/*.h)))
 INSTALLED  := $(INCLUDEDIR)/cfutures.h $(PUB_HEADERS:include/%=$(INCLUDEDIR)/%) \
               $(LIBDIR)/libcfutures.so.$(VERSION) $(LIBDIR)/$(SONAME) \
               $(LIBDIR)/libcfutures.so $(LIBDIR)/libcfutures.a $(PC_DIR)/cfutures.pc \
@@ -246,10 +256,115 @@ install: $(STATIC_LIB) $(SHARED_LIB)
 	$(SUBST) tools/cfuturesConfig.cmake.in >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfig.cmake
 	$(SUBST) tools/cfuturesConfigVersion.cmake.in \
 	    >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfigVersion.cmake
+	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory install-mpi)
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED) $(MPI_INSTALLED))
 	rmdir $(DESTDIR)$(INCLUDEDIR)/cfutures $(DESTDIR)$(CMAKE_DIR) 2>/dev/null || true
+
+# ---- MPI ----
+# libcfutures_mpi (include/cfutures/mpi.h, sources in mpi/): the core
+# library's objects plus the MPI backend, compiled with the MPI compiler
+# wrapper of MPI_FLAVOR (openmpi: mpicc.openmpi / mpiexec.openmpi; mpich:
+# mpicc.mpich / mpiexec.mpich; Debian installs both side by side, and
+# tools/deps.sh installs them), each flavor in a build directory of its own.
+# The core library itself never sees MPI.
+#   make mpi              the libraries, static and shared
+#   make test-mpi         the MPI tests: one job of 3 ranks (tests/mpi)
+#   make demo-mpi         examples/mpi_*.c under mpiexec -n 3 (mpi_mandelbrot
+#                         writes $(MPI_BUILD)/mandelbrot.ppm)
+#   make bench-mpi        the MPI rows of the bench (bench/mpi_*.c)
+#   make install-mpi      header, libraries, cfutures-mpi.pc, cfutures::mpi
+#                         (make install runs it; make uninstall undoes it)
+# `make test`, `make demo` and `make all` include them when the wrapper exists.
+MPI_FLAVOR ?= openmpi
+MPICC      := mpicc.$(MPI_FLAVOR)
+MPIEXEC    := mpiexec.$(MPI_FLAVOR)
+HAVE_MPI    = $(shell command -v $(MPICC) >/dev/null 2>&1 && echo yes)
+MPI_BUILD  := $(BUILD)/mpi-$(MPI_FLAVOR)
+MPI_SRCS   := $(sort $(wildcard mpi/*.c))
+MPI_OBJS   := $(MPI_SRCS:%.c=$(MPI_BUILD)/%.o)
+MPI_SONAME := libcfutures_mpi.so.$(SOVERSION)
+MPI_STATIC := $(MPI_BUILD)/libcfutures_mpi.a
+MPI_SHARED := $(MPI_BUILD)/libcfutures_mpi.so
+MPI_EXAMPLES := $(patsubst examples/%.c,$(MPI_BUILD)/examples/%,$(sort $(wildcard examples/mpi_*.c)))
+MPI_BENCHES  := $(patsubst bench/%.c,$(MPI_BUILD)/bench/%,$(sort $(wildcard bench/mpi_*.c)))
+MPI_TEST_BIN := $(MPI_BUILD)/tests/cfutures-mpi-tests
+# Open MPI refuses root and more ranks than cores unless told; MPICH
+# ignores these. Sanitized MPI jobs run without LeakSanitizer: the MPI
+# libraries keep their allocations until exit. Under ThreadSanitizer
+# (make test-mpi SANITIZE=thread, Open MPI) tests/mpi/tsan.supp silences
+# reports from inside the MPI libraries, which are not built for it.
+MPI_ENV := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+           OMPI_MCA_rmaps_base_oversubscribe=1 \
+           $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=0) \
+           $(if $(findstring thread,$(SANITIZE)),TSAN_OPTIONS=suppressions=$(CURDIR)/tests/mpi/tsan.supp)
+MPI_RANKS ?= 3
+# The pkg-config name of the flavor's C library (Debian: ompi-c, mpich).
+MPI_PC      = $(if $(filter mpich,$(MPI_FLAVOR)),mpich,ompi-c)
+MPIRUN     = $(MPI_ENV) $(MPIEXEC) -n $(MPI_RANKS)
+
+.PHONY: mpi test-mpi demo-mpi bench-mpi install-mpi uninstall-mpi
+mpi: $(MPI_STATIC) $(MPI_SHARED)
+
+$(MPI_BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(MPICC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(MPI_OBJS): EXTRA_CFLAGS := -fvisibility=hidden
+
+$(MPI_STATIC): $(LIB_OBJS) $(MPI_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(MPI_SHARED): $(LIB_OBJS) $(MPI_OBJS)
+	$(MPICC) -shared -Wl,-soname,$(MPI_SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+
+$(MPI_BUILD)/examples/%: $(MPI_BUILD)/examples/%.o $(MPI_STATIC)
+	$(MPICC) $(LDFLAGS_ALL) -o $@ $< $(MPI_STATIC) $(LIBS_ALL) -lm
+
+$(MPI_BUILD)/bench/%: $(MPI_BUILD)/bench/%.o $(MPI_STATIC)
+	$(MPICC) $(LDFLAGS_ALL) -o $@ $< $(MPI_STATIC) $(LIBS_ALL) -lm
+
+MPI_TEST_OBJS := $(patsubst %.c,$(MPI_BUILD)/%.o,$(sort $(wildcard tests/mpi/*.c)))
+$(MPI_TEST_BIN): $(MPI_TEST_OBJS) $(MPI_STATIC)
+	$(MPICC) $(LDFLAGS_ALL) -o $@ $(MPI_TEST_OBJS) $(MPI_STATIC) $(LIBS_ALL)
+
+# One MPI job runs every check (Criterion forks per test, which mpiexec
+# cannot host); tests/mpi/run.sh runs it under the reaper and reads its
+# closing line.
+test-mpi: $(MPI_TEST_BIN) $(MPI_SHARED) $(REAPER)
+	@sh tests/check_exports.sh $(MPI_SHARED)
+	@$(MPI_ENV) sh tests/mpi/run.sh $(REAPER) $(MPIEXEC) $(MPI_RANKS) $(MPI_TEST_BIN)
+
+demo-mpi: $(MPI_EXAMPLES)
+	@for e in $(MPI_EXAMPLES); do echo "== $(MPIEXEC) -n $(MPI_RANKS) $$e"; \
+	    case $$e in */mpi_mandelbrot) $(MPIRUN) $$e $(MPI_BUILD)/mandelbrot.ppm ;; \
+	    *) $(MPIRUN) $$e ;; esac || exit 1; done
+
+bench-mpi: $(MPI_BENCHES)
+	@$(MPI_ENV) MPI_RANKS=$(MPI_RANKS) sh bench/mpi_run.sh $(MPIEXEC) $(MPI_BUILD)/bench
+
+MPI_INSTALLED := $(INCLUDEDIR)/cfutures/mpi.h $(LIBDIR)/libcfutures_mpi.so.$(VERSION) \
+                 $(LIBDIR)/$(MPI_SONAME) $(LIBDIR)/libcfutures_mpi.so \
+                 $(LIBDIR)/libcfutures_mpi.a $(PC_DIR)/cfutures-mpi.pc \
+                 $(CMAKE_DIR)/cfutures-mpiTargets.cmake
+install-mpi: $(MPI_STATIC) $(MPI_SHARED)
+	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR)/cfutures $(DESTDIR)$(PC_DIR) $(DESTDIR)$(CMAKE_DIR)
+	$(INSTALL) -m 644 include/cfutures/mpi.h $(DESTDIR)$(INCLUDEDIR)/cfutures/
+	$(INSTALL) -m 755 $(MPI_SHARED) $(DESTDIR)$(LIBDIR)/libcfutures_mpi.so.$(VERSION)
+	ln -sf libcfutures_mpi.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(MPI_SONAME)
+	ln -sf $(MPI_SONAME) $(DESTDIR)$(LIBDIR)/libcfutures_mpi.so
+	$(INSTALL) -m 644 $(MPI_STATIC) $(DESTDIR)$(LIBDIR)/libcfutures_mpi.a
+	$(SUBST) -e 's|@MPI_FLAVOR@|$(MPI_FLAVOR)|g' -e 's|@MPI_PC@|$(MPI_PC)|g' tools/cfutures-mpi.pc.in >$(DESTDIR)$(PC_DIR)/cfutures-mpi.pc
+	$(SUBST) -e 's|@MPICC@|$(MPICC)|g' tools/cfutures-mpiTargets.cmake.in \
+	    >$(DESTDIR)$(CMAKE_DIR)/cfutures-mpiTargets.cmake
+
+uninstall-mpi:
+	rm -f $(addprefix $(DESTDIR),$(MPI_INSTALLED))
+
+-include $(MPI_OBJS:.o=.d) $(MPI_TEST_OBJS:.o=.d) $(MPI_EXAMPLES:=.d) $(MPI_BENCHES:=.d)
+# ---- end of MPI ----
 
 # ---- API reference ----
 # make docs: Doxygen (docs/Doxyfile) over the public headers into

@@ -5,15 +5,20 @@
 # exact command and fails, so a build never half-works.
 # `sh tools/deps.sh fuzz` (make fuzz) also wants clang and its libFuzzer
 # runtime; `sh tools/deps.sh cmake` (tests/install/check.sh) cmake, for the
-# out-of-tree CMake build; `sh tools/deps.sh docs` (make docs) doxygen.
+# out-of-tree CMake build; `sh tools/deps.sh docs` (make docs) doxygen;
+# `sh tools/deps.sh mpibench` (make bench-mpi) mpi4py, the MPI bench's anchor.
 set -eu
-pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev libpng-dev libuv1-dev libglib2.0-dev"
+# Open MPI and MPICH side by side (mpicc.openmpi, mpicc.mpich): the MPI
+# backend (libcfutures_mpi) is built and tested against both.
+pkgs="gcc make pkg-config libmsgpack-dev libcriterion-dev libpng-dev libuv1-dev libglib2.0-dev
+      libopenmpi-dev openmpi-bin libmpich-dev mpich"
 case "${1:-}" in
 "") ;;
 fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
 cmake) pkgs="$pkgs cmake" ;;
 docs) pkgs="$pkgs doxygen" ;;
-*) echo "usage: sh tools/deps.sh [fuzz|cmake|docs]" >&2; exit 2 ;;
+mpibench) pkgs="$pkgs python3-mpi4py" ;;
+*) echo "usage: sh tools/deps.sh [fuzz|cmake|docs|mpibench]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

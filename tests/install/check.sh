@@ -6,7 +6,10 @@
 #     and examples/stats.c built with CMake (tests/install/CMakeLists.txt,
 #     find_package(cfutures) and cfutures::cfutures), both linked against
 #     the shared library of the prefix, and run;
-#  3. make uninstall leaves the prefix without a file; the same round trip
+#  3. when make install also installed the MPI pool (an MPI compiler
+#     wrapper was there): examples/mpi_primes.c built with pkg-config
+#     cfutures-mpi and with CMake's cfutures::mpi, run under mpiexec -n 3;
+#  4. make uninstall leaves the prefix without a file; the same round trip
 #     with PREFIX=/usr/local DESTDIR=<tmp>/stage.
 # Runs from any directory; needs cmake (tools/deps.sh installs it).
 set -eu
@@ -70,6 +73,24 @@ readelf -d "$tmp/cmake/stats" | grep -q "NEEDED.*\[$soname_re\]" ||
     fail "stats is not linked against $soname"
 "$tmp/cmake/stats" >"$tmp/stats.out" 2>&1 || fail "stats failed"
 tail -n 3 "$tmp/stats.out"
+
+if [ -f "$prefix/lib/libcfutures_mpi.a" ]; then
+    # make install also installed the MPI pool (an MPI wrapper was there).
+    echo "== examples/mpi_primes.c with pkg-config cfutures-mpi and CMake cfutures::mpi, mpiexec -n 3"
+    mpisoname_re=$(printf 'libcfutures_mpi.so.%s' "$sover" | sed 's/\./\\./g')
+    # shellcheck disable=SC2046
+    mpicc.openmpi -std=c11 -Wall -Werror -o "$tmp/mpi_primes" "$root/examples/mpi_primes.c" \
+        $(pkg-config --cflags --libs cfutures-mpi) -lm
+    readelf -d "$tmp/mpi_primes" | grep -q "NEEDED.*\[$mpisoname_re\]" ||
+        fail "mpi_primes is not linked against libcfutures_mpi.so.$sover"
+    [ -x "$tmp/cmake/mpi_primes" ] || fail "CMake did not build mpi_primes with cfutures::mpi"
+    for exe in "$tmp/mpi_primes" "$tmp/cmake/mpi_primes"; do
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+            OMPI_MCA_rmaps_base_oversubscribe=1 timeout 300 mpiexec.openmpi -n 3 "$exe" \
+            >"$tmp/mpi.out" 2>&1 || { cat "$tmp/mpi.out" >&2; fail "$exe failed"; }
+        tail -n 1 "$tmp/mpi.out"
+    done
+fi
 
 echo "== make uninstall"
 make -s -C "$root" uninstall PREFIX="$prefix" DESTDIR= >/dev/null
