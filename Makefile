@@ -18,9 +18,11 @@
 # Missing Debian packages are installed by tools/deps.sh on first use.
 
 # Before 1.0 each minor version may change the ABI (0.2.0:
-# cf_process_pool_options grew a field), so the soname carries major.minor.
-VERSION   := 0.2.0
-SOVERSION := 0.2
+# cf_process_pool_options grew a field; 0.3.0: cf_submit_options grew
+# `poll` and zero fields of every options struct mean the defaults), so the
+# soname carries major.minor.
+VERSION   := 0.3.0
+SOVERSION := 0.3
 SONAME    := libcfutures.so.$(SOVERSION)
 
 CC       ?= cc

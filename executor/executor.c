@@ -194,7 +194,8 @@ struct cf__packed_record {
 
 int cf__executor_check_options(const cf_submit_options *opts)
 {
-    return opts && (isnan(opts->timeout) || isnan(opts->task_timeout) || opts->max_retries < -1)
+    return opts && (isnan(opts->timeout) || isnan(opts->task_timeout) ||
+                    opts->max_retries < CF_NO_RETRIES)
                ? -EINVAL
                : 0;
 }
@@ -245,7 +246,8 @@ static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
 {
     struct record_buf *rb = &pr->rb;
     struct cf__side side = {.fd = -1};
-    double timeout = opts->timeout;
+    /* Zero is the default (no limit); "poll" is a flag of its own. */
+    double timeout = opts->timeout == 0 ? CF_FOREVER : opts->timeout;
     size_t name_len = pr->name_len;
     int rc = record_buf_finish(rb, &side);
     if (rc < 0)
@@ -280,11 +282,13 @@ static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
     /* The backend takes the record; it keeps it until the future completes
      * so that a task lost with its worker can be queued again. */
     f->owner = ex;
-    f->retries_left = opts->max_retries;
+    /* retries_left < 0 asks the backend for the pool's setting. */
+    f->retries_left = opts->max_retries == CF_NO_RETRIES ? 0
+                      : opts->max_retries > 0            ? opts->max_retries
+                                                         : -1;
     f->task_deadline = opts->task_timeout > 0 ? cf__deadline_after(opts->task_timeout) : 0;
-    /* The ring reads deadline 0 as "do not wait" (-EAGAIN -> CF_EFULL);
-     * cf__deadline_after(0) would give "now", which times out instead. */
-    rc = ex->ops->submit(ex, f, record, len, timeout == 0 ? 0 : cf__deadline_after(timeout));
+    /* The ring reads deadline 0 as "do not wait" (-EAGAIN -> CF_EFULL). */
+    rc = ex->ops->submit(ex, f, record, len, opts->poll ? 0 : cf__deadline_after(timeout));
     if (rc < 0) {
         f->owner = NULL;
         cf_future_release(f);
@@ -481,8 +485,8 @@ int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future
 {
     if (!ex || !task || !out || !fmt)
         return -EINVAL;
-    cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
-    opts.timeout = timeout;
+    /* An argument timeout of 0 polls, unlike the options' field. */
+    cf_submit_options opts = {.timeout = timeout, .poll = timeout == 0};
     va_list ap;
     va_start(ap, fmt);
     struct format_args fa = {fmt, &ap};
@@ -514,8 +518,7 @@ int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future *
     if (cf__msgpack_check_value(args, len) != 0)
         return CF_EPROTO;
     struct raw_args ra = {args, len};
-    cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
-    opts.timeout = timeout;
+    cf_submit_options opts = {.timeout = timeout, .poll = timeout == 0};
     return cf__executor_submit_packed(ex, false, task, &opts, pack_raw, &ra, out);
 }
 

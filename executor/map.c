@@ -157,6 +157,7 @@ static int refill(cf_map *m)
         struct chunk c = {.first = m->next_index, .submitted_ns = cf__now_ns()};
         cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
         opts.timeout = remaining(m);
+        opts.poll = opts.timeout == 0; /* the deadline has passed */
         int rc = cf__executor_submit_packed(m->ex, true, m->task, &opts, pack_chunk, &ps, &c.f);
         if (ps.input_rc <= 0) {
             m->input_done = true;
@@ -436,7 +437,8 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
     m->ex = ex;
     m->input = input;
     m->arg = arg;
-    m->deadline = cf__deadline_after(o.timeout);
+    /* Zero is the default, no limit (an all-zero struct is valid). */
+    m->deadline = cf__deadline_after(o.timeout == 0 ? CF_FOREVER : o.timeout);
     m->unordered = o.unordered;
     m->auto_chunk = o.chunksize == 0;
     m->chunksize = o.chunksize ? o.chunksize : 1;

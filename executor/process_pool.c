@@ -1226,8 +1226,11 @@ int cf_default_workers(void)
 
 static int check_options(const cf_process_pool_options *o, int *workers, size_t *ring)
 {
-    *workers = o ? o->max_workers : cf_default_workers();
-    if (*workers < 0 && !o)
+    /* Zero, like NULL options, takes the default: the struct's docs say
+     * that zero fields do, and `= {0}` must not be an error. */
+    bool dflt = !o || o->max_workers == 0;
+    *workers = dflt ? cf_default_workers() : o->max_workers;
+    if (*workers < 0 && dflt)
         return *workers;
     if (*workers <= 0 || *workers > MAX_WORKERS)
         return -EINVAL;

@@ -10,8 +10,14 @@
  *  - Functions return 0 or a negative code: a negated errno (-EINVAL,
  *    -ETIMEDOUT, -ENOMEM, ...) or one of the CF_E* codes below; never a bare
  *    -1. cf_strerror() names every code. Predicates return bool.
- *  - Timeouts are seconds as a double: 0 polls, CF_FOREVER (any negative
- *    value) waits without limit. Deadlines use CLOCK_MONOTONIC.
+ *  - Timeouts given as arguments are seconds as a double: 0 polls,
+ *    CF_FOREVER (any negative value) waits without limit. Deadlines use
+ *    CLOCK_MONOTONIC.
+ *  - Option structs: every field left zero takes its default, so
+ *    `cf_map_options mo = {.unordered = true};` or `= {0}` is valid; a
+ *    timeout field of 0 there means the default (no limit), never "poll"
+ *    (cf_submit_options has a `poll` flag for that). Each struct has a
+ *    CF_..._OPTIONS_INIT initializer holding the defaults.
  *  - "borrows" means the callee keeps no reference after it returns;
  *    "takes ownership" means the caller must not release what it passed.
  *  - Thread safety: every function may be called from any thread at any
@@ -234,9 +240,10 @@ CF_API int cf_future_set_error(cf_future *f, int err, const char *message);
 
 /* ------------------------------------------------------------- executors */
 
-/** Options of cf_process_pool_create; zero fields take the defaults noted. */
+/** Options of cf_process_pool_create; zero fields take the defaults noted
+ * (`cf_process_pool_options po = {0};` is every default). */
 typedef struct cf_process_pool_options {
-    int max_workers;           /**< > 0; cf_default_workers() is the default */
+    int max_workers;           /**< 1..1024; 0: cf_default_workers() */
     size_t ring_bytes;         /**< each ring; 0: 1 MiB; power of two >= 4 KiB */
     const char *initializer;   /**< a registered task run once per worker */
     const void *initargs;      /**< its packed msgpack array (NULL: []) */
@@ -250,6 +257,8 @@ typedef struct cf_process_pool_options {
                                     starts (threads, processes) inherits it; true:
                                     workers keep the parent's policy */
 } cf_process_pool_options;
+/** Every default of cf_process_pool_options (the same as all zero). */
+#define CF_PROCESS_POOL_OPTIONS_INIT {0}
 
 /** The default worker count: CF_WORKERS from the environment when set
  * (-EINVAL unless it is an integer in 1..1024), otherwise the number of
@@ -257,7 +266,8 @@ typedef struct cf_process_pool_options {
 CF_API int cf_default_workers(void);
 
 /** Forks the workers (through a single-threaded fork server). opts NULL:
- * every default. Returns 0, -EINVAL (max_workers <= 0 or > 1024, ring size
+ * every default. Returns 0, -EINVAL (max_workers < 0 or > 1024, or 0 while
+ * CF_WORKERS is invalid; ring size
  * not a power of two >= 4 KiB, an empty or over-long initializer name,
  * initargs not one msgpack object), CF_ENOTASK
  * (initializer not registered), -ENOMEM, or a negated errno from shm/fork.
@@ -284,22 +294,33 @@ CF_API int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf
 CF_API int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,
                          const void *args, size_t len);
 
-/** Per-submission options; zero-initialised means the defaults except for
- * `timeout`, so start from CF_SUBMIT_OPTIONS_INIT. */
+/** Per-submission options; zero fields take the defaults (`= {0}` is
+ * every default, as is CF_SUBMIT_OPTIONS_INIT). Changed in 0.3.0: a zero
+ * timeout used to mean "poll" and a zero max_retries "none". */
 typedef struct cf_submit_options {
-    double timeout;      /**< wait for room in the task ring (CF_FOREVER) */
+    double timeout;      /**< wait at most this long for room in the task ring,
+                            then -ETIMEDOUT; 0 or negative: without limit */
     double task_timeout; /**< the task must finish this long after submission,
                             else its worker is killed and replaced and the
                             future fails with -ETIMEDOUT (<= 0: no limit) */
-    int max_retries;     /**< re-runs if its worker dies (-1: the pool's) */
+    int max_retries;     /**< re-runs if its worker dies: 0 (or
+                            CF_POOL_RETRIES): the pool's max_retries; n > 0:
+                            n; CF_NO_RETRIES: none, whatever the pool says */
+    bool poll;           /**< true: do not wait for room at all, fail at once
+                            with CF_EFULL (timeout is then ignored) */
 } cf_submit_options;
-/** The defaults of cf_submit_options: wait for room without limit, no
- * task timeout, the pool's max_retries. */
-#define CF_SUBMIT_OPTIONS_INIT {CF_FOREVER, 0, -1}
+/** @{ */
+/** Values of cf_submit_options.max_retries besides a positive count. */
+#define CF_POOL_RETRIES (-1)
+#define CF_NO_RETRIES (-2)
+/** @} */
+/** The defaults of cf_submit_options (the same as all zero): wait for room
+ * without limit, no task timeout, the pool's max_retries. */
+#define CF_SUBMIT_OPTIONS_INIT {0}
 
 /** cf_submit_named with options (NULL: the defaults). Same returns, plus
- * -EINVAL for a NaN timeout or max_retries < -1. A task_timeout is enforced by the process
- * pool; other executors ignore it. */
+ * -EINVAL for a NaN timeout or max_retries < CF_NO_RETRIES. A task_timeout
+ * is enforced by the process pool; other executors ignore it. */
 CF_API int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
                           cf_future **out, const char *fmt, ...);
 
@@ -328,8 +349,9 @@ CF_API void *cf_buffer_data(cf_buffer *b);
 CF_API size_t cf_buffer_size(const cf_buffer *b);
 /** Submits the task with the buffer's bytes as its argument, with `opts`
  * as in cf_submit_with (NULL: the defaults). opts->timeout must wait
- * without limit (negative, as CF_FOREVER): the record is sealed before it
- * waits for room, so a submit that gave up could not hand the buffer back.
+ * without limit (0 or negative) and opts->poll be false: the record is
+ * sealed before it waits for room, so a submit that gave up could not hand
+ * the buffer back.
  * Returns 0 with a future in *out, or the codes of cf_submit_with except
  * CF_EFULL and -ETIMEDOUT. The buffer is consumed (its bytes must not be
  * touched again) unless the return is -EINVAL for the arguments (NULL b or
@@ -448,9 +470,13 @@ typedef struct cf_map_progress {
  * cf_map_next or cf_map_release on the same map. */
 typedef void (*cf_map_progress_fn)(const cf_map_progress *p, void *arg);
 
-/** Options of cf_map_create (NULL there: every default). */
+/** Options of cf_map_create (NULL there, or all zero: every default). */
 typedef struct cf_map_options {
-    double timeout;    /**< absolute, from cf_map_create; CF_FOREVER default */
+    double timeout;    /**< seconds from cf_map_create for the whole map, after
+                          which cf_map_next returns -ETIMEDOUT; 0 or negative:
+                          no limit (changed in 0.3.0: 0 used to poll). There
+                          is no "poll" here: a map whose deadline is its
+                          creation could never yield an item. */
     size_t chunksize;  /**< items per record; 0: automatic */
     size_t max_inflight; /**< items submitted but not yet yielded; 0: automatic */
     bool unordered;    /**< yield as completed instead of in input order */
@@ -458,6 +484,8 @@ typedef struct cf_map_options {
     cf_map_progress_fn progress; /**< NULL: none */
     void *progress_arg;          /**< passed to it */
 } cf_map_options;
+/** Every default of cf_map_options (the same as all zero). */
+#define CF_MAP_OPTIONS_INIT {0}
 
 /** A lazy map over an executor (opaque), see cf_map_create. */
 typedef struct cf_map cf_map;

@@ -166,7 +166,7 @@ Test(buffer, argument_checks_leave_the_buffer_with_the_caller, .timeout = 30)
     cr_assert_eq(cf_buffer_submit(b, NULL, NULL), -EINVAL);
     cr_assert_eq(cf_buffer_submit(b, &bad, &f), -EINVAL);
     bad = (cf_submit_options)CF_SUBMIT_OPTIONS_INIT;
-    bad.max_retries = -2;
+    bad.max_retries = CF_NO_RETRIES - 1;
     cr_assert_eq(cf_buffer_submit(b, &bad, &f), -EINVAL);
     cr_assert_null(f);
     /* Still the caller's, bytes and all: it submits fine now. */
@@ -235,11 +235,18 @@ Test(buffer, a_finite_timeout_is_refused_and_the_buffer_kept, .timeout = 30)
     cf_submit_options o = CF_SUBMIT_OPTIONS_INIT;
     cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 1 << 20, &b), 0);
     memset(cf_buffer_data(b), 9, 1 << 20);
-    o.timeout = 0;
-    cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL, "timeout 0 could end in CF_EFULL");
+    o.poll = true;
+    cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL, "poll could end in CF_EFULL");
+    o.poll = false;
     o.timeout = 2.5;
     cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL);
     cr_assert_null(f);
+    o.timeout = 0; /* the default: no limit */
+    cr_assert_eq(cf_buffer_submit(b, &o, &f), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), 0, "%s", cf_future_error_message(f));
+    cf_future_release(f);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 1 << 20, &b), 0);
+    memset(cf_buffer_data(b), 9, 1 << 20);
     o.timeout = -3; /* any negative one waits without limit */
     cr_assert_eq(cf_buffer_submit(b, &o, &f), 0);
     cr_assert_eq(cf_future_error(f, CF_FOREVER), 0, "%s", cf_future_error_message(f));
