@@ -14,6 +14,7 @@
 #include "ipc/side.h"
 #include "ipc/spill.h"
 #include "serialize/record.h"
+#include "workers/registry.h"
 
 /* Task ids are unique in the process, across executors: a stale or stray
  * result can never complete the wrong future. Each executor counts its
@@ -319,10 +320,13 @@ int cf__executor_pack_later(cf_executor *ex, const char *task, cf__pack_fn pack_
 {
     if (!ex || !task || !out)
         return -EINVAL;
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
     struct cf__packed_record *pr = malloc(sizeof(*pr));
     if (!pr)
         return -ENOMEM;
-    int rc = pack_record(pr, ex, false, task, pack_payload, arg);
+    rc = pack_record(pr, ex, false, task, pack_payload, arg);
     if (rc < 0) {
         free(pr);
         return rc;
@@ -485,12 +489,16 @@ int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future
 {
     if (!ex || !task || !out || !fmt)
         return -EINVAL;
+    /* A name nobody registered fails here, not in every worker. */
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
     /* An argument timeout of 0 polls, unlike the options' field. */
     cf_submit_options opts = {.timeout = timeout, .poll = timeout == 0};
     va_list ap;
     va_start(ap, fmt);
     struct format_args fa = {fmt, &ap};
-    int rc = cf__executor_submit_packed(ex, false, task, &opts, pack_format, &fa, out);
+    rc = cf__executor_submit_packed(ex, false, task, &opts, pack_format, &fa, out);
     va_end(ap);
     return rc;
 }
@@ -500,10 +508,13 @@ int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *t
 {
     if (!ex || !task || !out || !fmt)
         return -EINVAL;
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
     va_list ap;
     va_start(ap, fmt);
     struct format_args fa = {fmt, &ap};
-    int rc = cf__executor_submit_packed(ex, false, task, opts, pack_format, &fa, out);
+    rc = cf__executor_submit_packed(ex, false, task, opts, pack_format, &fa, out);
     va_end(ap);
     return rc;
 }
@@ -513,6 +524,9 @@ int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future *
 {
     if (!ex || !task || !out || (!args && len))
         return -EINVAL;
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
     /* Another process will parse these bytes: refuse them here, where the
      * caller can still see why, rather than in a worker. */
     if (cf__msgpack_check_value(args, len) != 0)

@@ -23,6 +23,7 @@
 #include "executor/future_internal.h"
 #include "ipc/clock.h"
 #include "serialize/record.h"
+#include "workers/registry.h"
 
 #define MAX_AUTO_CHUNK 4096
 #define FAST_CHUNK_NS 2000000ull  /* grow below 2 ms per chunk */
@@ -427,6 +428,9 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
 {
     if (!out || !ex || !task || !input || !*task || strlen(task) > CF__TASK_NAME_MAX)
         return -EINVAL;
+    int rc = cf__task_check(task); /* here, not in every item */
+    if (rc < 0)
+        return rc;
     cf_map_options o = opts ? *opts : (cf_map_options){.timeout = CF_FOREVER};
     int workers = cf_executor_workers(ex);
     if (workers <= 0)
@@ -455,7 +459,7 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
         cf_map_release(m);
         return -ENOMEM;
     }
-    int rc = refill(m); /* start the work now, as Python's map does */
+    rc = refill(m); /* start the work now, as Python's map does */
     if (rc < 0 && rc != -ETIMEDOUT) {
         cf_map_release(m);
         return rc;

@@ -286,7 +286,11 @@ CF_API int cf_executor_workers(const cf_executor *ex);
  * -ENOMEM. Thread-safe. */
 CF_API int cf_submit(cf_executor *ex, cf_task_fn fn, cf_future **out, const char *fmt, ...);
 /** The same by registered name, and waiting at most `timeout` for ring space
- * (0: fail at once with CF_EFULL; -ETIMEDOUT after a positive timeout). */
+ * (0: fail at once with CF_EFULL; -ETIMEDOUT after a positive timeout).
+ * A name nobody registered in this process is CF_ENOTASK at once (as for
+ * cf_submit_raw, cf_submit_with, cf_buffer_create and cf_map_create); one
+ * registered only after the pool was created is known here but not to the
+ * pool's workers, and its future fails with CF_ENOTASK. */
 CF_API int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future **out,
                            const char *fmt, ...);
 /** Arguments already packed by the caller: `args` must hold exactly one
@@ -338,6 +342,7 @@ typedef struct cf_buffer cf_buffer;
  * executor ex, which must outlive the buffer's submission (as any call on
  * ex must precede its release). Its bytes are undefined until written.
  * Returns 0, -EINVAL (NULL or over-long arguments, len too large),
+ * CF_ENOTASK (no task registered under that name),
  * -ENOMEM, or a negated errno from making its shared-memory segment.
  * Thread-safe; the buffer itself belongs to one thread at a time, and to
  * the process that made it. */
@@ -495,7 +500,8 @@ typedef struct cf_map cf_map;
  * timeout CF_FOREVER, automatic chunk size, ordered, no progress). The
  * input is read lazily, so a progress total is unknown (0) until the input
  * ends unless opts->total says it; a wrong total is reported as given
- * until the end, then corrected to the true count. */
+ * until the end, then corrected to the true count. Returns 0, -EINVAL,
+ * CF_ENOTASK (no task registered under that name) or -ENOMEM. */
 CF_API int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_fn input,
                          void *arg, const cf_map_options *opts);
 

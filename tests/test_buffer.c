@@ -198,12 +198,23 @@ Test(buffer, a_failed_submit_consumes_it_without_a_leak, .timeout = 60)
     cf_executor_release(ex);
 }
 
-Test(buffer, an_unknown_task_fails_its_future, .timeout = 30)
+static int buf_late(const msgpack_object *args, msgpack_packer *out)
+{
+    (void)args;
+    return msgpack_pack_nil(out);
+}
+
+/* Registered after the pool was created: the parent knows the name, the
+ * workers do not, and the future says so. */
+Test(buffer, a_task_the_workers_lack_fails_its_future, .timeout = 30)
 {
     cf_executor *ex = support_new_pool(1, 0);
-    cf_buffer *b;
+    cf_buffer *b = NULL;
     cf_future *f;
-    cr_assert_eq(cf_buffer_create(ex, "no_such_task_here", 4, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "no_such_task_here", 4, &b), CF_ENOTASK);
+    cr_assert_null(b);
+    cr_assert_eq(cf_task_register("buf_late", buf_late), 0);
+    cr_assert_eq(cf_buffer_create(ex, "buf_late", 4, &b), 0);
     memset(cf_buffer_data(b), 0, 4);
     cr_assert_eq(cf_buffer_submit(b, NULL, &f), 0);
     cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ENOTASK);

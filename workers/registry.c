@@ -97,6 +97,14 @@ const char *cf_task_name(cf_task_fn fn)
     return name;
 }
 
+int cf__task_check(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > CF__TASK_NAME_MAX)
+        return -EINVAL;
+    return cf__task_lookup(name, len) ? 0 : CF_ENOTASK;
+}
+
 cf_task_fn cf__task_lookup(const char *name, size_t len)
 {
     pthread_mutex_lock(&registry_lock);
