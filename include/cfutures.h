@@ -79,8 +79,14 @@ CF_API const char *cf_strerror(int err);
 
 /** A task reads its arguments (always a msgpack array, see cf_submit) and
  * packs exactly one result object into `out`. It returns 0, or the value of
- * cf_task_fail(). Tasks run in worker processes: they must not touch the
- * parent's executors or futures. */
+ * cf_task_fail() (CF_ETASK with its message). Any other non-zero return
+ * (-1, the usual C failure, a positive value, a negative errno or a CF_E*
+ * code passed on) fails the future with CF_ETASK and the message "task
+ * <name> returned <value>". One exception: when packing the result failed
+ * in the library's writer (a shared-memory segment it could not get) and
+ * the task passes msgpack's -1 on, the future fails with that writer's
+ * -errno (-EMFILE, -ENOSPC, ...). Tasks run in worker processes: they must
+ * not touch the parent's executors or futures. */
 typedef int (*cf_task_fn)(const msgpack_object *args, msgpack_packer *out);
 
 /** Registers `fn` under `name` (copied). Run at load time by CF_TASK, or at

@@ -13,8 +13,41 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ipc/spill.h"
 #include "workers/execute.h"
 #include "workers/registry.h"
+
+/* Why the writer under pk failed, when it is the worker's spill writer and
+ * recorded a reason (-errno: a segment it could not get), else 0. */
+static int writer_error(const msgpack_packer *pk)
+{
+    return pk->callback == cf__spill_write ? ((const struct cf__spill *)pk->data)->err : 0;
+}
+
+/* What a task's return becomes. cf_task_fail's CF_ETASK stays, as does a
+ * failure of the library's writer that the task passed on (msgpack's -1,
+ * or the recorded -errno itself); any other non-zero value, -1 above all,
+ * is the task's own failure: CF_ETASK, "task <name> returned <value>". */
+static int task_status(int status, const msgpack_packer *pk, const char *name, size_t name_len,
+                       char *msg, size_t msg_size)
+{
+    int werr = writer_error(pk);
+    if (status == 0 || status == CF_ETASK)
+        return status;
+    if (werr && (status == -1 || status == werr)) {
+        snprintf(msg, msg_size, "task %.*s could not pack its result: %s", (int)name_len, name,
+                 cf_strerror(werr));
+        return werr;
+    }
+    /* The library's own codes name themselves (a task passing on what
+     * cf_arg_i64 returned); an errno-like -1 must not read as EPERM. */
+    if (status <= CF_ECANCELLED && status >= CF_ELOCKORDER)
+        snprintf(msg, msg_size, "task %.*s returned %d (%s)", (int)name_len, name, status,
+                 cf_strerror(status));
+    else
+        snprintf(msg, msg_size, "task %.*s returned %d", (int)name_len, name, status);
+    return CF_ETASK;
+}
 
 /* fn may be NULL (no such task). */
 static int call_task(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn, const char *name,
@@ -26,16 +59,17 @@ static int call_task(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn, con
         return CF_ENOTASK;
     }
     cf__task_error_clear();
-    int status = fn(args, pk);
-    if (status > 0)
-        status = CF_ETASK;
+    msg[0] = '\0';
+    if (pk->callback == cf__spill_write)
+        ((struct cf__spill *)pk->data)->err = 0; /* this task's writes only */
+    int status = task_status(fn(args, pk), pk, name, name_len, msg, msg_size);
     if (status == 0 && cf__msgpack_check_value(sb->data + start, sb->size - start) != 0) {
         snprintf(msg, msg_size, "task '%.*s' must pack exactly one result object", (int)name_len,
                  name);
         status = CF_ETASK;
     } else if (status == CF_ETASK && cf__task_error_message()[0]) {
         snprintf(msg, msg_size, "%s", cf__task_error_message());
-    } else if (status < 0) {
+    } else if (status == CF_ETASK && !msg[0]) {
         snprintf(msg, msg_size, "task '%.*s' failed: %s (%d)", (int)name_len, name,
                  cf_strerror(status), status);
     }
