@@ -24,7 +24,7 @@ static int progress_work(const msgpack_object *args, msgpack_packer *out)
     nanosleep(&(struct timespec){0, 4000000}, NULL);
     return msgpack_pack_int64(out, n * n);
 }
-CF_TASK(progress_work)
+CF_TASK(progress_work);
 
 static int next_item(void *arg, size_t index, msgpack_packer *pk)
 {

@@ -96,15 +96,33 @@ typedef int (*cf_task_fn)(const msgpack_object *args, msgpack_packer *out);
  * same pair twice is fine) or -ENOMEM. Thread-safe. */
 CF_API int cf_task_register(const char *name, cf_task_fn fn);
 
-/** The registered name of `fn`, or NULL. Thread-safe. */
+/** Registers `fn` as cf_task_register does, and also under
+ * "<file>:<name>" (the end of `file` kept when that exceeds 255 bytes).
+ * If another function already holds the bare `name`, that name becomes
+ * ambiguous: from then on it finds no task (submitting it is CF_ENOTASK,
+ * with a line on stderr naming both files), and each function is known by
+ * its "<file>:<name>" (what cf_task_name returns and cf_submit uses), so
+ * the wrong function never runs. Returns 0, -EEXIST (the bare name was
+ * taken: it is ambiguous now; the qualified name still works), -EINVAL or
+ * -ENOMEM. CF_TASK calls it with __FILE__. Thread-safe. */
+CF_API int cf_task_register_in(const char *name, const char *file, cf_task_fn fn);
+
+/** The registered name of `fn`, or NULL: its first plain name, or, when
+ * its bare name is ambiguous (see cf_task_register_in), its
+ * "<file>:<name>". Thread-safe. */
 CF_API const char *cf_task_name(cf_task_fn fn);
 
-/** Registers fn under its own identifier before main() runs. */
+/** Registers fn under its own identifier (and as "<file>:<fn>", see
+ * cf_task_register_in) before main() runs. Two static functions of one
+ * name in two files may both use CF_TASK: cf_submit by pointer runs the
+ * right one; by the bare name neither runs (CF_ENOTASK). Write it as a
+ * declaration, `CF_TASK(fn);` (clean under -Wpedantic). */
 #define CF_TASK(fn)                                                           \
     __attribute__((constructor)) static void cf__register_task_##fn(void)    \
     {                                                                         \
-        (void)cf_task_register(#fn, fn);                                      \
-    }
+        (void)cf_task_register_in(#fn, __FILE__, fn);                         \
+    }                                                                         \
+    extern int cf__task_registered_##fn
 
 /** Called by a task: records the printf-formatted message as the task's error
  * and returns CF_ETASK, so `return cf_task_fail("bad n: %d", n);` fails the

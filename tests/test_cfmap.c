@@ -18,7 +18,7 @@
 #include "support.h"
 #include "tools/cfmap_task.h"
 
-CF_TASK(cfmap_run)
+CF_TASK(cfmap_run);
 
 /* Runs cfmap_run(tmpl, line) and checks status and stdout. */
 static void cfmap_expect(const char *tmpl, const char *line, int64_t status, const char *out)

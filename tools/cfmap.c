@@ -27,7 +27,7 @@
 
 #include "tools/cfmap_task.h"
 
-CF_TASK(cfmap_run)
+CF_TASK(cfmap_run);
 
 struct input {
     const char *tmpl;

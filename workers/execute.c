@@ -55,7 +55,7 @@ static int call_task(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn, con
 {
     size_t start = sb->size;
     if (!fn) {
-        snprintf(msg, msg_size, "no task registered as '%.*s'", (int)name_len, name);
+        cf__task_missing_message(name, name_len, msg, msg_size);
         return CF_ENOTASK;
     }
     cf__task_error_clear();

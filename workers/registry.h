@@ -15,4 +15,8 @@ cf_task_fn cf__task_lookup(const char *name, size_t len);
  * had when the pool was created). Thread-safe. */
 int cf__task_check(const char *name);
 
+/* Why name[0..len) finds no task, into msg[0..size): "no task registered
+ * as ..." or, for a name two functions claimed, which files define it. */
+void cf__task_missing_message(const char *name, size_t len, char *msg, size_t size);
+
 #endif
