@@ -143,6 +143,7 @@ $(REAPER): tests/reaper/reaper.c | $(DEPS_STAMP)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
 
 test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
+	@sh tests/compile_check.sh "$(CC)" "$(MSGPACK_CFLAGS)"
 	@sh tests/check_exports.sh $(SHARED_LIB)
 	@sh tests/run.sh $(TEST_BIN)
 

@@ -439,6 +439,11 @@ static int pack_format(msgpack_packer *pk, void *arg)
     return rc;
 }
 
+static int pack_values(msgpack_packer *pk, void *arg)
+{
+    return cf_pack_values(pk, *(const cf_values *)arg);
+}
+
 struct raw_args {
     const void *bytes;
     size_t len;
@@ -517,6 +522,27 @@ int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *t
     rc = cf__executor_submit_packed(ex, false, task, opts, pack_format, &fa, out);
     va_end(ap);
     return rc;
+}
+
+int cf_submit_args(cf_executor *ex, cf_task_fn fn, cf_future **out, cf_values args)
+{
+    if (!ex || !fn || !out || (!args.items && args.n))
+        return -EINVAL;
+    const char *name = task_name_cached(fn);
+    if (!name)
+        return CF_ENOTASK;
+    return cf__executor_submit_packed(ex, false, name, NULL, pack_values, &args, out);
+}
+
+int cf_submit_args_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
+                        cf_future **out, cf_values args)
+{
+    if (!ex || !task || !out || (!args.items && args.n))
+        return -EINVAL;
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
+    return cf__executor_submit_packed(ex, false, task, opts, pack_values, &args, out);
 }
 
 int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,

@@ -165,18 +165,161 @@ CF_API int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_obje
                         size_t *n);
 /** @} */
 
+/* ---------------------------------------- type-safe values (CF_ARGS) */
+
+/** One msgpack value to pack, tagged with its type. Made by CF_VAL(x) from
+ * a C value of any scalar type (the compiler picks the msgpack type), or by
+ * the constructors below for what a C type cannot say (binary, string with
+ * length, nil, nested array). */
+typedef struct cf_value {
+    enum cf_value_type {
+        CF_VALUE_NIL, CF_VALUE_BOOL, CF_VALUE_I64, CF_VALUE_U64, CF_VALUE_F64,
+        CF_VALUE_STR, CF_VALUE_BIN, CF_VALUE_OBJECT, CF_VALUE_ARRAY
+    } type;
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double d;
+        struct { const void *p; size_t len; } bytes; /**< STR (len SIZE_MAX: up to
+                                                          the NUL) and BIN */
+        const msgpack_object *obj;                    /**< copied as is */
+        struct { const struct cf_value *items; size_t n; } array;
+    } v;
+} cf_value;
+
+/** An argument list: n values (CF_ARGS makes one). */
+typedef struct cf_values {
+    const cf_value *items;
+    size_t n;
+} cf_values;
+
+#ifndef __cplusplus
+/** @{ */
+/** Constructors (C only); CF_VAL(x) picks among the first six itself. */
+static inline cf_value cf_value_i64(int64_t x) { cf_value r = {CF_VALUE_I64, {.i = x}}; return r; }
+static inline cf_value cf_value_u64(uint64_t x) { cf_value r = {CF_VALUE_U64, {.u = x}}; return r; }
+static inline cf_value cf_value_f64(double x) { cf_value r = {CF_VALUE_F64, {.d = x}}; return r; }
+static inline cf_value cf_value_bool(bool x) { cf_value r = {CF_VALUE_BOOL, {.b = x}}; return r; }
+/** A NUL-terminated string; NULL is refused (-EINVAL) when packed. */
+static inline cf_value cf_value_str(const char *s)
+{
+    cf_value r = {CF_VALUE_STR, {.bytes = {s, (size_t)-1}}};
+    return r;
+}
+static inline cf_value cf_value_obj(const msgpack_object *o)
+{
+    cf_value r = {CF_VALUE_OBJECT, {.obj = o}};
+    return r;
+}
+static inline cf_value cf_value_self(cf_value x) { return x; }
+/** A string of len bytes (need not be NUL-terminated). */
+static inline cf_value cf_strn(const char *s, size_t len)
+{
+    cf_value r = {CF_VALUE_STR, {.bytes = {s, len}}};
+    return r;
+}
+/** A binary of len bytes. */
+static inline cf_value cf_bin(const void *p, size_t len)
+{
+    cf_value r = {CF_VALUE_BIN, {.bytes = {p, len}}};
+    return r;
+}
+/** nil. */
+static inline cf_value cf_nil(void) { cf_value r = {CF_VALUE_NIL, {.i = 0}}; return r; }
+/** A nested array: cf_array(CF_ARGS(1, 2)). */
+static inline cf_value cf_array(cf_values a)
+{
+    cf_value r = {CF_VALUE_ARRAY, {.array = {a.items, a.n}}};
+    return r;
+}
+/** @} */
+
+/** The cf_value of x, typed by the compiler: every signed integer type
+ * (char, short, int, long, long long, and so int64_t) packs as a signed
+ * integer, every unsigned one as unsigned, float and double as double,
+ * _Bool as bool, char * and const char * as a string, msgpack_object * as
+ * a copy of the object, a cf_value (cf_bin, cf_nil, cf_array, ...) as
+ * itself. Anything else (a struct, another pointer) does not compile.
+ * Note: `true` and `false` are int constants in C11, so they pack as
+ * integers: write (bool)true or cf_value_bool(x). */
+#define CF_VAL(x)                                                              \
+    _Generic((x),                                                              \
+        _Bool: cf_value_bool,                                                  \
+        char: cf_value_i64, signed char: cf_value_i64, short: cf_value_i64,    \
+        int: cf_value_i64, long: cf_value_i64, long long: cf_value_i64,        \
+        unsigned char: cf_value_u64, unsigned short: cf_value_u64,             \
+        unsigned int: cf_value_u64, unsigned long: cf_value_u64,               \
+        unsigned long long: cf_value_u64,                                      \
+        float: cf_value_f64, double: cf_value_f64,                             \
+        char *: cf_value_str, const char *: cf_value_str,                      \
+        msgpack_object *: cf_value_obj, const msgpack_object *: cf_value_obj,  \
+        cf_value: cf_value_self)(x)
+
+/** An argument list of 1 to 16 values, each typed by CF_VAL: the count is
+ * that of the macro's arguments, so too few or too many for a format
+ * cannot happen, and more than 16 do not compile. For none, CF_NO_ARGS.
+ * The list lives until the end of the enclosing block. */
+#define CF_ARGS(...)                                                           \
+    ((cf_values){(const cf_value[]){CF__VALS(__VA_ARGS__)},                    \
+                 sizeof((const cf_value[]){CF__VALS(__VA_ARGS__)}) / sizeof(cf_value)})
+
+/** Packs one C value as its msgpack type: a task's typed result, as in
+ * `return cf_pack(out, n * n);`. Returns what cf_pack_value does. */
+#define cf_pack(pk, x) cf_pack_value((pk), CF_VAL(x))
+
+/* CF_ARGS's machinery: CF_VAL over each of up to 16 arguments. */
+#define CF__NARG(...) CF__NARG_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define CF__NARG_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, n, ...) n
+#define CF__CAT(a, b) CF__CAT_(a, b)
+#define CF__CAT_(a, b) a##b
+#define CF__VALS(...) CF__CAT(CF__VALS_, CF__NARG(__VA_ARGS__))(__VA_ARGS__)
+#define CF__VALS_1(a) CF_VAL(a)
+#define CF__VALS_2(a, ...) CF_VAL(a), CF__VALS_1(__VA_ARGS__)
+#define CF__VALS_3(a, ...) CF_VAL(a), CF__VALS_2(__VA_ARGS__)
+#define CF__VALS_4(a, ...) CF_VAL(a), CF__VALS_3(__VA_ARGS__)
+#define CF__VALS_5(a, ...) CF_VAL(a), CF__VALS_4(__VA_ARGS__)
+#define CF__VALS_6(a, ...) CF_VAL(a), CF__VALS_5(__VA_ARGS__)
+#define CF__VALS_7(a, ...) CF_VAL(a), CF__VALS_6(__VA_ARGS__)
+#define CF__VALS_8(a, ...) CF_VAL(a), CF__VALS_7(__VA_ARGS__)
+#define CF__VALS_9(a, ...) CF_VAL(a), CF__VALS_8(__VA_ARGS__)
+#define CF__VALS_10(a, ...) CF_VAL(a), CF__VALS_9(__VA_ARGS__)
+#define CF__VALS_11(a, ...) CF_VAL(a), CF__VALS_10(__VA_ARGS__)
+#define CF__VALS_12(a, ...) CF_VAL(a), CF__VALS_11(__VA_ARGS__)
+#define CF__VALS_13(a, ...) CF_VAL(a), CF__VALS_12(__VA_ARGS__)
+#define CF__VALS_14(a, ...) CF_VAL(a), CF__VALS_13(__VA_ARGS__)
+#define CF__VALS_15(a, ...) CF_VAL(a), CF__VALS_14(__VA_ARGS__)
+#define CF__VALS_16(a, ...) CF_VAL(a), CF__VALS_15(__VA_ARGS__)
+#endif /* !__cplusplus */
+
+/** The empty argument list. */
+#define CF_NO_ARGS ((cf_values){NULL, 0})
+
+/** @{ */
+/** Pack one value, or an argument list as a msgpack array. Return 0,
+ * -EINVAL (NULL pk, a NULL string or object, NULL bytes with a length,
+ * more than 2^32 - 1 bytes or items, an unknown type) or -ENOMEM (the
+ * packer's writer failed). */
+CF_API int cf_pack_value(msgpack_packer *pk, cf_value v);
+CF_API int cf_pack_values(msgpack_packer *pk, cf_values vals);
+/** @} */
+
 /* ---------------------------------------------------- packing arguments */
 
 /** @{ */
-/** Packs a msgpack array holding one element per format item:
+/** Packs a msgpack array holding one element per format item (the format
+ * string API; CF_ARGS above is the type-checked one, and the safer choice):
  *   i  int64_t          u  uint64_t        d  double
  *   ?  bool (as int)    n  nil (no arg)    s  const char * (NUL-terminated)
  *   S  const char *, size_t (string with length)
  *   b  const void *, size_t (binary with length)
  *   o  const msgpack_object * (copied as is)
  *   [  ...  ]  a nested array of the items between the brackets
- * Spaces are ignored. Integer arguments must have the stated width: write
- * 5LL or (int64_t)5, not 5. Returns 0, CF_EFORMAT (unknown letter,
+ * Spaces are ignored. Pitfall: the compiler cannot check the arguments
+ * against the format. Integer arguments must have the stated width: write
+ * (int64_t)5, not 5 (an int -5 for "i" arrives as 4294967291 or worse),
+ * a double for "d" (not an int), and exactly as many as the format says;
+ * a mismatch is undefined behaviour, not an error. Returns 0, CF_EFORMAT (unknown letter,
  * unbalanced brackets, NULL string) or -ENOMEM. A large `b` or `S` (8 MiB
  * and more) bound for a process pool may be read by helper threads, so
  * memory that can fault (a mapping of a file that may shrink) raises its
@@ -351,6 +494,16 @@ typedef struct cf_submit_options {
  * is enforced by the process pool; other executors ignore it. */
 CF_API int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
                           cf_future **out, const char *fmt, ...);
+
+/** @{ */
+/** Submit with a type-checked argument list: `cf_submit_args(pool, fn, &f,
+ * CF_ARGS(-5, 2.0, "str"))` (see CF_ARGS). Same returns as cf_submit and
+ * cf_submit_with (plus -EINVAL for a value cf_pack_value refuses). The
+ * values are borrowed for the call. */
+CF_API int cf_submit_args(cf_executor *ex, cf_task_fn fn, cf_future **out, cf_values args);
+CF_API int cf_submit_args_with(cf_executor *ex, const cf_submit_options *opts,
+                               const char *task, cf_future **out, cf_values args);
+/** @} */
 
 /** A byte argument written in place: the caller fills a buffer that is
  * already part of the task's record, and submitting it copies nothing. A
