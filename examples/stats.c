@@ -107,8 +107,8 @@ int main(void)
     printf("retried:          %llu\n", (unsigned long long)st.retried);
     printf("queued/in flight: %llu/%llu\n", (unsigned long long)st.queued,
            (unsigned long long)st.in_flight);
-    printf("worker deaths:    %llu (by signal %llu)\n", (unsigned long long)st.worker_deaths,
-           (unsigned long long)st.deaths_by_signal);
+    printf("worker deaths:    %llu (%llu of them killed by a signal)\n",
+           (unsigned long long)st.worker_deaths, (unsigned long long)st.deaths_by_signal);
     printf("respawns:         %llu\n", (unsigned long long)st.respawns);
     uint64_t tasks = 0, respawns = 0;
     for (int i = 0; i < st.workers; i++) {

@@ -1,4 +1,5 @@
 /* cf_strerror: the name of every code the library returns. */
+#include <errno.h>
 #include <string.h>
 
 #include <cfutures.h>
@@ -19,6 +20,20 @@ const char *cf_strerror(int err)
     case CF_ETYPE: return "value has another type";
     case CF_EFORMAT: return "bad format string";
     case CF_ELOCKORDER: return "lock order violation";
+    default: break;
+    }
+    /* The C library's texts where they mislead here: a timeout is no
+     * connection's, -EDEADLK is refused rather than "avoided", and so on. */
+    switch (err) {
+    case -ETIMEDOUT: return "timed out";
+    case -EDEADLK: return "would deadlock (called from the thread it would wait for)";
+    case -EEXIST: return "already exists";
+    case -ERANGE: return "out of range";
+    case -EBUSY: return "busy (still in use)";
+    case -EOVERFLOW: return "value too large";
+    case -ENOTRECOVERABLE: return "not recoverable (its holder died)";
+    case -EAGAIN: return "temporarily unavailable, try again";
+    case -ENOTSUP: return "not supported";
     default: break;
     }
     if (err < 0 && err > -4096) {

@@ -383,6 +383,10 @@ int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result)
         report_progress(m, true);
     else if (m->yielded != before) /* an item, result or failure */
         report_progress(m, false);
+    if (rc == -ETIMEDOUT && !m->message[0])
+        snprintf(m->message, sizeof(m->message),
+                 "the map's timeout passed (%.3f s after cf_map_create); %zu items yielded",
+                 (double)(cf__now_ns() - m->started_ns) / 1e9, m->yielded);
     return rc;
 }
 

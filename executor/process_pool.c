@@ -1218,8 +1218,17 @@ int cf_default_workers(void)
     const char *env = getenv("CF_WORKERS");
     if (env && *env) {
         char *end;
+        errno = 0;
         long n = strtol(env, &end, 10);
-        return (*end || n < 1 || n > MAX_WORKERS) ? -EINVAL : (int)n;
+        if (!*end && !errno && n >= 1 && n <= MAX_WORKERS)
+            return (int)n;
+        /* A bare -EINVAL from pool creation would not say which setting
+         * is wrong; say it once per process. */
+        static atomic_bool said;
+        if (!atomic_exchange(&said, true))
+            fprintf(stderr, "cfutures: CF_WORKERS=\"%s\" is not a worker count (1..%d): "
+                    "pools that take the default fail with -EINVAL\n", env, MAX_WORKERS);
+        return -EINVAL;
     }
     return online_cpus();
 }

@@ -69,7 +69,9 @@ enum cf_error {
     CF_ELOCKORDER = -10012, /**< acquiring would break the global lock order */
 };
 
-/** Static, never NULL; unknown codes give "unknown error". Thread-safe. */
+/** Static, never NULL; unknown codes give "unknown error". Negated errno
+ * values get the C library's text, except where it would mislead here
+ * (-ETIMEDOUT is "timed out", not "Connection timed out"). Thread-safe. */
 CF_API const char *cf_strerror(int err);
 
 /** A timeout that waits without limit (any negative timeout does). */
@@ -341,7 +343,9 @@ typedef struct cf_executor cf_executor;
  * collector thread). One exception: a callback added while the result is
  * already arriving may run on a thread that is waiting on a future of the
  * same process pool (it polls results for a moment before it sleeps).
- * A non-zero return is reported on stderr and does not stop the other
+ * A non-zero return is reported on stderr (naming the callback: its
+ * symbol, or for a static function its file and offset as addr2line
+ * takes them, and the future's task) and does not stop the other
  * callbacks. The future is borrowed for the call. */
 typedef int (*cf_done_fn)(cf_future *f, void *arg);
 
@@ -428,8 +432,9 @@ typedef struct cf_process_pool_options {
 #define CF_PROCESS_POOL_OPTIONS_INIT {0}
 
 /** The default worker count: CF_WORKERS from the environment when set
- * (-EINVAL unless it is an integer in 1..1024), otherwise the number of
- * CPUs this process may run on (sched_getaffinity). */
+ * (-EINVAL unless it is an integer in 1..1024; the first time, a line on
+ * stderr names the variable and its value), otherwise the number of CPUs
+ * this process may run on (sched_getaffinity). */
 CF_API int cf_default_workers(void);
 
 /** Forks the workers (through a single-threaded fork server). opts NULL:

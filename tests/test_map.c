@@ -347,6 +347,8 @@ Test(map, timeout, .timeout = 30)
     const msgpack_object *r;
     /* The gate stays closed: nothing can finish before the deadline. */
     cr_assert_eq(cf_map_next(m, &idx, &r), -ETIMEDOUT);
+    cr_assert(strstr(cf_map_error_message(m), "timeout passed"), "message: '%s'",
+              cf_map_error_message(m));
     cr_assert_eq(cf_map_next(m, &idx, &r), -ETIMEDOUT, "the deadline is absolute");
     cf_map_release(m);
     support_touch(go);

@@ -4,6 +4,7 @@
  * as `= {0}` and as its CF_..._OPTIONS_INIT: a zero timeout in a struct is
  * "no limit", never "poll" (cf_submit_options.poll asks for that). */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -48,7 +49,8 @@ Test(options, zeroed_process_pool_options_take_the_defaults, .timeout = 30)
     cf_executor_release(ex);
 }
 
-Test(options, zeroed_process_pool_options_report_a_bad_environment, .timeout = 30)
+Test(options, zeroed_process_pool_options_report_a_bad_environment, .timeout = 30,
+     .init = cr_redirect_stderr)
 {
     setenv("CF_WORKERS", "abc", 1);
     cf_process_pool_options po = {0};

@@ -111,6 +111,19 @@ Test(registry, errors, .timeout = 10)
     cr_assert_eq(cf_task_register("reg_loaded", reg_loaded), 0, "the same pair twice");
     cr_assert_eq(cf_task_register("reg_loaded", reg_other), -EEXIST);
     cr_assert_str_eq(cf_task_name(reg_loaded), "reg_loaded", "unchanged by the refusal");
+
+    cr_assert_eq(cf_task_register_in(NULL, "f.c", reg_other), -EINVAL);
+    cr_assert_eq(cf_task_register_in("reg_in", "f.c", NULL), -EINVAL);
+    cr_assert_eq(cf_task_register_in("", "f.c", reg_other), -EINVAL);
+    cr_assert_eq(cf_task_register_in(long_name, "f.c", reg_other), 0,
+                 "255 bytes: no room for a file; the bare name is reg_other's already");
+    cr_assert_eq(cf_task_register_in(long_name, "f.c", reg_loaded), -EEXIST);
+    cr_assert_eq(cf_task_register_in("reg_nofile", NULL, reg_other), 0, "as cf_task_register");
+    char long_file[400];
+    memset(long_file, 'd', sizeof(long_file) - 1);
+    long_file[sizeof(long_file) - 1] = '\0';
+    cr_assert_eq(cf_task_register_in("reg_longfile", long_file, reg_other), 0);
+    cr_assert_eq(cf_task_register_in("reg_longfile", long_file, reg_other), 0, "twice is fine");
 }
 
 /* Registered after load but before the pool: its workers know it. */
@@ -161,7 +174,13 @@ Test(registry, strerror_names_every_code, .timeout = 10)
         for (size_t j = 0; j < i; j++)
             cr_assert_str_neq(cf_strerror(codes[i]), cf_strerror(codes[j]));
     }
-    cr_assert_str_eq(cf_strerror(-ETIMEDOUT), strerror(ETIMEDOUT));
+    /* The C library's text where it fits, the library's own where it
+     * would mislead ("Connection timed out", "Resource deadlock avoided"). */
+    cr_assert_str_eq(cf_strerror(-ENOMEM), strerror(ENOMEM));
+    cr_assert_str_eq(cf_strerror(-ETIMEDOUT), "timed out");
+    cr_assert_null(strstr(cf_strerror(-EDEADLK), "avoided"));
+    cr_assert_str_eq(cf_strerror(-ERANGE), "out of range");
+    cr_assert_str_eq(cf_strerror(-EEXIST), "already exists");
     cr_assert_str_eq(cf_strerror(0), "success");
     cr_assert_str_eq(cf_strerror(12345), "unknown error");
 }
