@@ -34,6 +34,7 @@ const char *cf_strerror(int err)
     case -ENOTRECOVERABLE: return "not recoverable (its holder died)";
     case -EAGAIN: return "temporarily unavailable, try again";
     case -ENOTSUP: return "not supported";
+    case -ENOENT: return "not found"; /* a key (cf_obj_map_get), a name */
     default: break;
     }
     if (err < 0 && err > -4096) {

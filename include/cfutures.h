@@ -150,7 +150,15 @@ CF_API int cf_obj_bool(const msgpack_object *o, bool *out);
 CF_API int cf_obj_str(const msgpack_object *o, const char **out, size_t *len);
 CF_API int cf_obj_bin(const msgpack_object *o, const void **out, size_t *len);
 CF_API int cf_obj_array(const msgpack_object *o, const msgpack_object **items, size_t *n);
+CF_API int cf_obj_map(const msgpack_object *o, const msgpack_object_kv **pairs, size_t *n);
 /** @} */
+
+/** The value under string key `key` (NUL-terminated; compared with the
+ * map's string keys, other keys skipped) of map `map`: 0 and a borrowed
+ * *out, -ENOENT when no such key, CF_ETYPE when `map` is not a map,
+ * -EINVAL for a NULL. The first of duplicate keys wins. */
+CF_API int cf_obj_map_get(const msgpack_object *map, const char *key,
+                          const msgpack_object **out);
 
 /** @{ */
 /** The same on element `i` of an argument array: -ERANGE when i is past the
@@ -165,6 +173,8 @@ CF_API int cf_arg_str(const msgpack_object *args, size_t i, const char **out, si
 CF_API int cf_arg_bin(const msgpack_object *args, size_t i, const void **out, size_t *len);
 CF_API int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_object **items,
                         size_t *n);
+CF_API int cf_arg_map(const msgpack_object *args, size_t i, const msgpack_object_kv **pairs,
+                      size_t *n);
 /** @} */
 
 /* ---------------------------------------- type-safe values (CF_ARGS) */
@@ -387,6 +397,15 @@ CF_API int cf_future_result_bool(cf_future *f, double timeout, bool *out);
 /** @} */
 /** The string is borrowed from the future and not NUL-terminated. */
 CF_API int cf_future_result_str(cf_future *f, double timeout, const char **out, size_t *len);
+/** @{ */
+/** The same for a binary, an array (its items) and a map (its key/value
+ * pairs, see also cf_obj_map_get); all borrowed from the future. */
+CF_API int cf_future_result_bin(cf_future *f, double timeout, const void **out, size_t *len);
+CF_API int cf_future_result_array(cf_future *f, double timeout, const msgpack_object **items,
+                                  size_t *n);
+CF_API int cf_future_result_map(cf_future *f, double timeout, const msgpack_object_kv **pairs,
+                                size_t *n);
+/** @} */
 
 /** Python's exception(): waits like cf_future_result and returns 0 when the
  * future succeeded, the error code when it failed, -ETIMEDOUT or

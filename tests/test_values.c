@@ -171,3 +171,110 @@ Test(values, errors, .timeout = 30)
     cr_assert_null(f);
     cf_executor_release(ex);
 }
+
+/* ------------------------------------------- containers and map lookup */
+
+/* [which] -> 0: the binary "a\0b", 1: the array [1, 2, 3],
+ * 2: the map {"name": "cf", "n": 3, 7: true}. */
+static int val_container(const msgpack_object *args, msgpack_packer *out)
+{
+    int64_t which;
+    if (cf_arg_i64(args, 0, &which) < 0)
+        return cf_task_fail("val_container: expected an integer");
+    if (which == 0)
+        return cf_pack(out, cf_bin("a\0b", 3));
+    if (which == 1)
+        return cf_pack(out, cf_array(CF_ARGS(1, 2, 3)));
+    if (msgpack_pack_map(out, 3) || cf_pack(out, "name") || cf_pack(out, "cf") ||
+        cf_pack(out, "n") || cf_pack(out, 3) || cf_pack(out, 7) || cf_pack(out, (_Bool)1))
+        return -1;
+    return 0;
+}
+CF_TASK(val_container);
+
+/* [map, key] -> map[key], read with cf_arg_map and cf_obj_map_get. */
+static int val_lookup(const msgpack_object *args, msgpack_packer *out)
+{
+    const msgpack_object_kv *pairs;
+    const msgpack_object *map, *v;
+    const char *key;
+    size_t n, len;
+    char buf[64];
+    if (cf_arg_map(args, 0, &pairs, &n) < 0 || cf_arg(args, 0, &map) < 0 ||
+        cf_arg_str(args, 1, &key, &len) < 0 || len >= sizeof(buf))
+        return cf_task_fail("val_lookup: expected [map, key]");
+    memcpy(buf, key, len);
+    buf[len] = '\0';
+    int rc = cf_obj_map_get(map, buf, &v);
+    if (rc < 0)
+        return cf_task_fail("val_lookup: %s", cf_strerror(rc));
+    return msgpack_pack_object(out, *v) ? -1 : 0;
+}
+CF_TASK(val_lookup);
+
+static cf_future *container(cf_executor *ex, int which)
+{
+    cf_future *f;
+    cr_assert_eq(cf_submit_args(ex, val_container, &f, CF_ARGS(which)), 0);
+    return f;
+}
+
+Test(values, typed_results_of_containers, .timeout = 30)
+{
+    cf_executor *ex = support_new_pool(1, 0);
+    cf_future *fb = container(ex, 0), *fa = container(ex, 1), *fm = container(ex, 2);
+    const void *bin;
+    const msgpack_object *items, *v;
+    const msgpack_object_kv *pairs;
+    size_t n;
+    cr_assert_eq(cf_future_result_bin(fb, CF_FOREVER, &bin, &n), 0);
+    cr_assert(n == 3 && memcmp(bin, "a\0b", 3) == 0);
+    cr_assert_eq(cf_future_result_array(fa, CF_FOREVER, &items, &n), 0);
+    cr_assert(n == 3 && items[2].via.u64 == 3);
+    cr_assert_eq(cf_future_result_map(fm, CF_FOREVER, &pairs, &n), 0);
+    cr_assert_eq(n, 3);
+    /* Wrong types and NULLs. */
+    cr_assert_eq(cf_future_result_bin(fa, 0, &bin, &n), CF_ETYPE);
+    cr_assert_eq(cf_future_result_array(fm, 0, &items, &n), CF_ETYPE);
+    cr_assert_eq(cf_future_result_map(fb, 0, &pairs, &n), CF_ETYPE);
+    cr_assert_eq(cf_future_result_bin(fb, 0, NULL, &n), -EINVAL);
+    cr_assert_eq(cf_future_result_array(fa, 0, &items, NULL), -EINVAL);
+    cr_assert_eq(cf_future_result_map(NULL, 0, &pairs, &n), -EINVAL);
+
+    const msgpack_object *m;
+    cr_assert_eq(cf_future_result(fm, 0, &m), 0);
+    cr_assert_eq(cf_obj_map_get(m, "n", &v), 0);
+    cr_assert_eq(v->via.u64, 3);
+    const char *s;
+    cr_assert_eq(cf_obj_map_get(m, "name", &v), 0);
+    cr_assert_eq(cf_obj_str(v, &s, &n), 0);
+    cr_assert(n == 2 && memcmp(s, "cf", 2) == 0);
+    cr_assert_eq(cf_obj_map_get(m, "missing", &v), -ENOENT);
+    cr_assert_eq(cf_obj_map_get(m, "", &v), -ENOENT, "the integer key 7 is skipped");
+    cr_assert_eq(cf_obj_map_get(&items[0], "n", &v), CF_ETYPE);
+    cr_assert_eq(cf_obj_map_get(NULL, "n", &v), -EINVAL);
+    cr_assert_eq(cf_obj_map_get(m, NULL, &v), -EINVAL);
+    cr_assert_eq(cf_obj_map_get(m, "n", NULL), -EINVAL);
+    cr_assert_eq(cf_obj_map(&items[0], &pairs, &n), CF_ETYPE);
+    cr_assert_eq(cf_obj_map(m, NULL, &n), -EINVAL);
+
+    /* A map as an argument, read in the task. */
+    cf_future *f;
+    int64_t r = 0;
+    cr_assert_eq(cf_submit_args(ex, val_lookup, &f, CF_ARGS(m, "n")), 0);
+    cr_assert_eq(cf_future_result_i64(f, CF_FOREVER, &r), 0, "%s", cf_future_error_message(f));
+    cr_assert_eq(r, 3);
+    cf_future_release(f);
+    cr_assert_eq(cf_submit_args(ex, val_lookup, &f, CF_ARGS(m, "zzz")), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ETASK);
+    cr_assert(strstr(cf_future_error_message(f), "No such file") == NULL);
+    cf_future_release(f);
+    cr_assert_eq(cf_submit_args(ex, val_lookup, &f, CF_ARGS(1, "n")), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ETASK, "cf_arg_map of an integer");
+    cf_future_release(f);
+
+    cf_future_release(fb);
+    cf_future_release(fa);
+    cf_future_release(fm);
+    cf_executor_release(ex);
+}
