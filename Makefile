@@ -21,8 +21,10 @@
 # cf_process_pool_options grew a field; 0.3.0: cf_submit_options grew
 # `poll` and zero fields of every options struct mean the defaults), so the
 # soname carries major.minor.
-VERSION   := 0.3.0
-SOVERSION := 0.3
+# The version is the header's (CF_VERSION_MAJOR/MINOR/PATCH).
+version_part = $(shell sed -n 's/^\#define CF_VERSION_$(1) \([0-9]*\)$$/\1/p' include/cfutures.h)
+VERSION   := $(call version_part,MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SOVERSION := $(call version_part,MAJOR).$(call version_part,MINOR)
 SONAME    := libcfutures.so.$(SOVERSION)
 
 CC       ?= cc
@@ -144,6 +146,7 @@ $(REAPER): tests/reaper/reaper.c | $(DEPS_STAMP)
 
 test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
 	@sh tests/compile_check.sh "$(CC)" "$(MSGPACK_CFLAGS)"
+	@sh tests/man_check.sh
 	@sh tests/check_exports.sh $(SHARED_LIB)
 	@sh tests/run.sh $(TEST_BIN)
 
@@ -212,11 +215,16 @@ DESTDIR    ?=
 INSTALL    ?= install
 PC_DIR     := $(LIBDIR)/pkgconfig
 CMAKE_DIR  := $(LIBDIR)/cmake/cfutures
+MANDIR     ?= $(PREFIX)/share/man
 PUB_HEADERS := $(sort $(wildcard include/cfutures/*.h))
+# man/*.N: section N pages (links are ".so man3/page.3" files).
+MAN_PAGES  := $(sort $(wildcard man/*.[137]))
+MAN_INSTALLED := $(foreach p,$(MAN_PAGES),$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 INSTALLED  := $(INCLUDEDIR)/cfutures.h $(PUB_HEADERS:include/%=$(INCLUDEDIR)/%) \
               $(LIBDIR)/libcfutures.so.$(VERSION) $(LIBDIR)/$(SONAME) \
               $(LIBDIR)/libcfutures.so $(LIBDIR)/libcfutures.a $(PC_DIR)/cfutures.pc \
-              $(CMAKE_DIR)/cfuturesConfig.cmake $(CMAKE_DIR)/cfuturesConfigVersion.cmake
+              $(CMAKE_DIR)/cfuturesConfig.cmake $(CMAKE_DIR)/cfuturesConfigVersion.cmake \
+              $(MAN_INSTALLED)
 SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
             -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
             -e 's|@PC_LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
@@ -236,6 +244,10 @@ install: $(STATIC_LIB) $(SHARED_LIB)
 	$(SUBST) tools/cfuturesConfig.cmake.in >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfig.cmake
 	$(SUBST) tools/cfuturesConfigVersion.cmake.in \
 	    >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfigVersion.cmake
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	for p in $(MAN_PAGES); do \
+	    s=$${p##*.}; $(INSTALL) -m 644 $$p $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
+	done
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))

@@ -1,4 +1,4 @@
-/* cf_strerror: the name of every code the library returns. */
+/* cf_strerror (the name of every code the library returns) and cf_version. */
 #include <errno.h>
 #include <string.h>
 
@@ -44,4 +44,11 @@ const char *cf_strerror(int err)
             return s;
     }
     return "unknown error";
+}
+
+const char *cf_version(void)
+{
+    /* The header this library was built with; a program compiled against
+     * another header sees the difference with CF_VERSION. */
+    return CF_VERSION;
 }

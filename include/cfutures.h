@@ -30,10 +30,15 @@
  *    create its own. Process-shared primitives (cfutures/pshared.h) are
  *    meant to cross fork. Tasks run in workers forked from the state the
  *    program had when the pool was created.
+ *  - Environment: CF_WORKERS sets the default worker count (see
+ *    cf_default_workers); CF_DEBUG=1 (anything but "" and "0") makes each
+ *    process pool created afterwards write one line to stderr per worker
+ *    start, death, respawn and shutdown, "cfutures[<pid>] pool <n>: ...".
  */
 #ifndef CFUTURES_H
 #define CFUTURES_H
 
+#include <errno.h> /* the negated errno codes the API returns */
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -49,6 +54,25 @@ extern "C" {
 #ifndef CF_API
 #define CF_API __attribute__((visibility("default")))
 #endif
+
+/* ----------------------------------------------------------------- version */
+
+/** @{ */
+/** The version of this header (the Makefile reads it from here). Before
+ * 1.0, a new minor version may change the ABI (the soname is
+ * libcfutures.so.MAJOR.MINOR). */
+#define CF_VERSION_MAJOR 0
+#define CF_VERSION_MINOR 3
+#define CF_VERSION_PATCH 0
+#define CF_VERSION "0.3.0"
+/** One number to compare: CF_VERSION_NUMBER >= CF_MAKE_VERSION(0, 3, 0). */
+#define CF_MAKE_VERSION(major, minor, patch) ((major) * 10000 + (minor) * 100 + (patch))
+#define CF_VERSION_NUMBER CF_MAKE_VERSION(CF_VERSION_MAJOR, CF_VERSION_MINOR, CF_VERSION_PATCH)
+/** @} */
+
+/** The version of the library linked at run time, "MAJOR.MINOR.PATCH"
+ * (compare with CF_VERSION, the header's). Static, never NULL. */
+CF_API const char *cf_version(void);
 
 /* ------------------------------------------------------------------ errors */
 
