@@ -47,7 +47,7 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -pthread \
 LDFLAGS_ALL = -pthread $(SANFLAGS) $(LDFLAGS)
 LIBS_ALL    = $(MSGPACK_LIBS) -lrt
 
-LIB_DIRS := ipc serialize workers executor threading
+LIB_DIRS := common ipc serialize workers executor threading
 LIB_SRCS := $(sort $(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/*.c))
@@ -147,6 +147,7 @@ $(REAPER): tests/reaper/reaper.c | $(DEPS_STAMP)
 test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
 	@sh tests/compile_check.sh "$(CC)" "$(MSGPACK_CFLAGS)"
 	@sh tests/man_check.sh
+	@sh tests/layer_check.sh
 	@sh tests/check_exports.sh $(SHARED_LIB)
 	@sh tests/run.sh $(TEST_BIN)
 

@@ -21,7 +21,7 @@
 #include <cfutures.h>
 
 #include "threading/internal.h"
-#include "workers/task_error.h"
+#include "common/task_error.h"
 
 #define TAG_MSG 0
 #define TAG_CALL 1

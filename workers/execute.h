@@ -13,7 +13,7 @@
 #include <cfutures.h>
 
 #include "serialize/record.h"
-#include "workers/task_error.h"
+#include "common/task_error.h"
 
 /* Room enough for any message the functions below write. */
 #define CF__EXECUTE_MESSAGE_MAX (CF__TASK_MESSAGE_MAX + 300)

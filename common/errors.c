@@ -1,4 +1,8 @@
-/* cf_strerror (the name of every code the library returns) and cf_version. */
+/* cf_strerror (the name of every code the library returns) and cf_version.
+ *
+ * In common/, the lowest layer, because every layer names codes in its
+ * messages (a worker's "could not read item 3: malformed record", a map's
+ * "could not submit the item: ..."). Stateless, thread-safe. */
 #include <errno.h>
 #include <string.h>
 
