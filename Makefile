@@ -28,6 +28,17 @@ SOVERSION := $(call version_part,MAJOR).$(call version_part,MINOR)
 SONAME    := libcfutures.so.$(SOVERSION)
 
 CC       ?= cc
+
+# Quiet by default: one "CC executor/map.o" line per step; V=1 prints the
+# full commands. $(call quiet,TAG) prefixes a recipe line.
+V ?= 0
+quiet = $(if $(filter 1,$(V)),,@printf '  %-3s %s\n' '$(1)' '$(patsubst $(BUILD)/%,%,$@)';)
+
+# Parallel by default (the suite's compile dominated a serial `make test`):
+# one job per CPU unless the command line says -j.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 SANITIZE ?=
 comma    := ,
 BUILD    ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
@@ -90,7 +101,7 @@ $(DEPS_STAMP): tools/deps.sh
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(CC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
 # The shared library exports only what the headers mark CF_API
 # (tests/check_exports.sh checks it after the suite).
@@ -101,24 +112,24 @@ $(TEST_OBJS): EXTRA_CFLAGS := -DCF_FAULT_INJECTION
 
 $(BUILD)/faults/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(CC) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
 
 $(FAULT_LIB): $(FAULT_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call quiet,AR)$(AR) rcs $@ $^
 
 $(STATIC_LIB): $(LIB_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call quiet,AR)$(AR) rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	$(call quiet,LD)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(TEST_BIN): $(TEST_OBJS) $(FAULT_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(FAULT_LIB) $(CRITERION_LIBS) $(LIBS_ALL)
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(FAULT_LIB) $(CRITERION_LIBS) $(LIBS_ALL)
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
 
 # bench/cpu.c holds the OpenMP anchor (libgomp, part of Debian's gcc).
 $(BUILD)/bench/cpu.o: EXTRA_CFLAGS := -fopenmp
@@ -127,10 +138,10 @@ $(BUILD)/bench/cpu: BENCH_LDFLAGS := -fopenmp
 # cfmap: a shell command per input line on N workers (tools/cfmap.c).
 cfmap: $(CFMAP)
 $(CFMAP): $(BUILD)/tools/cfmap.o $(STATIC_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL)
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
-	$(CC) $(LDFLAGS_ALL) $(BENCH_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) $(BENCH_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
 
 # The suite is one Criterion binary built from one file per subject;
 # tests/run.sh runs it under the reaper (tests/reaper/reaper.c), which
@@ -142,7 +153,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
 REAPER := $(BUILD)/tests/cf-test-reaper
 $(REAPER): tests/reaper/reaper.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
+	$(call quiet,LD)$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
 
 test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
 	@sh tests/compile_check.sh "$(CC)" "$(MSGPACK_CFLAGS)"
@@ -153,11 +164,11 @@ test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
 
 $(BUILD)/tests-shim/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) -I$(SHIM_DIR) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(CC) -I$(SHIM_DIR) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
 
 $(TH_TEST_BIN): $(TH_TEST_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(TH_TEST_OBJS) $(STATIC_LIB) $(LIBS_ALL)
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $(TH_TEST_OBJS) $(STATIC_LIB) $(LIBS_ALL)
 
 # make test-threading SANITIZE=thread: the threading tests under TSan.
 test-threading: $(TH_TEST_BIN) $(REAPER)
@@ -170,7 +181,7 @@ ALL_SHIM_OBJS := $(patsubst %.c,$(BUILD)/tests-shim/%.o,$(TEST_SRCS) $(SHIM_DIR)
 SHIM_TEST_BIN := $(BUILD)/tests/cfutures-tests-shim
 $(SHIM_TEST_BIN): $(ALL_SHIM_OBJS) $(FAULT_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(ALL_SHIM_OBJS) $(FAULT_LIB) $(LIBS_ALL)
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $(ALL_SHIM_OBJS) $(FAULT_LIB) $(LIBS_ALL)
 
 # Under TSan it skips what TSan cannot judge or cannot run in time: the
 # process-shared primitives synchronise across processes, which TSan does
@@ -296,12 +307,12 @@ $(FUZZ_DEPS): tools/deps.sh
 
 $(FUZZ_BUILD)/%.o: %.c | $(FUZZ_DEPS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_record: $(FUZZ_record:%.c=$(FUZZ_BUILD)/%.o)
 $(FUZZ_BUILD)/fuzz_ring: $(FUZZ_ring:%.c=$(FUZZ_BUILD)/%.o)
 $(FUZZ_BINS):
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(MSGPACK_LIBS) -lrt
+	$(call quiet,LD)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(MSGPACK_LIBS) -lrt
 
 fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \

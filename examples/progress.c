@@ -69,6 +69,9 @@ int main(void)
     struct view view = {.tty = isatty(STDOUT_FILENO)};
     cf_executor *pool;
     cf_map *map = NULL;
+    /* Piped, stdout would be block-buffered and its lines would come out
+     * after the summary on (unbuffered) stderr: keep them in order. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int rc = cf_process_pool_create(&pool, NULL);
     if (rc < 0) {
         fprintf(stderr, "pool: %s\n", cf_strerror(rc));
