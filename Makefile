@@ -135,7 +135,7 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC_LIB)
 $(BUILD)/bench/cpu.o: EXTRA_CFLAGS := -fopenmp
 $(BUILD)/bench/cpu: BENCH_LDFLAGS := -fopenmp
 
-# cfmap: a shell command per input line on N workers (tools/cfmap.c).
+# cfmap: a command per input line on N workers, like xargs -P (tools/cfmap.c).
 cfmap: $(CFMAP)
 $(CFMAP): $(BUILD)/tools/cfmap.o $(STATIC_LIB)
 	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL)
@@ -204,18 +204,19 @@ demo: $(EXAMPLES) $(CFMAP)
 	@for e in $(EXAMPLES); do echo "== $$e"; \
 	    case $$e in */mandelbrot) $$e $(BUILD)/mandelbrot.png ;; *) $$e ;; esac || exit 1; \
 	done
-	@echo "== $(CFMAP) -j 2 'expr {} \* {}' (squares of 1..5, in input order)"
-	@seq 1 5 | $(CFMAP) -j 2 'expr {} \* {}'
+	@echo "== $(CFMAP) -j 2 expr {} '*' {} (squares of 1..5, in input order)"
+	@seq 1 5 | $(CFMAP) -j 2 expr {} '*' {}
 
 # bench/run.sh runs the CPython anchor and every bench, prints one table
 # and writes it to bench/RESULTS.md (bench/README.md).
-bench: $(BENCHES)
+bench: $(BENCHES) $(CFMAP)
 	@sh bench/run.sh $(BUILD)/bench
 
 # ---- install ----
 # make install PREFIX=/usr/local DESTDIR=/staging: the headers, the shared
 # library (real name libcfutures.so.$(VERSION), soname link .so.$(SOVERSION), dev link
-# .so), the static library, cfutures.pc and the CMake package
+# .so), the static library, cfutures.pc and the CMake package, cfmap and
+# the man pages
 # (find_package(cfutures), target cfutures::cfutures). The .pc and CMake
 # files are made from tools/*.in with the PREFIX and the msgpack pkg-config
 # name of this build. make uninstall removes exactly INSTALLED, then our own
@@ -227,6 +228,7 @@ DESTDIR    ?=
 INSTALL    ?= install
 PC_DIR     := $(LIBDIR)/pkgconfig
 CMAKE_DIR  := $(LIBDIR)/cmake/cfutures
+BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 PUB_HEADERS := $(sort $(wildcard include/cfutures/*.h))
 # man/*.N: section N pages (links are ".so man3/page.3" files).
@@ -236,7 +238,7 @@ INSTALLED  := $(INCLUDEDIR)/cfutures.h $(PUB_HEADERS:include/%=$(INCLUDEDIR)/%) 
               $(LIBDIR)/libcfutures.so.$(VERSION) $(LIBDIR)/$(SONAME) \
               $(LIBDIR)/libcfutures.so $(LIBDIR)/libcfutures.a $(PC_DIR)/cfutures.pc \
               $(CMAKE_DIR)/cfuturesConfig.cmake $(CMAKE_DIR)/cfuturesConfigVersion.cmake \
-              $(MAN_INSTALLED)
+              $(BINDIR)/cfmap $(MAN_INSTALLED)
 SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
             -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
             -e 's|@PC_LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
@@ -244,7 +246,7 @@ SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
             -e 's|@SONAME@|$(SONAME)|g' -e 's|@SOVERSION@|$(SOVERSION)|g' \
             -e 's|@MSGPACK_PC@|$(MSGPACK_PC)|g' -e 's|@SIZEOF_VOID_P@|$(shell getconf LONG_BIT | sed 's/64/8/;s/32/4/')|g'
 
-install: $(STATIC_LIB) $(SHARED_LIB)
+install: $(STATIC_LIB) $(SHARED_LIB) $(CFMAP)
 	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR)/cfutures $(DESTDIR)$(PC_DIR) $(DESTDIR)$(CMAKE_DIR)
 	$(INSTALL) -m 644 include/cfutures.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(PUB_HEADERS) $(DESTDIR)$(INCLUDEDIR)/cfutures/
@@ -256,6 +258,8 @@ install: $(STATIC_LIB) $(SHARED_LIB)
 	$(SUBST) tools/cfuturesConfig.cmake.in >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfig.cmake
 	$(SUBST) tools/cfuturesConfigVersion.cmake.in \
 	    >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfigVersion.cmake
+	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 755 $(CFMAP) $(DESTDIR)$(BINDIR)/cfmap
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	for p in $(MAN_PAGES); do \
 	    s=$${p##*.}; $(INSTALL) -m 644 $$p $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \

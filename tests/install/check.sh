@@ -33,7 +33,7 @@ for f in include/cfutures.h include/cfutures/thread_pool.h lib/libcfutures.a \
          lib/cmake/cfutures/cfuturesConfig.cmake \
          lib/cmake/cfutures/cfuturesConfigVersion.cmake \
          share/man/man7/cfutures.7 share/man/man3/cf_submit.3 \
-         share/man/man3/cf_submit_args.3; do
+         share/man/man3/cf_submit_args.3 share/man/man1/cfmap.1 bin/cfmap; do
     [ -f "$prefix/$f" ] || fail "missing $f"
 done
 [ "$(readlink "$prefix/lib/$soname")" = "$real" ] ||
@@ -55,6 +55,13 @@ readelf -d "$tmp/primes" | grep -q "NEEDED.*\[$soname_re\]" ||
     fail "primes is not linked against $soname"
 "$tmp/primes" >"$tmp/primes.out" 2>&1 || fail "primes failed"
 tail -n 3 "$tmp/primes.out"
+
+echo "== cfmap installed: --help, a run, man cfmap"
+"$prefix/bin/cfmap" --help | grep -q "usage: cfmap" || fail "cfmap --help"
+[ "$(printf 'a\nb\n' | "$prefix/bin/cfmap" -j 2 echo x)" = "x a
+x b" ] || fail "cfmap -j 2 echo x"
+MANPATH="$prefix/share/man" man -P cat 1 cfmap 2>/dev/null | grep -q "xargs" ||
+    fail "man cfmap does not show the page"
 
 echo "== man cfutures, man cf_submit_args (a .so link)"
 MANPATH="$prefix/share/man" man -P cat cf_submit_args 2>/dev/null | grep -q "CF_ARGS" ||
