@@ -208,10 +208,12 @@ CF_API int cf_arg_map(const msgpack_object *args, size_t i, const msgpack_object
  * the constructors below for what a C type cannot say (binary, string with
  * length, nil, nested array). */
 typedef struct cf_value {
+    /** The msgpack type the value packs as. */
     enum cf_value_type {
         CF_VALUE_NIL, CF_VALUE_BOOL, CF_VALUE_I64, CF_VALUE_U64, CF_VALUE_F64,
         CF_VALUE_STR, CF_VALUE_BIN, CF_VALUE_OBJECT, CF_VALUE_ARRAY
-    } type;
+    } type; /**< which member of v holds the value */
+    /** The value, by type. */
     union {
         bool b;
         int64_t i;
@@ -221,16 +223,16 @@ typedef struct cf_value {
                                                           the NUL) and BIN */
         const msgpack_object *obj;                    /**< copied as is */
         struct { const struct cf_value *items; size_t n; } array;
-    } v;
+    } v; /**< the value */
 } cf_value;
 
 /** An argument list: n values (CF_ARGS makes one). */
 typedef struct cf_values {
-    const cf_value *items;
-    size_t n;
+    const cf_value *items; /**< the values (borrowed) */
+    size_t n;              /**< how many */
 } cf_values;
 
-#ifndef __cplusplus
+#if !defined(__cplusplus) || defined(CF__DOXYGEN)
 /** @{ */
 /** Constructors (C only); CF_VAL(x) picks among the first six itself. */
 static inline cf_value cf_value_i64(int64_t x) { cf_value r = {CF_VALUE_I64, {.i = x}}; return r; }
@@ -305,6 +307,7 @@ static inline cf_value cf_array(cf_values a)
 #define cf_pack(pk, x) cf_pack_value((pk), CF_VAL(x))
 
 /* CF_ARGS's machinery: CF_VAL over each of up to 16 arguments. */
+/** @cond INTERNAL */
 #define CF__NARG(...) CF__NARG_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
 #define CF__NARG_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, n, ...) n
 #define CF__CAT(a, b) CF__CAT_(a, b)
@@ -326,7 +329,8 @@ static inline cf_value cf_array(cf_values a)
 #define CF__VALS_14(a, ...) CF_VAL(a), CF__VALS_13(__VA_ARGS__)
 #define CF__VALS_15(a, ...) CF_VAL(a), CF__VALS_14(__VA_ARGS__)
 #define CF__VALS_16(a, ...) CF_VAL(a), CF__VALS_15(__VA_ARGS__)
-#endif /* !__cplusplus */
+/** @endcond */
+#endif /* !__cplusplus || CF__DOXYGEN */
 
 /** The empty argument list. */
 #define CF_NO_ARGS ((cf_values){NULL, 0})
