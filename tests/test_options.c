@@ -4,7 +4,6 @@
  * as `= {0}` and as its CF_..._OPTIONS_INIT: a zero timeout in a struct is
  * "no limit", never "poll" (cf_submit_options.poll asks for that). */
 #include <criterion/criterion.h>
-#include <criterion/redirect.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -49,9 +48,10 @@ Test(options, zeroed_process_pool_options_take_the_defaults, .timeout = 30)
     cf_executor_release(ex);
 }
 
-Test(options, zeroed_process_pool_options_report_a_bad_environment, .timeout = 30,
-     .init = cr_redirect_stderr)
+Test(options, zeroed_process_pool_options_report_a_bad_environment, .timeout = 30)
 {
+    char text[1024];
+    support_stderr_begin();
     setenv("CF_WORKERS", "abc", 1);
     cf_process_pool_options po = {0};
     cf_executor *ex = NULL;
@@ -60,6 +60,8 @@ Test(options, zeroed_process_pool_options_report_a_bad_environment, .timeout = 3
     po.max_workers = -1; /* negative stays an error */
     setenv("CF_WORKERS", "2", 1);
     cr_assert_eq(cf_process_pool_create(&ex, &po), -EINVAL);
+    support_stderr_end(text, sizeof(text));
+    cr_assert(strstr(text, "CF_WORKERS=\"abc\""), "stderr: %s", text);
 }
 
 Test(options, zeroed_thread_pool_options_take_the_defaults, .timeout = 30)

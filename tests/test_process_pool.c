@@ -7,7 +7,6 @@
  * gate file appears; no test asserts on timing.
  */
 #include <criterion/criterion.h>
-#include <criterion/redirect.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -808,18 +807,17 @@ Test(process_pool, invalid_arguments, .timeout = 30)
     cf_executor_release(ex);
 }
 
-Test(process_pool, default_workers_env, .timeout = 30, .init = cr_redirect_stderr)
+Test(process_pool, default_workers_env, .timeout = 30)
 {
+    support_stderr_begin();
     const char *bad[] = {"abc", "0", "-2", "1025", "3x", " 3x", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         setenv("CF_WORKERS", bad[i], 1);
         cr_assert_eq(cf_default_workers(), -EINVAL, "CF_WORKERS=%s", bad[i]);
     }
-    /* The variable is named, once (stderr is redirected by .init). */
-    fflush(stderr);
-    char text[1024] = "";
-    size_t len = fread(text, 1, sizeof(text) - 1, cr_get_redirected_stderr());
-    text[len] = '\0';
+    /* The variable is named, once. */
+    char text[1024];
+    support_stderr_end(text, sizeof(text));
     cr_assert(strstr(text, "cfutures: CF_WORKERS=\"abc\" is not a worker count"), "%s", text);
     cr_assert_null(strstr(text + 1, "cfutures: "), "once: %s", text);
     cf_executor *ex = NULL;

@@ -1,7 +1,6 @@
 /* The task registry (workers/registry.c) and cf_strerror: registration at
  * load time and at run time, its error paths, and lookups both ways. */
 #include <criterion/criterion.h>
-#include <criterion/redirect.h>
 #include <stdio.h>
 #include <errno.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include <cfutures.h>
 
 #include "tests/registry_twin.h"
+#include "tests/support.h"
 
 static int reg_loaded(const msgpack_object *args, msgpack_packer *out)
 {
@@ -65,9 +65,9 @@ static void twins_in(cf_executor *ex)
 
 /* Two static functions, one name, two files: each runs by pointer, the
  * bare name runs neither and says why on stderr, naming both files. */
-Test(registry, two_tasks_of_one_name_are_never_confused, .timeout = 30,
-     .init = cr_redirect_stderr)
+Test(registry, two_tasks_of_one_name_are_never_confused, .timeout = 30)
 {
+    support_stderr_begin();
     cr_assert_str_eq(cf_task_name(twin_work), "tests/test_registry.c:twin_work");
     cr_assert_str_eq(cf_task_name(registry_twin_work()), "tests/registry_twin.c:twin_work");
     cr_assert_eq(cf_task_register("twin_work", twin_work), -EEXIST, "ambiguous now");
@@ -79,11 +79,8 @@ Test(registry, two_tasks_of_one_name_are_never_confused, .timeout = 30,
     twins_in(ex);
     cf_executor_release(ex);
 
-    fflush(stderr);
-    char text[1024] = "";
-    FILE *err = cr_get_redirected_stderr();
-    size_t n = fread(text, 1, sizeof(text) - 1, err);
-    text[n] = '\0';
+    char text[1024];
+    support_stderr_end(text, sizeof(text));
     cr_assert(strstr(text, "'twin_work' is ambiguous") && strstr(text, "tests/test_registry.c") &&
                   strstr(text, "tests/registry_twin.c"),
               "stderr: %s", text);
