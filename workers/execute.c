@@ -24,21 +24,22 @@ static int writer_error(const msgpack_packer *pk)
     return pk->callback == cf__spill_write ? ((const struct cf__spill *)pk->data)->err : 0;
 }
 
-/* What a task's return becomes. cf_task_fail's CF_ETASK stays, as does a
- * failure of the library's writer that the task passed on (msgpack's -1,
- * or the recorded -errno itself); any other non-zero value, -1 above all,
- * is the task's own failure: CF_ETASK, "task <name> returned <value>". */
+/* What a task's return becomes. A failure of the library's writer wins
+ * when the task passed it on (msgpack's -1, or the recorded -errno itself)
+ * or ignored it (0 over a result that is missing bytes); cf_task_fail's
+ * CF_ETASK stays; any other non-zero value, -1 above all, is the task's
+ * own failure: CF_ETASK, "task <name> returned <value>". */
 static int task_status(int status, const msgpack_packer *pk, const char *name, size_t name_len,
                        char *msg, size_t msg_size)
 {
     int werr = writer_error(pk);
-    if (status == 0 || status == CF_ETASK)
-        return status;
-    if (werr && (status == -1 || status == werr)) {
+    if (werr && (status == -1 || status == werr || status == 0)) {
         snprintf(msg, msg_size, "task %.*s could not pack its result: %s", (int)name_len, name,
                  cf_strerror(werr));
         return werr;
     }
+    if (status == 0 || status == CF_ETASK)
+        return status;
     /* The library's own codes name themselves (a task passing on what
      * cf_arg_i64 returned); an errno-like -1 must not read as EPERM. */
     if (status <= CF_ECANCELLED && status >= CF_ELOCKORDER)
