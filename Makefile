@@ -21,12 +21,27 @@
 # Missing Debian packages are installed by tools/deps.sh on first use.
 
 # Before 1.0 each minor version may change the ABI (0.2.0:
-# cf_process_pool_options grew a field), so the soname carries major.minor.
-VERSION   := 0.2.0
-SOVERSION := 0.2
+# cf_process_pool_options grew a field; 0.3.0: cf_submit_options grew
+# `poll` and zero fields of every options struct mean the defaults), so the
+# soname carries major.minor.
+# The version is the header's (CF_VERSION_MAJOR/MINOR/PATCH).
+version_part = $(shell sed -n 's/^\#define CF_VERSION_$(1) \([0-9]*\)$$/\1/p' include/cfutures.h)
+VERSION   := $(call version_part,MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SOVERSION := $(call version_part,MAJOR).$(call version_part,MINOR)
 SONAME    := libcfutures.so.$(SOVERSION)
 
 CC       ?= cc
+
+# Quiet by default: one "CC executor/map.o" line per step; V=1 prints the
+# full commands. $(call quiet,TAG) prefixes a recipe line.
+V ?= 0
+quiet = $(if $(filter 1,$(V)),,@printf '  %-3s %s\n' '$(1)' '$(patsubst $(BUILD)/%,%,$@)';)
+
+# Parallel by default (the suite's compile dominated a serial `make test`):
+# one job per CPU unless the command line says -j.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 SANITIZE ?=
 comma    := ,
 BUILD    ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
@@ -46,7 +61,7 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -pthread \
 LDFLAGS_ALL = -pthread $(SANFLAGS) $(LDFLAGS)
 LIBS_ALL    = $(MSGPACK_LIBS) -lrt
 
-LIB_DIRS := ipc serialize workers executor threading
+LIB_DIRS := common ipc serialize workers executor threading
 LIB_SRCS := $(sort $(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/*.c))
@@ -92,7 +107,7 @@ $(DEPS_STAMP): tools/deps.sh
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(CC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
 # The shared library exports only what the headers mark CF_API
 # (tests/check_exports.sh checks it after the suite).
@@ -103,24 +118,24 @@ $(TEST_OBJS): EXTRA_CFLAGS := -DCF_FAULT_INJECTION
 
 $(BUILD)/faults/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(CC) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
 
 $(FAULT_LIB): $(FAULT_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call quiet,AR)$(AR) rcs $@ $^
 
 $(STATIC_LIB): $(LIB_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call quiet,AR)$(AR) rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	$(call quiet,LD)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(TEST_BIN): $(TEST_OBJS) $(FAULT_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(FAULT_LIB) $(CRITERION_LIBS) $(LIBS_ALL)
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJS) $(FAULT_LIB) $(CRITERION_LIBS) $(LIBS_ALL)
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(STATIC_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
 
 # bench/cpu.c holds the OpenMP anchor (libgomp, part of Debian's gcc).
 $(BUILD)/bench/cpu.o: EXTRA_CFLAGS := -fopenmp
@@ -134,13 +149,13 @@ UV_GLIB_USERS := $(BUILD)/bench/inproc $(BUILD)/examples/loop_libuv $(BUILD)/exa
 $(UV_GLIB_USERS:%=%.o): EXTRA_CFLAGS += $(UV_GLIB_CFLAGS)
 $(UV_GLIB_USERS): LIBS_ALL += $(UV_GLIB_LIBS)
 
-# cfmap: a shell command per input line on N workers (tools/cfmap.c).
+# cfmap: a command per input line on N workers, like xargs -P (tools/cfmap.c).
 cfmap: $(CFMAP)
 $(CFMAP): $(BUILD)/tools/cfmap.o $(STATIC_LIB)
-	$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL)
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $< $(STATIC_LIB) $(LIBS_ALL)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
-	$(CC) $(LDFLAGS_ALL) $(BENCH_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) $(BENCH_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS_ALL) -lm
 
 # The suite is one Criterion binary built from one file per subject;
 # tests/run.sh runs it under the reaper (tests/reaper/reaper.c), which
@@ -156,9 +171,12 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
 REAPER := $(BUILD)/tests/cf-test-reaper
 $(REAPER): tests/reaper/reaper.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
+	$(call quiet,LD)$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
 
 test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
+	@sh tests/compile_check.sh "$(CC)" "$(MSGPACK_CFLAGS)"
+	@sh tests/man_check.sh
+	@sh tests/layer_check.sh
 	@sh tests/check_exports.sh $(SHARED_LIB)
 	@sh tests/check_timeouts.sh $(TEST_SRCS)
 	@sh tests/run.sh $(TEST_BIN)
@@ -166,11 +184,11 @@ test: $(TEST_BIN) $(CFMAP) $(SHARED_LIB) $(REAPER)
 
 $(BUILD)/tests-shim/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) -I$(SHIM_DIR) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(CC) -I$(SHIM_DIR) $(CFLAGS_ALL) -DCF_FAULT_INJECTION -MMD -MP -c $< -o $@
 
 $(TH_TEST_BIN): $(TH_TEST_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(TH_TEST_OBJS) $(STATIC_LIB) $(LIBS_ALL)
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $(TH_TEST_OBJS) $(STATIC_LIB) $(LIBS_ALL)
 
 # make test-threading SANITIZE=thread: the threading tests under TSan.
 test-threading: $(TH_TEST_BIN) $(REAPER)
@@ -183,7 +201,7 @@ ALL_SHIM_OBJS := $(patsubst %.c,$(BUILD)/tests-shim/%.o,$(TEST_SRCS) $(SHIM_DIR)
 SHIM_TEST_BIN := $(BUILD)/tests/cfutures-tests-shim
 $(SHIM_TEST_BIN): $(ALL_SHIM_OBJS) $(FAULT_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(ALL_SHIM_OBJS) $(FAULT_LIB) $(LIBS_ALL)
+	$(call quiet,LD)$(CC) $(LDFLAGS_ALL) -o $@ $(ALL_SHIM_OBJS) $(FAULT_LIB) $(LIBS_ALL)
 
 # Under TSan it skips what TSan cannot judge or cannot run in time: the
 # process-shared primitives synchronise across processes, which TSan does
@@ -206,20 +224,21 @@ demo: $(EXAMPLES) $(CFMAP)
 	@for e in $(EXAMPLES); do echo "== $$e"; \
 	    case $$e in */mandelbrot) $$e $(BUILD)/mandelbrot.png ;; *) $$e ;; esac || exit 1; \
 	done
-	@echo "== $(CFMAP) -j 2 'expr {} \* {}' (squares of 1..5, in input order)"
-	@seq 1 5 | $(CFMAP) -j 2 'expr {} \* {}'
+	@echo "== $(CFMAP) -j 2 expr {} '*' {} (squares of 1..5, in input order)"
+	@seq 1 5 | $(CFMAP) -j 2 expr {} '*' {}
 	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory demo-mpi)
 
 # bench/run.sh runs the CPython anchor and every bench, prints one table
 # and writes it to bench/RESULTS.md (bench/README.md).
-bench: $(BENCHES)
+bench: $(BENCHES) $(CFMAP)
 	@sh bench/run.sh $(BUILD)/bench
 	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory bench-mpi)
 
 # ---- install ----
 # make install PREFIX=/usr/local DESTDIR=/staging: the headers, the shared
 # library (real name libcfutures.so.$(VERSION), soname link .so.$(SOVERSION), dev link
-# .so), the static library, cfutures.pc and the CMake package
+# .so), the static library, cfutures.pc and the CMake package, cfmap and
+# the man pages
 # (find_package(cfutures), target cfutures::cfutures). The .pc and CMake
 # files are made from tools/*.in with the PREFIX and the msgpack pkg-config
 # name of this build. make uninstall removes exactly INSTALLED, then our own
@@ -231,12 +250,18 @@ DESTDIR    ?=
 INSTALL    ?= install
 PC_DIR     := $(LIBDIR)/pkgconfig
 CMAKE_DIR  := $(LIBDIR)/cmake/cfutures
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
 # cfutures/mpi.h goes with libcfutures_mpi (make install-mpi).
 PUB_HEADERS := $(sort $(filter-out include/cfutures/mpi.h,$(wildcard include/cfutures/*.h)))
+# man/*.N: section N pages (links are ".so man3/page.3" files).
+MAN_PAGES  := $(sort $(wildcard man/*.[137]))
+MAN_INSTALLED := $(foreach p,$(MAN_PAGES),$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 INSTALLED  := $(INCLUDEDIR)/cfutures.h $(PUB_HEADERS:include/%=$(INCLUDEDIR)/%) \
               $(LIBDIR)/libcfutures.so.$(VERSION) $(LIBDIR)/$(SONAME) \
               $(LIBDIR)/libcfutures.so $(LIBDIR)/libcfutures.a $(PC_DIR)/cfutures.pc \
-              $(CMAKE_DIR)/cfuturesConfig.cmake $(CMAKE_DIR)/cfuturesConfigVersion.cmake
+              $(CMAKE_DIR)/cfuturesConfig.cmake $(CMAKE_DIR)/cfuturesConfigVersion.cmake \
+              $(BINDIR)/cfmap $(MAN_INSTALLED)
 SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
             -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
             -e 's|@PC_LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
@@ -244,7 +269,7 @@ SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
             -e 's|@SONAME@|$(SONAME)|g' -e 's|@SOVERSION@|$(SOVERSION)|g' \
             -e 's|@MSGPACK_PC@|$(MSGPACK_PC)|g' -e 's|@SIZEOF_VOID_P@|$(shell getconf LONG_BIT | sed 's/64/8/;s/32/4/')|g'
 
-install: $(STATIC_LIB) $(SHARED_LIB)
+install: $(STATIC_LIB) $(SHARED_LIB) $(CFMAP)
 	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR)/cfutures $(DESTDIR)$(PC_DIR) $(DESTDIR)$(CMAKE_DIR)
 	$(INSTALL) -m 644 include/cfutures.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(PUB_HEADERS) $(DESTDIR)$(INCLUDEDIR)/cfutures/
@@ -256,6 +281,12 @@ install: $(STATIC_LIB) $(SHARED_LIB)
 	$(SUBST) tools/cfuturesConfig.cmake.in >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfig.cmake
 	$(SUBST) tools/cfuturesConfigVersion.cmake.in \
 	    >$(DESTDIR)$(CMAKE_DIR)/cfuturesConfigVersion.cmake
+	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 755 $(CFMAP) $(DESTDIR)$(BINDIR)/cfmap
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	for p in $(MAN_PAGES); do \
+	    s=$${p##*.}; $(INSTALL) -m 644 $$p $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
+	done
 	@$(if $(HAVE_MPI),$(MAKE) --no-print-directory install-mpi)
 
 uninstall:
@@ -309,26 +340,26 @@ mpi: $(MPI_STATIC) $(MPI_SHARED)
 
 $(MPI_BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(MPICC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(MPICC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
 $(MPI_OBJS): EXTRA_CFLAGS := -fvisibility=hidden
 
 $(MPI_STATIC): $(LIB_OBJS) $(MPI_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call quiet,AR)$(AR) rcs $@ $^
 
 $(MPI_SHARED): $(LIB_OBJS) $(MPI_OBJS)
-	$(MPICC) -shared -Wl,-soname,$(MPI_SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	$(call quiet,LD)$(MPICC) -shared -Wl,-soname,$(MPI_SONAME) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(MPI_BUILD)/examples/%: $(MPI_BUILD)/examples/%.o $(MPI_STATIC)
-	$(MPICC) $(LDFLAGS_ALL) -o $@ $< $(MPI_STATIC) $(LIBS_ALL) -lm
+	$(call quiet,LD)$(MPICC) $(LDFLAGS_ALL) -o $@ $< $(MPI_STATIC) $(LIBS_ALL) -lm
 
 $(MPI_BUILD)/bench/%: $(MPI_BUILD)/bench/%.o $(MPI_STATIC)
-	$(MPICC) $(LDFLAGS_ALL) -o $@ $< $(MPI_STATIC) $(LIBS_ALL) -lm
+	$(call quiet,LD)$(MPICC) $(LDFLAGS_ALL) -o $@ $< $(MPI_STATIC) $(LIBS_ALL) -lm
 
 MPI_TEST_OBJS := $(patsubst %.c,$(MPI_BUILD)/%.o,$(sort $(wildcard tests/mpi/*.c)))
 $(MPI_TEST_BIN): $(MPI_TEST_OBJS) $(MPI_STATIC)
-	$(MPICC) $(LDFLAGS_ALL) -o $@ $(MPI_TEST_OBJS) $(MPI_STATIC) $(LIBS_ALL)
+	$(call quiet,LD)$(MPICC) $(LDFLAGS_ALL) -o $@ $(MPI_TEST_OBJS) $(MPI_STATIC) $(LIBS_ALL)
 
 # One MPI job runs every check (Criterion forks per test, which mpiexec
 # cannot host); tests/mpi/run.sh runs it under the reaper and reads its
@@ -408,12 +439,12 @@ $(FUZZ_DEPS): tools/deps.sh
 
 $(FUZZ_BUILD)/%.o: %.c | $(FUZZ_DEPS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+	$(call quiet,CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_BUILD)/fuzz_record: $(FUZZ_record:%.c=$(FUZZ_BUILD)/%.o)
 $(FUZZ_BUILD)/fuzz_ring: $(FUZZ_ring:%.c=$(FUZZ_BUILD)/%.o)
 $(FUZZ_BINS):
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(MSGPACK_LIBS) -lrt
+	$(call quiet,LD)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ $(MSGPACK_LIBS) -lrt
 
 fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \

@@ -6,12 +6,12 @@
 # the exit status is non-zero only when a bench itself failed (a wrong
 # result or a failed call).
 #
-#   sh bench/run.sh BENCH_DIR
+#   sh bench/run.sh BENCH_DIR   (bench/<name>.sh scripts run as benches too)
 #   BENCH_RUNS=n     runs per row (each bench has its own default)
 #   BENCH_ONLY="roundtrip cpu"   run only these benches (no RESULTS.md)
 set -u
 dir=${1:?usage: sh bench/run.sh BENCH_DIR}
-order="roundtrip throughput cpu payload thread_pool inproc threading coro lazy_map"
+order="roundtrip throughput cpu payload thread_pool inproc threading coro lazy_map cfmap"
 only=${BENCH_ONLY:-}
 results=bench/RESULTS.md
 table=$dir/table.md
@@ -46,7 +46,10 @@ cat "$table"
 status=0
 for b in $order; do
     case " ${only:-$order} " in *" $b "*) ;; *) continue ;; esac
-    if ! "$dir/$b" >"$dir/$b.out" 2>"$dir/$b.err"; then
+    # A bench is a binary in BENCH_DIR, or a script bench/<name>.sh.
+    run="$dir/$b"
+    [ -x "$run" ] || run="sh bench/$b.sh $dir"
+    if ! $run >"$dir/$b.out" 2>"$dir/$b.err"; then
         echo "| $b | FAILED (exit $?, see $dir/$b.err) | | | | |" >>"$dir/$b.out"
         status=1
     fi

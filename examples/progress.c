@@ -24,7 +24,7 @@ static int progress_work(const msgpack_object *args, msgpack_packer *out)
     nanosleep(&(struct timespec){0, 4000000}, NULL);
     return msgpack_pack_int64(out, n * n);
 }
-CF_TASK(progress_work)
+CF_TASK(progress_work);
 
 static int next_item(void *arg, size_t index, msgpack_packer *pk)
 {
@@ -69,6 +69,9 @@ int main(void)
     struct view view = {.tty = isatty(STDOUT_FILENO)};
     cf_executor *pool;
     cf_map *map = NULL;
+    /* Piped, stdout would be block-buffered and its lines would come out
+     * after the summary on (unbuffered) stderr: keep them in order. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int rc = cf_process_pool_create(&pool, NULL);
     if (rc < 0) {
         fprintf(stderr, "pool: %s\n", cf_strerror(rc));

@@ -21,7 +21,7 @@ static int stats_square(const msgpack_object *args, msgpack_packer *out)
     nanosleep(&(struct timespec){0, 2000000}, NULL); /* 2 ms: some busy time */
     return msgpack_pack_int64(out, n * n);
 }
-CF_TASK(stats_square)
+CF_TASK(stats_square);
 
 static int stats_fail(const msgpack_object *args, msgpack_packer *out)
 {
@@ -29,7 +29,7 @@ static int stats_fail(const msgpack_object *args, msgpack_packer *out)
     (void)out;
     return cf_task_fail("stats_fail always fails");
 }
-CF_TASK(stats_fail)
+CF_TASK(stats_fail);
 
 static int stats_crash(const msgpack_object *args, msgpack_packer *out)
 {
@@ -38,7 +38,7 @@ static int stats_crash(const msgpack_object *args, msgpack_packer *out)
     raise(SIGKILL); /* the worker dies running this task */
     return 0;
 }
-CF_TASK(stats_crash)
+CF_TASK(stats_crash);
 
 static void print_workers(cf_executor *pool, const char *when)
 {
@@ -107,8 +107,8 @@ int main(void)
     printf("retried:          %llu\n", (unsigned long long)st.retried);
     printf("queued/in flight: %llu/%llu\n", (unsigned long long)st.queued,
            (unsigned long long)st.in_flight);
-    printf("worker deaths:    %llu (by signal %llu)\n", (unsigned long long)st.worker_deaths,
-           (unsigned long long)st.deaths_by_signal);
+    printf("worker deaths:    %llu (%llu of them killed by a signal)\n",
+           (unsigned long long)st.worker_deaths, (unsigned long long)st.deaths_by_signal);
     printf("respawns:         %llu\n", (unsigned long long)st.respawns);
     uint64_t tasks = 0, respawns = 0;
     for (int i = 0; i < st.workers; i++) {

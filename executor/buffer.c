@@ -96,7 +96,7 @@ int cf_buffer_submit(cf_buffer *b, const cf_submit_options *opts, cf_future **ou
     /* A finite wait for room could end in CF_EFULL or -ETIMEDOUT after the
      * record is sealed (a kept segment marked sent, a one-shot memfd
      * sealed): there is no buffer left to hand back then. */
-    if (!b || !out || cf__executor_check_options(opts) < 0 || (opts && !(opts->timeout < 0)))
+    if (!b || !out || cf__executor_check_options(opts) < 0 || (opts && (opts->poll || opts->timeout > 0)))
         return -EINVAL; /* nothing happened: b is still the caller's */
     int rc = cf__executor_submit_later(b->ex, b->record, opts, out);
     free(b); /* its record went to the backend, or is gone */

@@ -14,6 +14,7 @@
 #include "ipc/side.h"
 #include "ipc/spill.h"
 #include "serialize/record.h"
+#include "workers/registry.h"
 
 /* Task ids are unique in the process, across executors: a stale or stray
  * result can never complete the wrong future. Each executor counts its
@@ -225,7 +226,8 @@ struct cf__packed_record {
 
 int cf__executor_check_options(const cf_submit_options *opts)
 {
-    return opts && (isnan(opts->timeout) || isnan(opts->task_timeout) || opts->max_retries < -1)
+    return opts && (isnan(opts->timeout) || isnan(opts->task_timeout) ||
+                    opts->max_retries < CF_NO_RETRIES)
                ? -EINVAL
                : 0;
 }
@@ -286,7 +288,8 @@ static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
 {
     struct record_buf *rb = &pr->rb;
     struct cf__side side = {.fd = -1};
-    double timeout = opts->timeout;
+    /* Zero is the default (no limit); "poll" is a flag of its own. */
+    double timeout = opts->timeout == 0 ? CF_FOREVER : opts->timeout;
     size_t name_len = pr->name_len;
     int rc = record_buf_finish(rb, &side);
     if (rc < 0)
@@ -321,11 +324,13 @@ static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
     /* The backend takes the record; it keeps it until the future completes
      * so that a task lost with its worker can be queued again. */
     f->owner = ex;
-    f->retries_left = opts->max_retries;
+    /* retries_left < 0 asks the backend for the pool's setting. */
+    f->retries_left = opts->max_retries == CF_NO_RETRIES ? 0
+                      : opts->max_retries > 0            ? opts->max_retries
+                                                         : -1;
     f->task_deadline = opts->task_timeout > 0 ? cf__deadline_after(opts->task_timeout) : 0;
-    /* The ring reads deadline 0 as "do not wait" (-EAGAIN -> CF_EFULL);
-     * cf__deadline_after(0) would give "now", which times out instead. */
-    rc = ex->ops->submit(ex, f, record, len, timeout == 0 ? 0 : cf__deadline_after(timeout));
+    /* The ring reads deadline 0 as "do not wait" (-EAGAIN -> CF_EFULL). */
+    rc = ex->ops->submit(ex, f, record, len, opts->poll ? 0 : cf__deadline_after(timeout));
     if (rc < 0) {
         f->owner = NULL;
         cf_future_release(f);
@@ -356,10 +361,13 @@ int cf__executor_pack_later(cf_executor *ex, const char *task, cf__pack_fn pack_
 {
     if (!ex || !task || !out)
         return -EINVAL;
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
     struct cf__packed_record *pr = malloc(sizeof(*pr));
     if (!pr)
         return -ENOMEM;
-    int rc = pack_record(pr, ex, false, task, pack_payload, arg);
+    rc = pack_record(pr, ex, false, task, pack_payload, arg);
     if (rc < 0) {
         free(pr);
         return rc;
@@ -472,6 +480,11 @@ static int pack_format(msgpack_packer *pk, void *arg)
     return rc;
 }
 
+static int pack_values(msgpack_packer *pk, void *arg)
+{
+    return cf_pack_values(pk, *(const cf_values *)arg);
+}
+
 struct raw_args {
     const void *bytes;
     size_t len;
@@ -522,12 +535,16 @@ int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future
 {
     if (!ex || !task || !out || !fmt)
         return -EINVAL;
-    cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
-    opts.timeout = timeout;
+    /* A name nobody registered fails here, not in every worker. */
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
+    /* An argument timeout of 0 polls, unlike the options' field. */
+    cf_submit_options opts = {.timeout = timeout, .poll = timeout == 0};
     va_list ap;
     va_start(ap, fmt);
     struct format_args fa = {fmt, &ap};
-    int rc = cf__executor_submit_packed(ex, false, task, &opts, pack_format, &fa, out);
+    rc = cf__executor_submit_packed(ex, false, task, &opts, pack_format, &fa, out);
     va_end(ap);
     return rc;
 }
@@ -537,12 +554,36 @@ int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *t
 {
     if (!ex || !task || !out || !fmt)
         return -EINVAL;
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
     va_list ap;
     va_start(ap, fmt);
     struct format_args fa = {fmt, &ap};
-    int rc = cf__executor_submit_packed(ex, false, task, opts, pack_format, &fa, out);
+    rc = cf__executor_submit_packed(ex, false, task, opts, pack_format, &fa, out);
     va_end(ap);
     return rc;
+}
+
+int cf_submit_args(cf_executor *ex, cf_task_fn fn, cf_future **out, cf_values args)
+{
+    if (!ex || !fn || !out || (!args.items && args.n))
+        return -EINVAL;
+    const char *name = task_name_cached(fn);
+    if (!name)
+        return CF_ENOTASK;
+    return cf__executor_submit_packed(ex, false, name, NULL, pack_values, &args, out);
+}
+
+int cf_submit_args_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
+                        cf_future **out, cf_values args)
+{
+    if (!ex || !task || !out || (!args.items && args.n))
+        return -EINVAL;
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
+    return cf__executor_submit_packed(ex, false, task, opts, pack_values, &args, out);
 }
 
 int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,
@@ -550,13 +591,15 @@ int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future *
 {
     if (!ex || !task || !out || (!args && len))
         return -EINVAL;
+    int rc = cf__task_check(task);
+    if (rc < 0)
+        return rc;
     /* Another process will parse these bytes: refuse them here, where the
      * caller can still see why, rather than in a worker. */
     if (cf__msgpack_check_value(args, len) != 0)
         return CF_EPROTO;
     struct raw_args ra = {args, len};
-    cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
-    opts.timeout = timeout;
+    cf_submit_options opts = {.timeout = timeout, .poll = timeout == 0};
     return cf__executor_submit_packed(ex, false, task, &opts, pack_raw, &ra, out);
 }
 

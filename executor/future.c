@@ -9,10 +9,12 @@
  * mu. A future made by the generic layer carries its task name and small
  * record in the same allocation (cf__future_new).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "executor/executor.h"
 #include "executor/future_internal.h"
@@ -139,6 +141,36 @@ bool cf_future_running(const cf_future *f)
     return cf__future_state(mf) == CF__RUNNING;
 }
 
+/* Reports a failed done-callback by name: its symbol when the dynamic
+ * linker knows one, else its object file and offset (what addr2line
+ * takes), only then its bare address. */
+static void report_failed_callback(const cf_future *f, cf_done_fn fn, int rc)
+{
+    void *addr = (void *)(uintptr_t)fn; /* POSIX: function pointers convert */
+    char what[1024];
+    Dl_info info = {0};
+    bool found = dladdr(addr, &info) != 0;
+    if (found && info.dli_sname && info.dli_saddr == addr)
+        snprintf(what, sizeof(what), "%s", info.dli_sname);
+    else if (found && info.dli_fname && info.dli_fbase) {
+        /* The main program's dli_fname is its argv[0], maybe no path. */
+        char exe[256];
+        const char *file = info.dli_fname;
+        ssize_t n;
+        if (!strchr(file, '/') && (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+            exe[n] = '\0';
+            file = exe;
+        }
+        size_t off = (size_t)((char *)addr - (char *)info.dli_fbase);
+        snprintf(what, sizeof(what), "%s+%#zx (a static function: addr2line -f -e %s %#zx)",
+                 file, off, file, off);
+    } else
+        snprintf(what, sizeof(what), "%p", addr);
+    fprintf(stderr, "cfutures: done-callback %s%s%s%s failed: %s (%d)\n", what,
+            f->task ? " of task '" : "", f->task ? f->task : "", f->task ? "'" : "",
+            cf_strerror(rc), rc);
+}
+
 /* Runs and unlinks nothing: callbacks stay until release so that a
  * callback added later is not confused with these. Called once per future. */
 static void run_callbacks(cf_future *f, struct cf__callback *first)
@@ -149,8 +181,7 @@ static void run_callbacks(cf_future *f, struct cf__callback *first)
     for (struct cf__callback *c = first; c; c = c->next) {
         int rc = c->fn(f, c->arg);
         if (rc != 0)
-            fprintf(stderr, "cfutures: done-callback %p failed: %s (%d)\n",
-                    (void *)(uintptr_t)c->fn, cf_strerror(rc), rc);
+            report_failed_callback(f, c->fn, rc);
     }
     cf_future_release(f);
 }

@@ -3,7 +3,7 @@
  *
  * Owns struct cf__loop, one per executor, made on first use and installed
  * in ex->loop with a compare-and-swap: a FIFO of loop callbacks whose
- * futures completed, and a readiness descriptor (threading/readiness.h,
+ * futures completed, and a readiness descriptor (ipc/readiness.h,
  * the same eventfd mechanism as cf_queue_fd; it depends only on the public
  * header, so the executor layer uses it where it is) that is readable
  * exactly while that FIFO is not empty.
@@ -27,7 +27,7 @@
 #include <stdlib.h>
 
 #include "executor/executor.h"
-#include "threading/readiness.h"
+#include "ipc/readiness.h"
 
 struct loop_node {
     struct cf__loop *loop;

@@ -27,6 +27,7 @@
 #include "executor/future_internal.h"
 #include "ipc/clock.h"
 #include "serialize/record.h"
+#include "workers/registry.h"
 
 #define MAX_AUTO_CHUNK 4096
 #define FAST_CHUNK_NS 2000000ull  /* grow below 2 ms per chunk */
@@ -187,6 +188,7 @@ static int refill(cf_map *m)
         struct chunk c = {.first = m->next_index, .submitted_ns = cf__now_ns()};
         cf_submit_options opts = CF_SUBMIT_OPTIONS_INIT;
         opts.timeout = remaining(m);
+        opts.poll = opts.timeout == 0; /* the deadline has passed */
         int rc = cf__executor_submit_packed(m->ex, true, m->task, &opts, pack_chunk, &ps, &c.f);
         if (ps.input_rc <= 0) {
             m->input_done = true;
@@ -471,6 +473,10 @@ int cf_map_next(cf_map *m, size_t *index, const msgpack_object **result)
         report_progress(m, true);
     else if (m->yielded != before) /* an item, result or failure */
         report_progress(m, false);
+    if (rc == -ETIMEDOUT && !m->message[0])
+        snprintf(m->message, sizeof(m->message),
+                 "the map's timeout passed (%.3f s after cf_map_create); %zu items yielded",
+                 (double)(cf__now_ns() - m->started_ns) / 1e9, m->yielded);
     return rc;
 }
 
@@ -524,6 +530,9 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
 {
     if (!out || !ex || !task || !input || !*task || strlen(task) > CF__TASK_NAME_MAX)
         return -EINVAL;
+    int rc = cf__task_check(task); /* here, not in every item */
+    if (rc < 0)
+        return rc;
     cf_map_options o = opts ? *opts : (cf_map_options){.timeout = CF_FOREVER};
     int workers = cf_executor_workers(ex);
     if (workers <= 0)
@@ -534,8 +543,9 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
     m->ex = ex;
     m->input = input;
     m->arg = arg;
-    m->deadline = cf__deadline_after(o.timeout);
-    m->timeout = o.timeout;
+    /* Zero is the default, no limit (an all-zero struct is valid). */
+    m->timeout = o.timeout == 0 ? CF_FOREVER : o.timeout;
+    m->deadline = cf__deadline_after(m->timeout);
     m->unordered = o.unordered;
     m->auto_chunk = o.chunksize == 0;
     m->chunksize = o.chunksize ? o.chunksize : 1;
@@ -554,7 +564,7 @@ int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_
         cf_map_release(m);
         return -ENOMEM;
     }
-    int rc = refill(m); /* start the work now, as Python's map does */
+    rc = refill(m); /* start the work now, as Python's map does */
     if (rc < 0 && rc != -ETIMEDOUT) {
         cf_map_release(m);
         return rc;

@@ -1729,16 +1729,28 @@ int cf_default_workers(void)
     const char *env = getenv("CF_WORKERS");
     if (env && *env) {
         char *end;
+        errno = 0;
         long n = strtol(env, &end, 10);
-        return (*end || n < 1 || n > MAX_WORKERS) ? -EINVAL : (int)n;
+        if (!*end && !errno && n >= 1 && n <= MAX_WORKERS)
+            return (int)n;
+        /* A bare -EINVAL from pool creation would not say which setting
+         * is wrong; say it once per process. */
+        static atomic_bool said;
+        if (!atomic_exchange(&said, true))
+            fprintf(stderr, "cfutures: CF_WORKERS=\"%s\" is not a worker count (1..%d): "
+                    "pools that take the default fail with -EINVAL\n", env, MAX_WORKERS);
+        return -EINVAL;
     }
     return online_cpus();
 }
 
 static int check_options(const cf_process_pool_options *o, int *workers, size_t *ring)
 {
-    *workers = o ? o->max_workers : cf_default_workers();
-    if (*workers < 0 && !o)
+    /* Zero, like NULL options, takes the default: the struct's docs say
+     * that zero fields do, and `= {0}` must not be an error. */
+    bool dflt = !o || o->max_workers == 0;
+    *workers = dflt ? cf_default_workers() : o->max_workers;
+    if (*workers < 0 && dflt)
         return *workers;
     if (*workers <= 0 || *workers > MAX_WORKERS)
         return -EINVAL;

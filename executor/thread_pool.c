@@ -581,14 +581,14 @@ static int check_options(const cf_thread_pool_options *o)
 {
     if (!o)
         return 0;
-    if (o->max_workers <= 0 || o->max_workers > MAX_WORKERS)
+    if (o->max_workers < 0 || o->max_workers > MAX_WORKERS)
         return -EINVAL;
     return cf__initializer_check(o->initializer, o->initargs, o->initargs_len);
 }
 
 static int copy_options(struct thread_pool *p, const cf_thread_pool_options *o)
 {
-    p->max_workers = o ? o->max_workers : cf_thread_pool_default_workers();
+    p->max_workers = o && o->max_workers ? o->max_workers : cf_thread_pool_default_workers();
     p->max_pending = o && o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
     p->prefix = strdup(o && o->thread_name_prefix ? o->thread_name_prefix : DEFAULT_PREFIX);
     p->threads = calloc((size_t)p->max_workers, sizeof(*p->threads));

@@ -10,8 +10,14 @@
  *  - Functions return 0 or a negative code: a negated errno (-EINVAL,
  *    -ETIMEDOUT, -ENOMEM, ...) or one of the CF_E* codes below; never a bare
  *    -1. cf_strerror() names every code. Predicates return bool.
- *  - Timeouts are seconds as a double: 0 polls, CF_FOREVER (any negative
- *    value) waits without limit. Deadlines use CLOCK_MONOTONIC.
+ *  - Timeouts given as arguments are seconds as a double: 0 polls,
+ *    CF_FOREVER (any negative value) waits without limit. Deadlines use
+ *    CLOCK_MONOTONIC.
+ *  - Option structs: every field left zero takes its default, so
+ *    `cf_map_options mo = {.unordered = true};` or `= {0}` is valid; a
+ *    timeout field of 0 there means the default (no limit), never "poll"
+ *    (cf_submit_options has a `poll` flag for that). Each struct has a
+ *    CF_..._OPTIONS_INIT initializer holding the defaults.
  *  - "borrows" means the callee keeps no reference after it returns;
  *    "takes ownership" means the caller must not release what it passed.
  *  - Thread safety: every function may be called from any thread at any
@@ -24,10 +30,15 @@
  *    create its own. Process-shared primitives (cfutures/pshared.h) are
  *    meant to cross fork. Tasks run in workers forked from the state the
  *    program had when the pool was created.
+ *  - Environment: CF_WORKERS sets the default worker count (see
+ *    cf_default_workers); CF_DEBUG=1 (anything but "" and "0") makes each
+ *    process pool created afterwards write one line to stderr per worker
+ *    start, death, respawn and shutdown, "cfutures[<pid>] pool <n>: ...".
  */
 #ifndef CFUTURES_H
 #define CFUTURES_H
 
+#include <errno.h> /* the negated errno codes the API returns */
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -43,6 +54,25 @@ extern "C" {
 #ifndef CF_API
 #define CF_API __attribute__((visibility("default")))
 #endif
+
+/* ----------------------------------------------------------------- version */
+
+/** @{ */
+/** The version of this header (the Makefile reads it from here). Before
+ * 1.0, a new minor version may change the ABI (the soname is
+ * libcfutures.so.MAJOR.MINOR). */
+#define CF_VERSION_MAJOR 0
+#define CF_VERSION_MINOR 3
+#define CF_VERSION_PATCH 0
+#define CF_VERSION "0.3.0"
+/** One number to compare: CF_VERSION_NUMBER >= CF_MAKE_VERSION(0, 3, 0). */
+#define CF_MAKE_VERSION(major, minor, patch) ((major) * 10000 + (minor) * 100 + (patch))
+#define CF_VERSION_NUMBER CF_MAKE_VERSION(CF_VERSION_MAJOR, CF_VERSION_MINOR, CF_VERSION_PATCH)
+/** @} */
+
+/** The version of the library linked at run time, "MAJOR.MINOR.PATCH"
+ * (compare with CF_VERSION, the header's). Static, never NULL. */
+CF_API const char *cf_version(void);
 
 /* ------------------------------------------------------------------ errors */
 
@@ -63,7 +93,9 @@ enum cf_error {
     CF_ELOCKORDER = -10012, /**< acquiring would break the global lock order */
 };
 
-/** Static, never NULL; unknown codes give "unknown error". Thread-safe. */
+/** Static, never NULL; unknown codes give "unknown error". Negated errno
+ * values get the C library's text, except where it would mislead here
+ * (-ETIMEDOUT is "timed out", not "Connection timed out"). Thread-safe. */
 CF_API const char *cf_strerror(int err);
 
 /** A timeout that waits without limit (any negative timeout does). */
@@ -72,14 +104,15 @@ CF_API const char *cf_strerror(int err);
 /* ------------------------------------------------------------------- tasks */
 
 /** A task reads its arguments (always a msgpack array, see cf_submit) and
- * packs exactly one result object into `out`. It returns 0, the value of
- * cf_task_fail(), a negative code, or what its last msgpack_pack_* call
- * returned (`return msgpack_pack_bin_body(out, ...)`): msgpack-c's -1
- * means `out` refused the bytes, and the future then fails with the
- * reason (-ENOMEM, or the shared-memory segment's -EMFILE, -ENOSPC...),
- * never a bare -1 (so a task cannot return -EPERM, which is -1). A refused
- * write fails the task even if it returned 0. Tasks run in worker
- * processes: they must not touch the parent's executors or futures. */
+ * packs exactly one result object into `out`. It returns 0, or the value of
+ * cf_task_fail() (CF_ETASK with its message). Any other non-zero return
+ * (-1, the usual C failure, a positive value, a negative errno or a CF_E*
+ * code passed on) fails the future with CF_ETASK and the message "task
+ * <name> returned <value>". One exception: when packing the result failed
+ * in the library's writer (a shared-memory segment it could not get) and
+ * the task passes msgpack's -1 on, the future fails with that writer's
+ * -errno (-EMFILE, -ENOSPC, ...). Tasks run in worker processes: they must
+ * not touch the parent's executors or futures. */
 typedef int (*cf_task_fn)(const msgpack_object *args, msgpack_packer *out);
 
 /** Registers `fn` under `name` (copied). Run at load time by CF_TASK, or at
@@ -89,15 +122,33 @@ typedef int (*cf_task_fn)(const msgpack_object *args, msgpack_packer *out);
  * same pair twice is fine) or -ENOMEM. Thread-safe. */
 CF_API int cf_task_register(const char *name, cf_task_fn fn);
 
-/** The registered name of `fn`, or NULL. Thread-safe. */
+/** Registers `fn` as cf_task_register does, and also under
+ * "<file>:<name>" (the end of `file` kept when that exceeds 255 bytes).
+ * If another function already holds the bare `name`, that name becomes
+ * ambiguous: from then on it finds no task (submitting it is CF_ENOTASK,
+ * with a line on stderr naming both files), and each function is known by
+ * its "<file>:<name>" (what cf_task_name returns and cf_submit uses), so
+ * the wrong function never runs. Returns 0, -EEXIST (the bare name was
+ * taken: it is ambiguous now; the qualified name still works), -EINVAL or
+ * -ENOMEM. CF_TASK calls it with __FILE__. Thread-safe. */
+CF_API int cf_task_register_in(const char *name, const char *file, cf_task_fn fn);
+
+/** The registered name of `fn`, or NULL: its first plain name, or, when
+ * its bare name is ambiguous (see cf_task_register_in), its
+ * "<file>:<name>". Thread-safe. */
 CF_API const char *cf_task_name(cf_task_fn fn);
 
-/** Registers fn under its own identifier before main() runs. */
+/** Registers fn under its own identifier (and as "<file>:<fn>", see
+ * cf_task_register_in) before main() runs. Two static functions of one
+ * name in two files may both use CF_TASK: cf_submit by pointer runs the
+ * right one; by the bare name neither runs (CF_ENOTASK). Write it as a
+ * declaration, `CF_TASK(fn);` (clean under -Wpedantic). */
 #define CF_TASK(fn)                                                           \
     __attribute__((constructor)) static void cf__register_task_##fn(void)    \
     {                                                                         \
-        (void)cf_task_register(#fn, fn);                                      \
-    }
+        (void)cf_task_register_in(#fn, __FILE__, fn);                         \
+    }                                                                         \
+    extern int cf__task_registered_##fn
 
 /** Called by a task: records the printf-formatted message as the task's error
  * and returns CF_ETASK, so `return cf_task_fail("bad n: %d", n);` fails the
@@ -123,7 +174,15 @@ CF_API int cf_obj_bool(const msgpack_object *o, bool *out);
 CF_API int cf_obj_str(const msgpack_object *o, const char **out, size_t *len);
 CF_API int cf_obj_bin(const msgpack_object *o, const void **out, size_t *len);
 CF_API int cf_obj_array(const msgpack_object *o, const msgpack_object **items, size_t *n);
+CF_API int cf_obj_map(const msgpack_object *o, const msgpack_object_kv **pairs, size_t *n);
 /** @} */
+
+/** The value under string key `key` (NUL-terminated; compared with the
+ * map's string keys, other keys skipped) of map `map`: 0 and a borrowed
+ * *out, -ENOENT when no such key, CF_ETYPE when `map` is not a map,
+ * -EINVAL for a NULL. The first of duplicate keys wins. */
+CF_API int cf_obj_map_get(const msgpack_object *map, const char *key,
+                          const msgpack_object **out);
 
 /** @{ */
 /** The same on element `i` of an argument array: -ERANGE when i is past the
@@ -138,20 +197,169 @@ CF_API int cf_arg_str(const msgpack_object *args, size_t i, const char **out, si
 CF_API int cf_arg_bin(const msgpack_object *args, size_t i, const void **out, size_t *len);
 CF_API int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_object **items,
                         size_t *n);
+CF_API int cf_arg_map(const msgpack_object *args, size_t i, const msgpack_object_kv **pairs,
+                      size_t *n);
+/** @} */
+
+/* ---------------------------------------- type-safe values (CF_ARGS) */
+
+/** One msgpack value to pack, tagged with its type. Made by CF_VAL(x) from
+ * a C value of any scalar type (the compiler picks the msgpack type), or by
+ * the constructors below for what a C type cannot say (binary, string with
+ * length, nil, nested array). */
+typedef struct cf_value {
+    /** The msgpack type the value packs as. */
+    enum cf_value_type {
+        CF_VALUE_NIL, CF_VALUE_BOOL, CF_VALUE_I64, CF_VALUE_U64, CF_VALUE_F64,
+        CF_VALUE_STR, CF_VALUE_BIN, CF_VALUE_OBJECT, CF_VALUE_ARRAY
+    } type; /**< which member of v holds the value */
+    /** The value, by type. */
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double d;
+        struct { const void *p; size_t len; } bytes; /**< STR (len SIZE_MAX: up to
+                                                          the NUL) and BIN */
+        const msgpack_object *obj;                    /**< copied as is */
+        struct { const struct cf_value *items; size_t n; } array;
+    } v; /**< the value */
+} cf_value;
+
+/** An argument list: n values (CF_ARGS makes one). */
+typedef struct cf_values {
+    const cf_value *items; /**< the values (borrowed) */
+    size_t n;              /**< how many */
+} cf_values;
+
+#if !defined(__cplusplus) || defined(CF__DOXYGEN)
+/** @{ */
+/** Constructors (C only); CF_VAL(x) picks among the first six itself. */
+static inline cf_value cf_value_i64(int64_t x) { cf_value r = {CF_VALUE_I64, {.i = x}}; return r; }
+static inline cf_value cf_value_u64(uint64_t x) { cf_value r = {CF_VALUE_U64, {.u = x}}; return r; }
+static inline cf_value cf_value_f64(double x) { cf_value r = {CF_VALUE_F64, {.d = x}}; return r; }
+static inline cf_value cf_value_bool(bool x) { cf_value r = {CF_VALUE_BOOL, {.b = x}}; return r; }
+/** A NUL-terminated string; NULL is refused (-EINVAL) when packed. */
+static inline cf_value cf_value_str(const char *s)
+{
+    cf_value r = {CF_VALUE_STR, {.bytes = {s, (size_t)-1}}};
+    return r;
+}
+static inline cf_value cf_value_obj(const msgpack_object *o)
+{
+    cf_value r = {CF_VALUE_OBJECT, {.obj = o}};
+    return r;
+}
+static inline cf_value cf_value_self(cf_value x) { return x; }
+/** A string of len bytes (need not be NUL-terminated). */
+static inline cf_value cf_strn(const char *s, size_t len)
+{
+    cf_value r = {CF_VALUE_STR, {.bytes = {s, len}}};
+    return r;
+}
+/** A binary of len bytes. */
+static inline cf_value cf_bin(const void *p, size_t len)
+{
+    cf_value r = {CF_VALUE_BIN, {.bytes = {p, len}}};
+    return r;
+}
+/** nil. */
+static inline cf_value cf_nil(void) { cf_value r = {CF_VALUE_NIL, {.i = 0}}; return r; }
+/** A nested array: cf_array(CF_ARGS(1, 2)). */
+static inline cf_value cf_array(cf_values a)
+{
+    cf_value r = {CF_VALUE_ARRAY, {.array = {a.items, a.n}}};
+    return r;
+}
+/** @} */
+
+/** The cf_value of x, typed by the compiler: every signed integer type
+ * (char, short, int, long, long long, and so int64_t) packs as a signed
+ * integer, every unsigned one as unsigned, float and double as double,
+ * _Bool as bool, char * and const char * as a string, msgpack_object * as
+ * a copy of the object, a cf_value (cf_bin, cf_nil, cf_array, ...) as
+ * itself. Anything else (a struct, another pointer) does not compile.
+ * Note: `true` and `false` are int constants in C11, so they pack as
+ * integers: write (bool)true or cf_value_bool(x). */
+#define CF_VAL(x)                                                              \
+    _Generic((x),                                                              \
+        _Bool: cf_value_bool,                                                  \
+        char: cf_value_i64, signed char: cf_value_i64, short: cf_value_i64,    \
+        int: cf_value_i64, long: cf_value_i64, long long: cf_value_i64,        \
+        unsigned char: cf_value_u64, unsigned short: cf_value_u64,             \
+        unsigned int: cf_value_u64, unsigned long: cf_value_u64,               \
+        unsigned long long: cf_value_u64,                                      \
+        float: cf_value_f64, double: cf_value_f64,                             \
+        char *: cf_value_str, const char *: cf_value_str,                      \
+        msgpack_object *: cf_value_obj, const msgpack_object *: cf_value_obj,  \
+        cf_value: cf_value_self)(x)
+
+/** An argument list of 1 to 16 values, each typed by CF_VAL: the count is
+ * that of the macro's arguments, so too few or too many for a format
+ * cannot happen, and more than 16 do not compile. For none, CF_NO_ARGS.
+ * The list lives until the end of the enclosing block. */
+#define CF_ARGS(...)                                                           \
+    ((cf_values){(const cf_value[]){CF__VALS(__VA_ARGS__)},                    \
+                 sizeof((const cf_value[]){CF__VALS(__VA_ARGS__)}) / sizeof(cf_value)})
+
+/** Packs one C value as its msgpack type: a task's typed result, as in
+ * `return cf_pack(out, n * n);`. Returns what cf_pack_value does. */
+#define cf_pack(pk, x) cf_pack_value((pk), CF_VAL(x))
+
+/* CF_ARGS's machinery: CF_VAL over each of up to 16 arguments. */
+/** @cond INTERNAL */
+#define CF__NARG(...) CF__NARG_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define CF__NARG_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, n, ...) n
+#define CF__CAT(a, b) CF__CAT_(a, b)
+#define CF__CAT_(a, b) a##b
+#define CF__VALS(...) CF__CAT(CF__VALS_, CF__NARG(__VA_ARGS__))(__VA_ARGS__)
+#define CF__VALS_1(a) CF_VAL(a)
+#define CF__VALS_2(a, ...) CF_VAL(a), CF__VALS_1(__VA_ARGS__)
+#define CF__VALS_3(a, ...) CF_VAL(a), CF__VALS_2(__VA_ARGS__)
+#define CF__VALS_4(a, ...) CF_VAL(a), CF__VALS_3(__VA_ARGS__)
+#define CF__VALS_5(a, ...) CF_VAL(a), CF__VALS_4(__VA_ARGS__)
+#define CF__VALS_6(a, ...) CF_VAL(a), CF__VALS_5(__VA_ARGS__)
+#define CF__VALS_7(a, ...) CF_VAL(a), CF__VALS_6(__VA_ARGS__)
+#define CF__VALS_8(a, ...) CF_VAL(a), CF__VALS_7(__VA_ARGS__)
+#define CF__VALS_9(a, ...) CF_VAL(a), CF__VALS_8(__VA_ARGS__)
+#define CF__VALS_10(a, ...) CF_VAL(a), CF__VALS_9(__VA_ARGS__)
+#define CF__VALS_11(a, ...) CF_VAL(a), CF__VALS_10(__VA_ARGS__)
+#define CF__VALS_12(a, ...) CF_VAL(a), CF__VALS_11(__VA_ARGS__)
+#define CF__VALS_13(a, ...) CF_VAL(a), CF__VALS_12(__VA_ARGS__)
+#define CF__VALS_14(a, ...) CF_VAL(a), CF__VALS_13(__VA_ARGS__)
+#define CF__VALS_15(a, ...) CF_VAL(a), CF__VALS_14(__VA_ARGS__)
+#define CF__VALS_16(a, ...) CF_VAL(a), CF__VALS_15(__VA_ARGS__)
+/** @endcond */
+#endif /* !__cplusplus || CF__DOXYGEN */
+
+/** The empty argument list. */
+#define CF_NO_ARGS ((cf_values){NULL, 0})
+
+/** @{ */
+/** Pack one value, or an argument list as a msgpack array. Return 0,
+ * -EINVAL (NULL pk, a NULL string or object, NULL bytes with a length,
+ * more than 2^32 - 1 bytes or items, an unknown type) or -ENOMEM (the
+ * packer's writer failed). */
+CF_API int cf_pack_value(msgpack_packer *pk, cf_value v);
+CF_API int cf_pack_values(msgpack_packer *pk, cf_values vals);
 /** @} */
 
 /* ---------------------------------------------------- packing arguments */
 
 /** @{ */
-/** Packs a msgpack array holding one element per format item:
+/** Packs a msgpack array holding one element per format item (the format
+ * string API; CF_ARGS above is the type-checked one, and the safer choice):
  *   i  int64_t          u  uint64_t        d  double
  *   ?  bool (as int)    n  nil (no arg)    s  const char * (NUL-terminated)
  *   S  const char *, size_t (string with length)
  *   b  const void *, size_t (binary with length)
  *   o  const msgpack_object * (copied as is)
  *   [  ...  ]  a nested array of the items between the brackets
- * Spaces are ignored. Integer arguments must have the stated width: write
- * 5LL or (int64_t)5, not 5. Returns 0, CF_EFORMAT (unknown letter,
+ * Spaces are ignored. Pitfall: the compiler cannot check the arguments
+ * against the format. Integer arguments must have the stated width: write
+ * (int64_t)5, not 5 (an int -5 for "i" arrives as 4294967291 or worse),
+ * a double for "d" (not an int), and exactly as many as the format says;
+ * a mismatch is undefined behaviour, not an error. Returns 0, CF_EFORMAT (unknown letter,
  * unbalanced brackets, NULL string) or -ENOMEM. A large `b` or `S` (8 MiB
  * and more) bound for a process pool may be read by helper threads, so
  * memory that can fault (a mapping of a file that may shrink) raises its
@@ -173,7 +381,9 @@ typedef struct cf_executor cf_executor;
  * collector thread). One exception: a callback added while the result is
  * already arriving may run on a thread that is waiting on a future of the
  * same process pool (it polls results for a moment before it sleeps).
- * A non-zero return is reported on stderr and does not stop the other
+ * A non-zero return is reported on stderr (naming the callback: its
+ * symbol, or for a static function its file and offset as addr2line
+ * takes them, and the future's task) and does not stop the other
  * callbacks. The future is borrowed for the call.
  *
  * Waiting inside a callback. The thread a callback runs on may be the one
@@ -242,6 +452,15 @@ CF_API int cf_future_result_bool(cf_future *f, double timeout, bool *out);
 /** @} */
 /** The string is borrowed from the future and not NUL-terminated. */
 CF_API int cf_future_result_str(cf_future *f, double timeout, const char **out, size_t *len);
+/** @{ */
+/** The same for a binary, an array (its items) and a map (its key/value
+ * pairs, see also cf_obj_map_get); all borrowed from the future. */
+CF_API int cf_future_result_bin(cf_future *f, double timeout, const void **out, size_t *len);
+CF_API int cf_future_result_array(cf_future *f, double timeout, const msgpack_object **items,
+                                  size_t *n);
+CF_API int cf_future_result_map(cf_future *f, double timeout, const msgpack_object_kv **pairs,
+                                size_t *n);
+/** @} */
 
 /** Python's exception(): waits like cf_future_result and returns 0 when the
  * future succeeded, the error code when it failed, -ETIMEDOUT or
@@ -266,9 +485,10 @@ CF_API int cf_future_set_error(cf_future *f, int err, const char *message);
 
 /* ------------------------------------------------------------- executors */
 
-/** Options of cf_process_pool_create; zero fields take the defaults noted. */
+/** Options of cf_process_pool_create; zero fields take the defaults noted
+ * (`cf_process_pool_options po = {0};` is every default). */
 typedef struct cf_process_pool_options {
-    int max_workers;           /**< > 0; cf_default_workers() is the default */
+    int max_workers;           /**< 1..1024; 0: cf_default_workers() */
     size_t ring_bytes;         /**< each ring; 0: 1 MiB; power of two >= 4 KiB */
     const char *initializer;   /**< a registered task run once per worker */
     const void *initargs;      /**< its packed msgpack array (NULL: []) */
@@ -282,14 +502,18 @@ typedef struct cf_process_pool_options {
                                     starts (threads, processes) inherits it; true:
                                     workers keep the parent's policy */
 } cf_process_pool_options;
+/** Every default of cf_process_pool_options (the same as all zero). */
+#define CF_PROCESS_POOL_OPTIONS_INIT {0}
 
 /** The default worker count: CF_WORKERS from the environment when set
- * (-EINVAL unless it is an integer in 1..1024), otherwise the number of
- * CPUs this process may run on (sched_getaffinity). */
+ * (-EINVAL unless it is an integer in 1..1024; the first time, a line on
+ * stderr names the variable and its value), otherwise the number of CPUs
+ * this process may run on (sched_getaffinity). */
 CF_API int cf_default_workers(void);
 
 /** Forks the workers (through a single-threaded fork server). opts NULL:
- * every default. Returns 0, -EINVAL (max_workers <= 0 or > 1024, ring size
+ * every default. Returns 0, -EINVAL (max_workers < 0 or > 1024, or 0 while
+ * CF_WORKERS is invalid; ring size
  * not a power of two >= 4 KiB, an empty or over-long initializer name,
  * initargs not one msgpack object), CF_ENOTASK
  * (initializer not registered), -ENOMEM, or a negated errno from shm/fork.
@@ -308,7 +532,11 @@ CF_API int cf_executor_workers(const cf_executor *ex);
  * -ENOMEM. Thread-safe. */
 CF_API int cf_submit(cf_executor *ex, cf_task_fn fn, cf_future **out, const char *fmt, ...);
 /** The same by registered name, and waiting at most `timeout` for ring space
- * (0: fail at once with CF_EFULL; -ETIMEDOUT after a positive timeout). */
+ * (0: fail at once with CF_EFULL; -ETIMEDOUT after a positive timeout).
+ * A name nobody registered in this process is CF_ENOTASK at once (as for
+ * cf_submit_raw, cf_submit_with, cf_buffer_create and cf_map_create); one
+ * registered only after the pool was created is known here but not to the
+ * pool's workers, and its future fails with CF_ENOTASK. */
 CF_API int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf_future **out,
                            const char *fmt, ...);
 /** Arguments already packed by the caller: `args` must hold exactly one
@@ -316,25 +544,46 @@ CF_API int cf_submit_named(cf_executor *ex, const char *task, double timeout, cf
 CF_API int cf_submit_raw(cf_executor *ex, const char *task, double timeout, cf_future **out,
                          const void *args, size_t len);
 
-/** Per-submission options; zero-initialised means the defaults except for
- * `timeout`, so start from CF_SUBMIT_OPTIONS_INIT. */
+/** Per-submission options; zero fields take the defaults (`= {0}` is
+ * every default, as is CF_SUBMIT_OPTIONS_INIT). Changed in 0.3.0: a zero
+ * timeout used to mean "poll" and a zero max_retries "none". */
 typedef struct cf_submit_options {
-    double timeout;      /**< wait for room in the task ring (CF_FOREVER) */
+    double timeout;      /**< wait at most this long for room in the task ring,
+                            then -ETIMEDOUT; 0 or negative: without limit */
     double task_timeout; /**< the task must finish this long after submission,
                             else the future fails with -ETIMEDOUT: a task
                             not started yet never runs, a running one's
                             worker is killed and replaced (<= 0: no limit) */
-    int max_retries;     /**< re-runs if its worker dies (-1: the pool's) */
+    int max_retries;     /**< re-runs if its worker dies: 0 (or
+                            CF_POOL_RETRIES): the pool's max_retries; n > 0:
+                            n; CF_NO_RETRIES: none, whatever the pool says */
+    bool poll;           /**< true: do not wait for room at all, fail at once
+                            with CF_EFULL (timeout is then ignored) */
 } cf_submit_options;
-/** The defaults of cf_submit_options: wait for room without limit, no
- * task timeout, the pool's max_retries. */
-#define CF_SUBMIT_OPTIONS_INIT {CF_FOREVER, 0, -1}
+/** @{ */
+/** Values of cf_submit_options.max_retries besides a positive count. */
+#define CF_POOL_RETRIES (-1)
+#define CF_NO_RETRIES (-2)
+/** @} */
+/** The defaults of cf_submit_options (the same as all zero): wait for room
+ * without limit, no task timeout, the pool's max_retries. */
+#define CF_SUBMIT_OPTIONS_INIT {0}
 
 /** cf_submit_named with options (NULL: the defaults). Same returns, plus
- * -EINVAL for a NaN timeout or max_retries < -1. A task_timeout is enforced by the process
- * pool; other executors ignore it. */
+ * -EINVAL for a NaN timeout or max_retries < CF_NO_RETRIES. A task_timeout
+ * is enforced by the process pool; other executors ignore it. */
 CF_API int cf_submit_with(cf_executor *ex, const cf_submit_options *opts, const char *task,
                           cf_future **out, const char *fmt, ...);
+
+/** @{ */
+/** Submit with a type-checked argument list: `cf_submit_args(pool, fn, &f,
+ * CF_ARGS(-5, 2.0, "str"))` (see CF_ARGS). Same returns as cf_submit and
+ * cf_submit_with (plus -EINVAL for a value cf_pack_value refuses). The
+ * values are borrowed for the call. */
+CF_API int cf_submit_args(cf_executor *ex, cf_task_fn fn, cf_future **out, cf_values args);
+CF_API int cf_submit_args_with(cf_executor *ex, const cf_submit_options *opts,
+                               const char *task, cf_future **out, cf_values args);
+/** @} */
 
 /** A byte argument written in place: the caller fills a buffer that is
  * already part of the task's record, and submitting it copies nothing. A
@@ -350,6 +599,7 @@ typedef struct cf_buffer cf_buffer;
  * executor ex, which must outlive the buffer's submission (as any call on
  * ex must precede its release). Its bytes are undefined until written.
  * Returns 0, -EINVAL (NULL or over-long arguments, len too large),
+ * CF_ENOTASK (no task registered under that name),
  * -ENOMEM, or a negated errno from making its shared-memory segment.
  * Thread-safe; the buffer itself belongs to one thread at a time, and to
  * the process that made it. */
@@ -361,8 +611,9 @@ CF_API void *cf_buffer_data(cf_buffer *b);
 CF_API size_t cf_buffer_size(const cf_buffer *b);
 /** Submits the task with the buffer's bytes as its argument, with `opts`
  * as in cf_submit_with (NULL: the defaults). opts->timeout must wait
- * without limit (negative, as CF_FOREVER): the record is sealed before it
- * waits for room, so a submit that gave up could not hand the buffer back.
+ * without limit (0 or negative) and opts->poll be false: the record is
+ * sealed before it waits for room, so a submit that gave up could not hand
+ * the buffer back.
  * Returns 0 with a future in *out, or the codes of cf_submit_with except
  * CF_EFULL and -ETIMEDOUT. The buffer is consumed (its bytes must not be
  * touched again) unless the return is -EINVAL for the arguments (NULL b or
@@ -487,10 +738,13 @@ typedef struct cf_map_progress {
  * cf_map_next or cf_map_release on the same map. */
 typedef void (*cf_map_progress_fn)(const cf_map_progress *p, void *arg);
 
-/** Options of cf_map_create (NULL there: every default). */
+/** Options of cf_map_create (NULL there, or all zero: every default). */
 typedef struct cf_map_options {
-    double timeout;    /**< absolute, from cf_map_create; CF_FOREVER default.
-                          When it passes, the map ends (see cf_map_next) */
+    double timeout;    /**< seconds from cf_map_create for the whole map, after
+                          which the map ends (see cf_map_next); 0 or negative:
+                          no limit (changed in 0.3.0: 0 used to poll). There
+                          is no "poll" here: a map whose deadline is its
+                          creation could never yield an item. */
     size_t chunksize;  /**< items per record; 0: automatic */
     size_t max_inflight; /**< items submitted but not yet yielded; 0: automatic */
     bool unordered;    /**< yield as completed instead of in input order */
@@ -498,6 +752,8 @@ typedef struct cf_map_options {
     cf_map_progress_fn progress; /**< NULL: none */
     void *progress_arg;          /**< passed to it */
 } cf_map_options;
+/** Every default of cf_map_options (the same as all zero). */
+#define CF_MAP_OPTIONS_INIT {0}
 
 /** A lazy map over an executor (opaque), see cf_map_create. */
 typedef struct cf_map cf_map;
@@ -507,7 +763,8 @@ typedef struct cf_map cf_map;
  * timeout CF_FOREVER, automatic chunk size, ordered, no progress). The
  * input is read lazily, so a progress total is unknown (0) until the input
  * ends unless opts->total says it; a wrong total is reported as given
- * until the end, then corrected to the true count. */
+ * until the end, then corrected to the true count. Returns 0, -EINVAL,
+ * CF_ENOTASK (no task registered under that name) or -ENOMEM. */
 CF_API int cf_map_create(cf_map **out, cf_executor *ex, const char *task, cf_map_input_fn input,
                          void *arg, const cf_map_options *opts);
 

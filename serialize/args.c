@@ -102,6 +102,37 @@ int cf_obj_array(const msgpack_object *o, const msgpack_object **items, size_t *
     return 0;
 }
 
+int cf_obj_map(const msgpack_object *o, const msgpack_object_kv **pairs, size_t *n)
+{
+    if (o == NULL || pairs == NULL || n == NULL)
+        return -EINVAL;
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return CF_ETYPE;
+    *pairs = o->via.map.ptr;
+    *n = o->via.map.size;
+    return 0;
+}
+
+int cf_obj_map_get(const msgpack_object *map, const char *key, const msgpack_object **out)
+{
+    if (map == NULL || key == NULL || out == NULL)
+        return -EINVAL;
+    if (map->type != MSGPACK_OBJECT_MAP)
+        return CF_ETYPE;
+    size_t len = strlen(key);
+    /* A linear scan: maps that cross the boundary are records' fields, a
+     * handful of keys; the first match wins, as in msgpack's own order. */
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
+            (len == 0 || memcmp(k->via.str.ptr, key, len) == 0)) {
+            *out = &map->via.map.ptr[i].val;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
 /* ------------------------------------------------- reading arguments */
 
 /* An array can hold up to 2^32-1 elements but the count is returned as an
@@ -192,6 +223,14 @@ int cf_arg_array(const msgpack_object *args, size_t i, const msgpack_object **it
     int err = arg_get(args, i, items != NULL && n != NULL, &o);
 
     return err < 0 ? err : cf_obj_array(o, items, n);
+}
+
+int cf_arg_map(const msgpack_object *args, size_t i, const msgpack_object_kv **pairs, size_t *n)
+{
+    const msgpack_object *o;
+    int err = arg_get(args, i, pairs != NULL && n != NULL, &o);
+
+    return err < 0 ? err : cf_obj_map(o, pairs, n);
 }
 
 /* ------------------------------------------------------------ packing */

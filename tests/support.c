@@ -237,6 +237,35 @@ int support_open_fds(void)
     return n;
 }
 
+/* ------------------------------------------------------------ stderr */
+
+static int saved_stderr = -1;
+static FILE *captured;
+
+void support_stderr_begin(void)
+{
+    fflush(stderr);
+    captured = tmpfile();
+    cr_assert_not_null(captured);
+    saved_stderr = dup(STDERR_FILENO);
+    cr_assert_geq(saved_stderr, 0);
+    cr_assert_geq(dup2(fileno(captured), STDERR_FILENO), 0);
+}
+
+void support_stderr_end(char *buf, size_t size)
+{
+    fflush(stderr);
+    cr_assert_geq(saved_stderr, 0, "support_stderr_begin first");
+    cr_assert_geq(dup2(saved_stderr, STDERR_FILENO), 0);
+    close(saved_stderr);
+    saved_stderr = -1;
+    rewind(captured);
+    size_t n = fread(buf, 1, size - 1, captured);
+    buf[n] = '\0';
+    fclose(captured);
+    captured = NULL;
+}
+
 /* ------------------------------------------------------------ pools */
 
 cf_executor *support_new_pool(int workers, size_t ring_bytes)

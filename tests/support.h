@@ -76,6 +76,17 @@ void support_expect_digest(const msgpack_object *o, const unsigned char *b, size
 /* Descriptors this process holds open. */
 int support_open_fds(void);
 
+/* ----------------------------------------------------------- stderr */
+
+/* Sends this process's stderr (fd 2, and so what processes forked later
+ * write there) to a temporary file until support_stderr_end, which
+ * restores it and copies what was written into buf (NUL-terminated,
+ * truncated to size - 1). For tests of what the library prints, so that a
+ * passing run prints nothing; works under the criterion shim, which has no
+ * cr_redirect_stderr. Asserts on failure. */
+void support_stderr_begin(void);
+void support_stderr_end(char *buf, size_t size);
+
 /* -------------------------------------------------------- processes */
 
 /* Alive and not a zombie. */

@@ -166,7 +166,7 @@ Test(buffer, argument_checks_leave_the_buffer_with_the_caller, .timeout = 30)
     cr_assert_eq(cf_buffer_submit(b, NULL, NULL), -EINVAL);
     cr_assert_eq(cf_buffer_submit(b, &bad, &f), -EINVAL);
     bad = (cf_submit_options)CF_SUBMIT_OPTIONS_INIT;
-    bad.max_retries = -2;
+    bad.max_retries = CF_NO_RETRIES - 1;
     cr_assert_eq(cf_buffer_submit(b, &bad, &f), -EINVAL);
     cr_assert_null(f);
     /* Still the caller's, bytes and all: it submits fine now. */
@@ -198,12 +198,23 @@ Test(buffer, a_failed_submit_consumes_it_without_a_leak, .timeout = 60)
     cf_executor_release(ex);
 }
 
-Test(buffer, an_unknown_task_fails_its_future, .timeout = 30)
+static int buf_late(const msgpack_object *args, msgpack_packer *out)
+{
+    (void)args;
+    return msgpack_pack_nil(out);
+}
+
+/* Registered after the pool was created: the parent knows the name, the
+ * workers do not, and the future says so. */
+Test(buffer, a_task_the_workers_lack_fails_its_future, .timeout = 30)
 {
     cf_executor *ex = support_new_pool(1, 0);
-    cf_buffer *b;
+    cf_buffer *b = NULL;
     cf_future *f;
-    cr_assert_eq(cf_buffer_create(ex, "no_such_task_here", 4, &b), 0);
+    cr_assert_eq(cf_buffer_create(ex, "no_such_task_here", 4, &b), CF_ENOTASK);
+    cr_assert_null(b);
+    cr_assert_eq(cf_task_register("buf_late", buf_late), 0);
+    cr_assert_eq(cf_buffer_create(ex, "buf_late", 4, &b), 0);
     memset(cf_buffer_data(b), 0, 4);
     cr_assert_eq(cf_buffer_submit(b, NULL, &f), 0);
     cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ENOTASK);
@@ -235,11 +246,18 @@ Test(buffer, a_finite_timeout_is_refused_and_the_buffer_kept, .timeout = 30)
     cf_submit_options o = CF_SUBMIT_OPTIONS_INIT;
     cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 1 << 20, &b), 0);
     memset(cf_buffer_data(b), 9, 1 << 20);
-    o.timeout = 0;
-    cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL, "timeout 0 could end in CF_EFULL");
+    o.poll = true;
+    cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL, "poll could end in CF_EFULL");
+    o.poll = false;
     o.timeout = 2.5;
     cr_assert_eq(cf_buffer_submit(b, &o, &f), -EINVAL);
     cr_assert_null(f);
+    o.timeout = 0; /* the default: no limit */
+    cr_assert_eq(cf_buffer_submit(b, &o, &f), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), 0, "%s", cf_future_error_message(f));
+    cf_future_release(f);
+    cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 1 << 20, &b), 0);
+    memset(cf_buffer_data(b), 9, 1 << 20);
     o.timeout = -3; /* any negative one waits without limit */
     cr_assert_eq(cf_buffer_submit(b, &o, &f), 0);
     cr_assert_eq(cf_future_error(f, CF_FOREVER), 0, "%s", cf_future_error_message(f));

@@ -459,7 +459,7 @@ static void die_once_case(int pool_retries, int submit_retries, bool expect_ok)
 
 Test(fault_options, max_retries_pool_option, .timeout = 30)
 {
-    die_once_case(1, -1, true);
+    die_once_case(1, CF_POOL_RETRIES, true);
 }
 
 Test(fault_options, max_retries_submit_option, .timeout = 30)
@@ -469,12 +469,18 @@ Test(fault_options, max_retries_submit_option, .timeout = 30)
 
 Test(fault_options, max_retries_zero_fails, .timeout = 30)
 {
-    die_once_case(0, -1, false);
+    die_once_case(0, CF_POOL_RETRIES, false);
 }
 
-Test(fault_options, max_retries_submit_zero_overrides_pool, .timeout = 30)
+/* A zeroed cf_submit_options means the pool's max_retries. */
+Test(fault_options, max_retries_submit_zero_is_the_pools, .timeout = 30)
 {
-    die_once_case(3, 0, false);
+    die_once_case(1, 0, true);
+}
+
+Test(fault_options, max_retries_submit_none_overrides_pool, .timeout = 30)
+{
+    die_once_case(3, CF_NO_RETRIES, false);
 }
 
 /* A task that dies every time uses up its retries, then fails. */

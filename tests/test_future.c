@@ -522,8 +522,37 @@ Test(future, callback_added_after_completion_runs_now, .timeout = 20)
     cf_future_release(cc);
 }
 
+/* A failing callback is reported on stderr (captured here, so that a
+ * passing run prints nothing), named so that it can be found: a static
+ * function has no dynamic symbol, so by its file and offset, which
+ * addr2line turns into the name. */
+static void expect_callback_reports(int n)
+{
+    char text[4096];
+    support_stderr_end(text, sizeof(text));
+    int lines = 0;
+    for (const char *p = text; (p = strstr(p, "cfutures: done-callback ")); p++)
+        lines++;
+    cr_assert_eq(lines, n, "stderr: %s", text);
+    cr_assert(strstr(text, "failed: task failed") && !strstr(text, "done-callback 0x"), "%s",
+              text);
+    char cmd[1024];
+    const char *how = strstr(text, "addr2line -f -e ");
+    cr_assert_not_null(how, "%s", text);
+    int k = snprintf(cmd, sizeof(cmd), "%.*s", (int)strcspn(how, ")"), how);
+    cr_assert(k > 0 && (size_t)k < sizeof(cmd));
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char out[256] = "";
+    size_t got = fread(out, 1, sizeof(out) - 1, p);
+    out[got] = '\0';
+    pclose(p);
+    cr_assert(strstr(out, "cb_fails"), "%s gave: %s", cmd, out);
+}
+
 Test(future, failing_callback_does_not_stop_others, .timeout = 20)
 {
+    support_stderr_begin();
     cf_future *f = support_pending(), *g = support_pending();
     struct cb_log log = {0};
     cr_assert_eq(cf_future_add_done_callback(f, cb_tag1, &log), 0);
@@ -540,6 +569,7 @@ Test(future, failing_callback_does_not_stop_others, .timeout = 20)
     cr_assert_eq(atomic_load(&log.n), 4);
     cf_future_release(f);
     cf_future_release(g);
+    expect_callback_reports(2);
 }
 
 Test(future, callback_runs_on_completing_thread, .timeout = 20)

@@ -15,7 +15,7 @@
 #include "examples/mandelbrot_kernel.h"
 #include "support.h"
 
-CF_TASK(mandelbrot_band)
+CF_TASK(mandelbrot_band);
 
 #define MANDEL_W 160
 #define MANDEL_H 120

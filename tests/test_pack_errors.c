@@ -1,8 +1,9 @@
 /* msgpack-c's -1 never crosses the API: a task that returns what its
  * msgpack_pack_* call returned (the README's way) in a worker that cannot
  * get its shared-memory segment fails with the segment's reason (-EMFILE,
- * -ENOSPC), not "Operation not permitted (-1)"; a bare -1 from a task or a
- * map input callback is reported as -ENOMEM. */
+ * -ENOSPC), not "Operation not permitted (-1)"; a bare -1 from a task is the
+ * task's own failure (CF_ETASK, "task X returned -1"), and one from a map
+ * input callback is reported as -ENOMEM. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -85,23 +86,28 @@ Test(pack_errors, an_ignored_refusal_still_fails, .timeout = 60)
     expect_segment_error("pe_big_ignoring", CF__SPILL_OP_CREATE, EMFILE);
 }
 
-static void expect_enomem(cf_executor *ex)
+/* A bare -1 with no writer failure behind it is the task's own failure
+ * (the usual C convention): CF_ETASK naming the task and the value, never
+ * a bare -1 ("Operation not permitted"). */
+static void expect_task_failure(cf_executor *ex)
 {
     cf_future *f;
     cr_assert_eq(cf_submit(ex, pe_minus_one, &f, ""), 0);
     int rc = cf_future_error(f, CF_FOREVER);
-    cr_assert_eq(rc, -ENOMEM, "%s (%d)", cf_strerror(rc), rc);
+    cr_assert_eq(rc, CF_ETASK, "%s (%d)", cf_strerror(rc), rc);
+    cr_assert(strstr(cf_future_error_message(f), "returned -1"), "%s",
+              cf_future_error_message(f));
     cf_future_release(f);
 }
 
-Test(pack_errors, a_bare_minus_one_is_enomem, .timeout = 60)
+Test(pack_errors, a_bare_minus_one_is_the_tasks_failure, .timeout = 60)
 {
     cf_executor *ex = support_new_pool(1, 0);
-    expect_enomem(ex);
+    expect_task_failure(ex);
     cf_executor_release(ex);
     cf_thread_pool_options to = {.max_workers = 1};
     cr_assert_eq(cf_thread_pool_create(&ex, &to), 0);
-    expect_enomem(ex);
+    expect_task_failure(ex);
     cf_executor_release(ex);
 }
 

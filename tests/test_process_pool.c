@@ -174,6 +174,29 @@ static int pp_erange(const msgpack_object *args, msgpack_packer *out)
 }
 CF_TASK(pp_erange);
 
+/* The usual C failure: -1, which must not read as -EPERM. */
+static int pp_minus_one(const msgpack_object *args, msgpack_packer *out)
+{
+    (void)args;
+    (void)out;
+    return -1;
+}
+CF_TASK(pp_minus_one);
+
+static int pp_positive(const msgpack_object *args, msgpack_packer *out)
+{
+    (void)args;
+    (void)out;
+    return 3;
+}
+CF_TASK(pp_positive);
+
+static int pp_in_map(void *arg, size_t index, msgpack_packer *pk)
+{
+    (void)arg;
+    return index < 3 ? (cf_pack_args(pk, "") == 0 ? 1 : -ENOMEM) : 0;
+}
+
 static int pp_pack_none(const msgpack_object *args, msgpack_packer *out)
 {
     (void)args;
@@ -497,19 +520,18 @@ Test(process_pool, unknown_tasks, .timeout = 30)
     cr_assert_eq(cf_submit(ex, pp_unregistered, &f, "i", (int64_t)1), CF_ENOTASK);
     cr_assert_null(f);
 
-    cr_assert_eq(cf_submit_named(ex, "pp_no_such_task", CF_FOREVER, &f, "i", (int64_t)1), 0);
-    cr_assert_eq(cf_future_result(f, CF_FOREVER, NULL), CF_ENOTASK);
-    cr_assert_eq(cf_future_error(f, 0), CF_ENOTASK);
-    cr_assert(strstr(cf_future_error_message(f), "pp_no_such_task") != NULL, "message: %s",
-              cf_future_error_message(f));
-    cf_future_release(f);
-
+    /* A name nobody registered is refused at once (the parent has the
+     * same registry as its workers), by every submit that takes a name. */
+    cr_assert_eq(cf_submit_named(ex, "pp_no_such_task", CF_FOREVER, &f, "i", (int64_t)1),
+                 CF_ENOTASK);
     cr_assert_eq(cf_submit_raw(ex, "pp_no_such_either", CF_FOREVER, &f,
                                (const unsigned char[]){0x90}, 1),
-                 0);
-    cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ENOTASK);
-    cr_assert(strstr(cf_future_error_message(f), "pp_no_such_either") != NULL);
-    cf_future_release(f);
+                 CF_ENOTASK);
+    cr_assert_eq(cf_submit_with(ex, NULL, "pp_no_such_task", &f, ""), CF_ENOTASK);
+    cf_buffer *b = NULL;
+    cr_assert_eq(cf_buffer_create(ex, "pp_no_such_task", 4, &b), CF_ENOTASK);
+    cr_assert_null(b);
+    cr_assert_null(f);
 
     /* Empty or over-long names are refused at submission. */
     char longname[300];
@@ -529,6 +551,36 @@ Test(process_pool, unknown_tasks, .timeout = 30)
     cf_executor_release(ex);
 }
 
+/* Any non-zero return that is not cf_task_fail's is CF_ETASK naming the
+ * task and the value, alone and as a map item (a chunk runs it too). */
+Test(process_pool, task_returning_minus_one, .timeout = 30)
+{
+    cf_executor *ex = support_new_pool(1, 0);
+    cf_future *f;
+    cr_assert_eq(cf_submit(ex, pp_minus_one, &f, ""), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ETASK);
+    cr_assert_str_eq(cf_future_error_message(f), "task pp_minus_one returned -1");
+    cf_future_release(f);
+    cr_assert_eq(cf_submit(ex, pp_positive, &f, ""), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), CF_ETASK);
+    cr_assert_str_eq(cf_future_error_message(f), "task pp_positive returned 3");
+    cf_future_release(f);
+
+    cf_map *m;
+    size_t idx;
+    const msgpack_object *r;
+    cf_map_options mo = {.chunksize = 3};
+    cr_assert_eq(cf_map_create(&m, ex, "pp_minus_one", pp_in_map, NULL, &mo), 0);
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(cf_map_next(m, &idx, &r), CF_ETASK);
+        cr_assert(strstr(cf_map_error_message(m), "task pp_minus_one returned -1"), "%s",
+                  cf_map_error_message(m));
+    }
+    cr_assert_eq(cf_map_next(m, &idx, &r), CF_EEMPTY);
+    cf_map_release(m);
+    cf_executor_release(ex);
+}
+
 Test(process_pool, task_failures, .timeout = 30)
 {
     cf_executor *ex = support_new_pool(2, 0);
@@ -544,18 +596,15 @@ Test(process_pool, task_failures, .timeout = 30)
     cr_assert_str_eq(cf_future_error_message(ff), "pp_fail refused 77");
     cr_assert_eq(cf_future_result_i64(ff, 0, &v), CF_ETASK);
 
-    cr_assert_eq(cf_future_error(fr, CF_FOREVER), -ERANGE);
-    cr_assert(strstr(cf_future_error_message(fr), "pp_erange") != NULL, "%s",
-              cf_future_error_message(fr));
+    cr_assert_eq(cf_future_error(fr, CF_FOREVER), CF_ETASK);
+    cr_assert_str_eq(cf_future_error_message(fr), "task pp_erange returned -34");
 
     int rc = cf_future_result(f0, CF_FOREVER, NULL);
-    cr_assert_lt(rc, 0, "packing no result must fail");
-    cr_assert_neq(rc, -ETIMEDOUT);
+    cr_assert_eq(rc, CF_ETASK, "packing no result fails as in the thread pool and an actor");
     cr_assert(strstr(cf_future_error_message(f0), "pp_pack_none") != NULL, "%s",
               cf_future_error_message(f0));
     rc = cf_future_result(f2, CF_FOREVER, NULL);
-    cr_assert_lt(rc, 0, "packing two results must fail");
-    cr_assert_neq(rc, -ETIMEDOUT);
+    cr_assert_eq(rc, CF_ETASK, "packing two results must fail");
     cr_assert(strstr(cf_future_error_message(f2), "pp_pack_two") != NULL, "%s",
               cf_future_error_message(f2));
 
@@ -706,7 +755,7 @@ Test(process_pool, invalid_arguments, .timeout = 30)
     cf_executor *ex = NULL;
     cf_process_pool_options o = {.max_workers = 2};
     cr_assert_eq(cf_process_pool_create(NULL, &o), -EINVAL);
-    const int bad_workers[] = {0, -1, 1025, INT32_MIN};
+    const int bad_workers[] = {-1, 1025, INT32_MIN}; /* 0: the default */
     for (size_t i = 0; i < sizeof(bad_workers) / sizeof(*bad_workers); i++) {
         o = (cf_process_pool_options){.max_workers = bad_workers[i]};
         cr_assert_eq(cf_process_pool_create(&ex, &o), -EINVAL, "max_workers %d",
@@ -760,11 +809,17 @@ Test(process_pool, invalid_arguments, .timeout = 30)
 
 Test(process_pool, default_workers_env, .timeout = 30)
 {
+    support_stderr_begin();
     const char *bad[] = {"abc", "0", "-2", "1025", "3x", " 3x", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         setenv("CF_WORKERS", bad[i], 1);
         cr_assert_eq(cf_default_workers(), -EINVAL, "CF_WORKERS=%s", bad[i]);
     }
+    /* The variable is named, once. */
+    char text[1024];
+    support_stderr_end(text, sizeof(text));
+    cr_assert(strstr(text, "cfutures: CF_WORKERS=\"abc\" is not a worker count"), "%s", text);
+    cr_assert_null(strstr(text + 1, "cfutures: "), "once: %s", text);
     cf_executor *ex = NULL;
     setenv("CF_WORKERS", "garbage", 1);
     cr_assert_eq(cf_process_pool_create(&ex, NULL), -EINVAL);

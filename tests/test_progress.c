@@ -27,7 +27,7 @@ static int progress_echo(const msgpack_object *args, msgpack_packer *out)
         return cf_task_fail("progress_echo rejects %lld", (long long)n);
     return msgpack_pack_int64(out, n);
 }
-CF_TASK(progress_echo)
+CF_TASK(progress_echo);
 
 struct progress_input {
     size_t n;

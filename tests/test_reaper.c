@@ -30,13 +30,26 @@ static void reaper_path(char *path, size_t size)
         cr_skip_test("cf-test-reaper is not built next to the tests (make test builds it)");
 }
 
-/* Starts the reaper over `sh -c script` with a short grace and, after it,
- * the options in `extra` (NULL: none; at most 4); returns its pid and the
- * read end of its stderr. */
+/* The /dev/shm prefix the reapers of this test process watch: its own, so
+ * that tests running side by side (and the reaper running the suite, which
+ * watches "cfutures-") never see the objects another test leaves on
+ * purpose. */
+static const char *test_prefix(void)
+{
+    static char prefix[48];
+    if (!prefix[0]) /* fixed at the first call, before any fork */
+        snprintf(prefix, sizeof(prefix), "cfreapertest-%d-", (int)getpid());
+    return prefix;
+}
+
+/* Starts the reaper over `sh -c script` with a short grace, this test's
+ * shm prefix and, after them, the options in `extra` (NULL: none; at most
+ * 4); returns its pid and the read end of its stderr. */
 static pid_t reaper_start_with(const char *script, const char *const *extra, int *err_fd)
 {
     char path[PATH_MAX];
     int fds[2];
+    const char *prefix = test_prefix();
     reaper_path(path, sizeof(path));
     cr_assert_eq(pipe(fds), 0);
     pid_t pid = fork();
@@ -45,8 +58,8 @@ static pid_t reaper_start_with(const char *script, const char *const *extra, int
         dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
-        const char *argv[16] = {path, "--grace", "0.3"};
-        int n = 3;
+        const char *argv[16] = {path, "--grace", "0.3", "--shm-prefix", prefix};
+        int n = 5;
         for (int i = 0; extra && extra[i] && i < 4; i++)
             argv[n++] = extra[i];
         argv[n++] = "--";
@@ -129,7 +142,7 @@ Test(reaper, another_programs_process_and_segment_are_not_counted, .timeout = 20
     }
     pid_t pid = reaper_start("sleep 0.3", &fd);
     /* Created while the reaper runs, by a live process outside it. */
-    snprintf(shm, sizeof(shm), "/dev/shm/cfutures-%d-reapertest", (int)getpid());
+    snprintf(shm, sizeof(shm), "/dev/shm/%s%d-reapertest", test_prefix(), (int)getpid());
     int sfd = open(shm, O_CREAT | O_EXCL | O_WRONLY, 0600);
     cr_assert_geq(sfd, 0);
     close(sfd);
@@ -149,12 +162,12 @@ Test(reaper, segment_left_by_the_run_is_ours, .timeout = 20)
 {
     char out[4096], script[160];
     int fd;
-    snprintf(script, sizeof(script), ": >/dev/shm/cfutures-$$-reapertest; exit 0");
+    snprintf(script, sizeof(script), ": >/dev/shm/%s$$-reapertest; exit 0", test_prefix());
     pid_t pid = reaper_start(script, &fd);
     int rc = reaper_finish(pid, fd, out, sizeof(out));
     cr_assert_eq(rc, 3, "%s", out);
     cr_assert(strstr(out, "reaper: 0 process(es), 1 segment(s) left"), "%s", out);
-    const char *name = strstr(out, "/dev/shm/cfutures-");
+    const char *name = strstr(out, "/dev/shm/cfreapertest-");
     cr_assert_not_null(name, "%s", out);
     char path[128];
     cr_assert_eq(sscanf(name, "%127s", path), 1);

@@ -15,12 +15,13 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cfutures.h>
 
 #include "threading/internal.h"
-#include "workers/task_error.h"
+#include "common/task_error.h"
 
 #define TAG_MSG 0
 #define TAG_CALL 1
@@ -46,12 +47,18 @@ static void run_call(struct call *c)
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
         cf__task_error_clear();
         int rc = c->fn(c->arg, &pk);
-        if (rc < 0) {
-            const char *msg = cf__task_error_message();
-            cf_future_set_error(c->future, rc, rc == CF_ETASK && *msg ? msg : NULL);
+        /* As a task in either pool (workers/execute.c): any failure is
+         * CF_ETASK, with cf_task_fail's message or one that says what. */
+        const char *msg = cf__task_error_message();
+        char why[64];
+        if (rc == CF_ETASK) {
+            cf_future_set_error(c->future, CF_ETASK, *msg ? msg : NULL);
+        } else if (rc != 0) {
+            snprintf(why, sizeof(why), "actor call returned %d", rc);
+            cf_future_set_error(c->future, CF_ETASK, why);
         } else if (cf_future_set_result(c->future, sb.data, sb.size) == CF_EPROTO) {
-            cf_future_set_error(c->future, CF_EPROTO,
-                                "actor call did not pack exactly one msgpack object");
+            cf_future_set_error(c->future, CF_ETASK,
+                                "actor call must pack exactly one result object");
         }
         msgpack_sbuffer_destroy(&sb);
     }

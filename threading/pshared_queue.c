@@ -19,7 +19,7 @@
  * is checked on every call and a slot with a corrupt length is dropped.
  *
  * A pollable queue (cf_pqueue_init_pollable) also keeps a readiness
- * descriptor (threading/readiness.h) in the header: an eventfd made before
+ * descriptor (ipc/readiness.h) in the header: an eventfd made before
  * the fork, so every process holds it under the same number and all the
  * copies share one counter; its `set` word is shared too and changes only
  * under `mx`, after every change of "has items or is shut down". A process
@@ -38,7 +38,7 @@
 #include "ipc/clock.h"
 #include "ipc/pshared.h"
 #include "threading/internal.h"
-#include "threading/readiness.h"
+#include "ipc/readiness.h"
 
 static size_t slot_size(size_t item_max)
 {

@@ -1,7 +1,7 @@
 /* cf_queue: Python's Queue, LifoQueue and PriorityQueue (queue.h).
  *
  * Owns the queue's slot array and, once cf_queue_fd asked for it, its
- * readiness descriptor (threading/readiness.h), updated under `mu` after
+ * readiness descriptor (ipc/readiness.h), updated under `mu` after
  * every change of "has items or is shut down". Any thread may put, get, task_done, join
  * or shut down; `mu` guards every field, and the three condition variables
  * (CLOCK_MONOTONIC) are its only waits. No other lock is taken while `mu`
@@ -31,7 +31,7 @@
 #include <cfutures.h>
 
 #include "threading/internal.h"
-#include "threading/readiness.h"
+#include "ipc/readiness.h"
 
 #define INITIAL_CAP 16
 

@@ -31,38 +31,52 @@ static void writer_error_clear(msgpack_packer *pk)
         ((struct cf__spill *)pk->data)->err = 0;
 }
 
+/* What a task's return becomes. A failure of the library's writer wins
+ * when the task passed it on (msgpack's -1, or the recorded -errno itself)
+ * or ignored it (0 over a result that is missing bytes); cf_task_fail's
+ * CF_ETASK stays; any other non-zero value, -1 above all, is the task's
+ * own failure: CF_ETASK, "task <name> returned <value>". */
+static int task_status(int status, const msgpack_packer *pk, const char *name, size_t name_len,
+                       char *msg, size_t msg_size)
+{
+    int werr = writer_error(pk);
+    if (werr && (status == -1 || status == werr || status == 0)) {
+        snprintf(msg, msg_size, "task %.*s could not pack its result: %s", (int)name_len, name,
+                 cf_strerror(werr));
+        return werr;
+    }
+    if (status == 0 || status == CF_ETASK)
+        return status;
+    /* The library's own codes name themselves (a task passing on what
+     * cf_arg_i64 returned); an errno-like -1 must not read as EPERM. */
+    if (status <= CF_ECANCELLED && status >= CF_ELOCKORDER)
+        snprintf(msg, msg_size, "task %.*s returned %d (%s)", (int)name_len, name, status,
+                 cf_strerror(status));
+    else
+        snprintf(msg, msg_size, "task %.*s returned %d", (int)name_len, name, status);
+    return CF_ETASK;
+}
+
 /* fn may be NULL (no such task). */
 static int call_task(msgpack_sbuffer *sb, msgpack_packer *pk, cf_task_fn fn, const char *name,
                      size_t name_len, const msgpack_object *args, char *msg, size_t msg_size)
 {
     size_t start = sb->size;
     if (!fn) {
-        snprintf(msg, msg_size, "no task registered as '%.*s'", (int)name_len, name);
+        cf__task_missing_message(name, name_len, msg, msg_size);
         return CF_ENOTASK;
     }
     cf__task_error_clear();
-    writer_error_clear(pk);
-    int status = fn(args, pk);
-    if (status > 0)
-        status = CF_ETASK;
-    /* A task returns what its last msgpack_pack_* call returned (the
-     * README's way): -1 is msgpack-c saying `out` refused the bytes, never
-     * an answer to pass on as is ("Operation not permitted"). The writer's
-     * own reason when it has one, else the one reason msgpack-c's writers
-     * fail for: memory. A task that ignored a refused write (returned 0)
-     * fails the same way rather than with a truncated result. */
-    int werr = writer_error(pk);
-    if ((status == -1 || (status == 0 && werr < 0)) && status != werr) {
-        status = werr < 0 ? werr : -ENOMEM;
-        snprintf(msg, msg_size, "task '%.*s' could not pack its result: %s (%d)",
-                 (int)name_len, name, cf_strerror(status), status);
-    } else if (status == 0 && cf__msgpack_check_value(sb->data + start, sb->size - start) != 0) {
+    msg[0] = '\0';
+    writer_error_clear(pk); /* this task's writes only */
+    int status = task_status(fn(args, pk), pk, name, name_len, msg, msg_size);
+    if (status == 0 && cf__msgpack_check_value(sb->data + start, sb->size - start) != 0) {
         snprintf(msg, msg_size, "task '%.*s' must pack exactly one result object", (int)name_len,
                  name);
         status = CF_ETASK;
     } else if (status == CF_ETASK && cf__task_error_message()[0]) {
         snprintf(msg, msg_size, "%s", cf__task_error_message());
-    } else if (status < 0) {
+    } else if (status == CF_ETASK && !msg[0]) {
         snprintf(msg, msg_size, "task '%.*s' failed: %s (%d)", (int)name_len, name,
                  cf_strerror(status), status);
     }

@@ -13,7 +13,7 @@
 #include <cfutures.h>
 
 #include "serialize/record.h"
-#include "workers/task_error.h"
+#include "common/task_error.h"
 
 /* Room enough for any message the functions below write. */
 #define CF__EXECUTE_MESSAGE_MAX (CF__TASK_MESSAGE_MAX + 300)
@@ -22,8 +22,9 @@
  * to `sb`. On success the task's one result object is appended to `sb` and
  * 0 is returned. Otherwise `sb` is left as it was, msg[0..msg_size) says
  * why, and the return is CF_ENOTASK (no such task), CF_ETASK (cf_task_fail,
- * a positive return, or not exactly one result object packed) or the
- * task's own negative code. Borrows everything; safe on any thread (the
+ * any other non-zero return, or not exactly one result object packed) or
+ * the -errno of the worker's result writer when the task failed because
+ * packing failed. Borrows everything; safe on any thread (the
  * cf_task_fail message is thread-local). */
 int cf__execute_task(msgpack_sbuffer *sb, msgpack_packer *pk, const char *name, size_t name_len,
                      const msgpack_object *args, char *msg, size_t msg_size);

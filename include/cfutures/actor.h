@@ -69,8 +69,9 @@ CF_API int cf_actor_send(cf_actor *a, void *msg);
  * future for its result in *out (one reference, the caller's to release;
  * `out` may be NULL to ignore the result). The future turns running when
  * the call starts (cancelling it before then skips the call), then holds
- * the packed object, or the call's error (CF_ETASK with the cf_task_fail
- * message; CF_EPROTO when fn did not pack exactly one object). Returns 0,
+ * the packed object, or CF_ETASK, as a task's future would: with the
+ * cf_task_fail message, "actor call returned <value>" for any other
+ * non-zero return, or when fn did not pack exactly one object. Returns 0,
  * CF_ESHUTDOWN (closed or stopped: *out is untouched), -EINVAL, -ENOMEM.
  * `arg` is borrowed until the call has run. Calls and messages are handled
  * in the order they were queued. Thread-safe. */

@@ -30,9 +30,10 @@
 extern "C" {
 #endif
 
-/** Options of cf_thread_pool_create; zero fields take the defaults noted. */
+/** Options of cf_thread_pool_create; zero fields take the defaults noted
+ * (`cf_thread_pool_options to = {0};` is every default). */
 typedef struct cf_thread_pool_options {
-    int max_workers;     /**< 1..4096; cf_thread_pool_default_workers() */
+    int max_workers;     /**< 1..4096; 0: cf_thread_pool_default_workers() */
     const char *thread_name_prefix; /**< threads are "<prefix>_<k>", k from 0,
                                      * cut to 15 bytes; NULL: "cf-thread" */
     const char *initializer; /**< a registered task run once in each thread
@@ -42,6 +43,8 @@ typedef struct cf_thread_pool_options {
     size_t max_pending;  /**< tasks queued and not yet taken by a thread
                           * before submit waits for room; 0: 4096 */
 } cf_thread_pool_options;
+/** Every default of cf_thread_pool_options (the same as all zero). */
+#define CF_THREAD_POOL_OPTIONS_INIT {0}
 
 /** Python's default: min(32, CPUs this process may run on + 4). Always
  * >= 5. Thread-safe. */
@@ -51,7 +54,7 @@ CF_API int cf_thread_pool_default_workers(void);
  * NULL: every default; otherwise every field as documented above. Borrows
  * opts (the strings and initargs are copied). Returns 0 with *out holding
  * the executor (free it with cf_executor_release), -EINVAL (out NULL,
- * max_workers <= 0 or > 4096, initargs not one msgpack value), CF_ENOTASK
+ * max_workers < 0 or > 4096, initargs not one msgpack value), CF_ENOTASK
  * (initializer not registered) or -ENOMEM. Thread-safe.
  *
  * On the pool:

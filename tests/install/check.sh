@@ -20,10 +20,11 @@ prefix=$tmp/prefix
 fail() { echo "install check: $*" >&2; exit 1; }
 sh "$root/tools/deps.sh" cmake
 
-# The version and soname the Makefile says (they change with the ABI).
-version=$(sed -n 's/^VERSION *:= *//p' "$root/Makefile")
-sover=$(sed -n 's/^SOVERSION *:= *//p' "$root/Makefile")
-[ -n "$version" ] && [ -n "$sover" ] || fail "no VERSION or SOVERSION in the Makefile"
+# The version is the header's (the Makefile takes VERSION and the soname,
+# major.minor before 1.0, from the same macro).
+version=$(sed -n 's/^#define CF_VERSION "\(.*\)"$/\1/p' "$root/include/cfutures.h")
+sover=${version%.*}
+[ -n "$version" ] || fail "no CF_VERSION in include/cfutures.h"
 real=libcfutures.so.$version soname=libcfutures.so.$sover
 # The soname for grep: its dots are literal.
 soname_re=$(printf '%s' "$soname" | sed 's/\./\\./g')
@@ -33,7 +34,9 @@ make -s -C "$root" install PREFIX="$prefix" DESTDIR= >/dev/null
 for f in include/cfutures.h include/cfutures/thread_pool.h lib/libcfutures.a \
          lib/$real lib/pkgconfig/cfutures.pc \
          lib/cmake/cfutures/cfuturesConfig.cmake \
-         lib/cmake/cfutures/cfuturesConfigVersion.cmake; do
+         lib/cmake/cfutures/cfuturesConfigVersion.cmake \
+         share/man/man7/cfutures.7 share/man/man3/cf_submit.3 \
+         share/man/man3/cf_submit_args.3 share/man/man1/cfmap.1 bin/cfmap; do
     [ -f "$prefix/$f" ] || fail "missing $f"
 done
 [ "$(readlink "$prefix/lib/$soname")" = "$real" ] ||
@@ -56,11 +59,28 @@ readelf -d "$tmp/primes" | grep -q "NEEDED.*\[$soname_re\]" ||
 "$tmp/primes" >"$tmp/primes.out" 2>&1 || fail "primes failed"
 tail -n 3 "$tmp/primes.out"
 
-echo "== examples/stats.c with CMake, find_package(cfutures), cfutures::cfutures"
-want=${version%.*} # major.minor
+echo "== cfmap installed: --help, a run, man cfmap"
+"$prefix/bin/cfmap" --help | grep -q "usage: cfmap" || fail "cfmap --help"
+[ "$(printf 'a\nb\n' | "$prefix/bin/cfmap" -j 2 echo x)" = "x a
+x b" ] || fail "cfmap -j 2 echo x"
+MANPATH="$prefix/share/man" man -P cat 1 cfmap 2>/dev/null | grep -q "xargs" ||
+    fail "man cfmap does not show the page"
+
+echo "== man cfutures, man cf_submit_args (a .so link)"
+MANPATH="$prefix/share/man" man -P cat cf_submit_args 2>/dev/null | grep -q "CF_ARGS" ||
+    fail "man cf_submit_args does not show the page"
+MANPATH="$prefix/share/man" man -P cat 7 cfutures 2>/dev/null | grep -q "CF_WORKERS" ||
+    fail "man 7 cfutures does not show the page"
+
+echo "== examples/stats.c with CMake: the README's snippet, as written"
+# The snippet is the README's first cmake block, used verbatim as the
+# consumer's CMake code (with prog built from examples/stats.c).
+awk '/^```cmake$/ {on = 1; next} on && /^```$/ {exit} on' "$root/README.md" >"$tmp/snippet.cmake"
+grep -q "find_package(cfutures" "$tmp/snippet.cmake" || fail "no cmake snippet in README.md"
 cmake -S "$root/tests/install" -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
-    -DCFUTURES_WANT="$want" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 ||
-    { cat "$tmp/cmake.log" >&2; fail "cmake configure failed"; }
+    -DCFUTURES_SNIPPET="$tmp/snippet.cmake" -DCMAKE_BUILD_TYPE=Release >"$tmp/cmake.log" 2>&1 ||
+    { cat "$tmp/cmake.log" >&2; fail "cmake configure with the README's snippet failed"; }
+want=${version%.*} # major.minor
 # Another ABI version must be refused (before 1.0 the minor one counts).
 older=${version%%.*}.$((${want#*.} - 1))
 if cmake -S "$root/tests/install" -B "$tmp/cmake-older" -DCMAKE_PREFIX_PATH="$prefix" \
@@ -69,9 +89,9 @@ if cmake -S "$root/tests/install" -B "$tmp/cmake-older" -DCMAKE_PREFIX_PATH="$pr
 fi
 cmake --build "$tmp/cmake" >>"$tmp/cmake.log" 2>&1 ||
     { cat "$tmp/cmake.log" >&2; fail "cmake build failed"; }
-readelf -d "$tmp/cmake/stats" | grep -q "NEEDED.*\[$soname_re\]" ||
-    fail "stats is not linked against $soname"
-"$tmp/cmake/stats" >"$tmp/stats.out" 2>&1 || fail "stats failed"
+readelf -d "$tmp/cmake/prog" | grep -q "NEEDED.*\[$soname_re\]" ||
+    fail "prog is not linked against $soname"
+"$tmp/cmake/prog" >"$tmp/stats.out" 2>&1 || fail "prog (examples/stats.c) failed"
 tail -n 3 "$tmp/stats.out"
 
 if [ -f "$prefix/lib/libcfutures_mpi.a" ]; then

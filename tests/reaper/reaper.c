@@ -1,7 +1,8 @@
 /* tests/reaper/reaper.c — runs one test binary and checks that it left nothing
  * behind, counting only what that run created.
  *
- *   cf-test-reaper [--grace SECONDS] [--] COMMAND [ARGS...]
+ *   cf-test-reaper [--grace SECONDS] [--hang-slack SECONDS] [--deadline SECONDS]
+ *                  [--shm-prefix PREFIX] [--] COMMAND [ARGS...]
  *
  * Why a program and not `ps | grep`: a machine may run another cfutures
  * program, or a second copy of the suite, at the same time; counting every
@@ -59,7 +60,10 @@
 #include <unistd.h>
 
 #define MAX_NAMES 4096
-#define SHM_PREFIX "cfutures-"
+/* Names of the library's shared-memory objects; --shm-prefix changes it
+ * (the reaper's own tests use a prefix of their own, so that the objects
+ * they leave on purpose are never seen by the reaper running the suite). */
+static const char *shm_prefix = "cfutures-";
 
 static char *before[MAX_NAMES];
 static size_t n_before;
@@ -153,7 +157,7 @@ static void snapshot_shm(void)
 {
     DIR *d = opendir("/dev/shm");
     for (struct dirent *e; d && (e = readdir(d)) && n_before < MAX_NAMES;)
-        if (strncmp(e->d_name, SHM_PREFIX, strlen(SHM_PREFIX)) == 0)
+        if (strncmp(e->d_name, shm_prefix, strlen(shm_prefix)) == 0)
             before[n_before++] = strdup(e->d_name);
     if (d)
         closedir(d);
@@ -165,9 +169,9 @@ static int sweep_shm(void)
     int leaked = 0;
     DIR *d = opendir("/dev/shm");
     for (struct dirent *e; d && (e = readdir(d));) {
-        if (strncmp(e->d_name, SHM_PREFIX, strlen(SHM_PREFIX)) != 0 || was_there(e->d_name))
+        if (strncmp(e->d_name, shm_prefix, strlen(shm_prefix)) != 0 || was_there(e->d_name))
             continue;
-        pid_t creator = (pid_t)atoi(e->d_name + strlen(SHM_PREFIX));
+        pid_t creator = (pid_t)atoi(e->d_name + strlen(shm_prefix));
         if (creator > 0 && proc_info(creator, NULL, NULL, 0) && !is_descendant(creator))
             continue; /* another program's, alive and not ours */
         fprintf(stderr, "leak: /dev/shm/%s left by this run\n", e->d_name);
@@ -441,6 +445,8 @@ int main(int argc, char **argv)
             grace_ms = (long)(atof(argv[++i]) * 1000);
         else if (strcmp(argv[i], "--hang-slack") == 0 && i + 1 < argc)
             slack = atof(argv[++i]);
+        else if (strcmp(argv[i], "--shm-prefix") == 0 && i + 1 < argc)
+            shm_prefix = argv[++i];
         else if (strcmp(argv[i], "--deadline") == 0 && i + 1 < argc)
             deadline = atof(argv[++i]);
         else
@@ -448,7 +454,7 @@ int main(int argc, char **argv)
     }
     if (i >= argc) {
         fprintf(stderr, "usage: cf-test-reaper [--grace SECONDS] [--hang-slack SECONDS] "
-                        "[--deadline SECONDS] [--] COMMAND [ARGS...]\n");
+                        "[--deadline SECONDS] [--shm-prefix PREFIX] [--] COMMAND [ARGS...]\n");
         return 2;
     }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {

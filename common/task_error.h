@@ -1,6 +1,6 @@
-/* Internal side of cf_task_fail (workers/task_error.c). */
-#ifndef CF_WORKERS_TASK_ERROR_H
-#define CF_WORKERS_TASK_ERROR_H
+/* Internal side of cf_task_fail (common/task_error.c). */
+#ifndef CF_COMMON_TASK_ERROR_H
+#define CF_COMMON_TASK_ERROR_H
 
 #define CF__TASK_MESSAGE_MAX 1024
 

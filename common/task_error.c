@@ -1,5 +1,9 @@
 /* The failure message a task leaves with cf_task_fail.
  *
+ * In common/: both the workers/ that run tasks (workers/execute.c) and the
+ * threading/ actor that runs calls (threading/actor.c) read it, and
+ * neither layer may know the other.
+ *
  * Tasks run on a worker's single thread, but a thread-local keeps the
  * message correct if a task (or a future in-process backend) runs tasks on
  * several threads. The worker loop clears it before each task and reads it
@@ -10,7 +14,7 @@
 
 #include <cfutures.h>
 
-#include "workers/task_error.h"
+#include "common/task_error.h"
 
 static _Thread_local char task_message[CF__TASK_MESSAGE_MAX];
 

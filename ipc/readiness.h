@@ -1,4 +1,4 @@
-/* threading/readiness.h — private to the library, never installed: a
+/* ipc/readiness.h — private to the library, never installed: a
  * descriptor that is readable exactly while some condition holds ("this
  * queue has items"), for poll/select/epoll.
  *

@@ -1,4 +1,4 @@
-/* threading/readiness.c — the readiness descriptor of threading/readiness.h:
+/* ipc/readiness.c — the readiness descriptor of ipc/readiness.h:
  * an eventfd whose counter is 1 exactly while its owner's condition holds
  * and 0 otherwise, so poll() reports it readable exactly then.
  *
@@ -21,7 +21,7 @@
  * disagreeing; the next holder of the lock learns of the death from the
  * robust mutex and calls resync.
  */
-#include "threading/readiness.h"
+#include "ipc/readiness.h"
 
 #include <errno.h>
 #include <stdint.h>
