@@ -39,7 +39,9 @@ quiet = $(if $(filter 1,$(V)),,@printf '  %-3s %s\n' '$(1)' '$(patsubst $(BUILD)
 
 # Parallel by default (the suite's compile dominated a serial `make test`):
 # one job per CPU unless the command line says -j.
-ifeq ($(filter -j%,$(MAKEFLAGS)),)
+# (Only at the top: a sub-make, such as test's test-mpi, shares its
+# parent's jobs.)
+ifeq ($(filter -j%,$(MAKEFLAGS))$(filter-out 0,$(MAKELEVEL)),)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 SANITIZE ?=

@@ -164,7 +164,10 @@ static int submit_record(struct cf__mpi_server *s, const struct cf__mpi_entry *e
         memcpy(name, rec.name, rec.name_len);
         name[rec.name_len] = '\0';
         struct raw raw = {rec.payload_raw, rec.payload_len};
-        cf_submit_options o = {CF_FOREVER, e->task_timeout, e->max_retries};
+        /* The root's retries_left: -1 the pool's, 0 none, n > 0 that many. */
+        cf_submit_options o = CF_SUBMIT_OPTIONS_INIT;
+        o.task_timeout = e->task_timeout;
+        o.max_retries = e->max_retries == 0 ? CF_NO_RETRIES : e->max_retries;
         d = malloc(sizeof(*d));
         rc = d ? cf__executor_submit_packed(s->local, rec.type == CF__REC_CHUNK, name, &o,
                                             pack_raw, &raw, &lf)

@@ -105,6 +105,8 @@ typedef struct cf_mpi_pool_options {
     size_t split_bytes;       /**< messages longer than this cross in pieces
                                    (0: INT_MAX; tests set it small) */
 } cf_mpi_pool_options;
+/** Every default of cf_mpi_pool_options (the same as all zero). */
+#define CF_MPI_POOL_OPTIONS_INIT {0}
 
 /** Creates the pool; every rank of the communicator calls it (it is
  * collective). Returns 0 on the root with the executor in *out;

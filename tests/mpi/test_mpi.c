@@ -255,7 +255,16 @@ static void c_submit_result(cf_executor *ex)
 static void c_task_errors(cf_executor *ex)
 {
     cf_future *f, *g, *h;
-    EXPECT_EQ(cf_submit_named(ex, "no_such_task", CF_FOREVER, &f, ""), 0);
+    /* A name nobody registered is refused at once (the root has the same
+     * registry); one registered on the root only, after the ranks (and
+     * their workers) started, is unknown where it runs: that one future
+     * fails. */
+    EXPECT_EQ(cf_submit_named(ex, "no_such_task", CF_FOREVER, &f, ""), CF_ENOTASK);
+    static int calls; /* a fresh name per executor: registered after it started */
+    char late[32];
+    snprintf(late, sizeof(late), "t_root_only_%d", ++calls);
+    EXPECT_EQ(cf_task_register(late, t_square), 0);
+    EXPECT_EQ(cf_submit_named(ex, late, CF_FOREVER, &f, "i", (int64_t)2), 0);
     EXPECT_EQ(cf_submit(ex, t_fail, &g, ""), 0);
     EXPECT_EQ(cf_submit(ex, t_square, &h, "i", (int64_t)3), 0); /* the others go on */
     EXPECT_EQ(cf_future_error(f, 60), CF_ENOTASK);
