@@ -283,9 +283,15 @@ static void *thread_main(void *arg)
             break; /* shut down with the queue empty, or broken */
         /* Submitters blocked on a full queue wake when it is half empty,
          * not at every take: woken per take, a submitter streaming tasks
-         * slept and woke once per task (a futex wake each way). */
+         * slept and woke once per task (a futex wake each way). But when no
+         * other thread is there to take the next task (none idle or
+         * spinning), the queue may not move again until a task ends, and
+         * a task may be waiting for that very submitter: one of them is
+         * woken for the place this take freed. */
         if (p->room_waiters && p->queued <= p->max_pending / 2)
             pthread_cond_broadcast(&p->room_cv);
+        else if (p->room_waiters && p->idle == 0 && !p->spinning)
+            pthread_cond_signal(&p->room_cv);
         /* More queued: pass the wake on to one sleeping thread. */
         if (p->head && p->idle > 0 && p->wakes == 0 && !p->spinning) {
             p->wakes++;

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <cfutures.h>
 
@@ -571,5 +572,80 @@ Test(th_native, batch_errors, .timeout = 20)
     cf_stats st;
     cr_assert_eq(cf_executor_stats(ex, &st), 0);
     cr_assert_eq(st.submitted, 0);
+    cf_executor_release(ex);
+}
+
+/* ------------------------------------------- room for a blocked submitter */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool submitted;
+} nv_room = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+
+/* Waits (10 s at most) until the blocked submitter got its place; returns
+ * 1 if it did, 0 if the wait ran out. */
+static void *nv_waits_for_submitter(void *arg)
+{
+    (void)arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&nv_room.mu);
+    int rc = 0;
+    while (!nv_room.submitted && rc == 0)
+        rc = pthread_cond_timedwait(&nv_room.cv, &nv_room.mu, &until);
+    bool got = nv_room.submitted;
+    pthread_mutex_unlock(&nv_room.mu);
+    return (void *)(intptr_t)got;
+}
+
+static void *nv_nop(void *arg)
+{
+    return arg;
+}
+
+static void *nv_blocked_submitter(void *arg)
+{
+    cf_future *f;
+    int rc = cf_submit_fn(arg, nv_nop, NULL, &f);
+    pthread_mutex_lock(&nv_room.mu);
+    nv_room.submitted = rc == 0;
+    pthread_cond_broadcast(&nv_room.cv);
+    pthread_mutex_unlock(&nv_room.mu);
+    if (rc == 0)
+        cf_future_release(f);
+    return NULL;
+}
+
+/* One thread, a full queue, a submitter blocked on it, and the task the
+ * thread takes next waits for that submitter: the take frees a place and
+ * nobody else will take another, so the submitter must be woken for it
+ * (waking it only once the queue is half empty deadlocked here: the task
+ * waited for the submitter, the submitter for the queue). */
+Test(th_native, a_take_wakes_a_blocked_submitter_when_no_other_thread_will, .timeout = 30)
+{
+    cf_executor *ex;
+    cf_thread_pool_options o = {.max_workers = 1, .max_pending = 4};
+    cf_future *a, *b, *n[3];
+    pthread_t submitter;
+    nv_gate_reset();
+    cr_assert_eq(cf_thread_pool_create(&ex, &o), 0);
+    cr_assert_eq(cf_submit_fn(ex, nv_blocker, NULL, &a), 0);
+    nv_gate_wait_started(1); /* the one thread is busy, the queue empty */
+    cr_assert_eq(cf_submit_fn(ex, nv_waits_for_submitter, NULL, &b), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(cf_submit_fn(ex, nv_nop, NULL, &n[i]), 0);
+    /* The queue is full (b and three more): this submit blocks. */
+    cr_assert_eq(pthread_create(&submitter, NULL, nv_blocked_submitter, ex), 0);
+    nv_gate_open();
+    intptr_t got = 0;
+    cr_assert_eq(cf_future_result_intptr(b, CF_FOREVER, &got), 0);
+    cr_assert_eq(got, 1, "the blocked submitter was never woken for the freed place");
+    pthread_join(submitter, NULL);
+    cf_future_release(a);
+    cf_future_release(b);
+    for (int i = 0; i < 3; i++)
+        cf_future_release(n[i]);
     cf_executor_release(ex);
 }
