@@ -491,10 +491,13 @@ static int next_item(cf_map *m, size_t *index, const msgpack_object **result)
             return yield_item(m, index, result);
         if (m->cur.f)
             close_chunk(m);
+        /* -ETIMEDOUT: no room in the task ring before the deadline. The
+         * map has timed out, but chunks already done are still yielded
+         * first (pick finds them; the first one not done ends the map). */
         int rc = refill(m);
-        if (rc == -ETIMEDOUT)
-            return time_out(m); /* no room in the task ring before the deadline */
-        if (rc < 0)
+        if (rc == -ETIMEDOUT && m->n_window == 0)
+            return time_out(m);
+        if (rc < 0 && rc != -ETIMEDOUT)
             return rc;
         if (m->n_window == 0 && (!m->input_done || m->unsent_items))
             return time_out(m); /* refill stopped at the deadline */
