@@ -125,10 +125,16 @@ struct process_pool {
     struct batch_frame *frame; /* the batch being handled (collect_mu) */
     msgpack_zone *assist_zone; /* decoding for pool_assist, under collect_mu */
     struct cf__ring_batch assist_batch;
+    /* A waiter in pool_assist is registered as the result ring's poller
+     * (under collect_mu); a callback it runs that waits (pool_wait_here)
+     * unregisters before it sleeps. */
+    bool assist_polling;
     int cpus;           /* online CPUs at creation: the polling budget */
     int join_state;     /* 0: running, 1: someone joins, 2: joined */
     pthread_cond_t joined_cv;
-    bool forkserver_reaped; /* ... or known dead when it cannot be reaped */
+    /* ... or known dead when it cannot be reaped. Atomic: the collector
+     * and a waiter driving the result ring (pool_wait_here) both check. */
+    _Atomic bool forkserver_reaped;
     pid_t forkserver;
     int fs_pidfd;       /* the fork server's pidfd (its HELLO), or -1 */
     int fs_sock;        /* parent's end of the fork server socket */
@@ -493,14 +499,19 @@ static enum taken_state settle_taken_locked(struct process_pool *p, uint64_t id,
     struct entry_ref e;
     v->slot = -1;
     v->pid = 0;
+    bool skipped = false;
     while (find_entry(p, id, -1, &e)) {
         _Atomic uint32_t *word = &p->ipc.sh->slots[e.slot].entry[e.index];
         uint32_t seq = e.word >> CF__ENTRY_BITS;
         switch (CF__ENTRY_STATE(e.word)) {
         case CF__ENTRY_TAKEN:
+            /* Cancelled; but look on: a worker that died inside its pop
+             * leaves a TAKEN entry while the record stayed in the ring,
+             * where another worker may have taken (and started) it. Its
+             * entry decides; every TAKEN one is cancelled on the way. */
             if (atomic_compare_exchange_strong(word, &e.word,
                                                CF__ENTRY_WORD(seq, CF__ENTRY_CANCELLED)))
-                return TAKEN_SKIPPED;
+                skipped = true;
             continue;
         case CF__ENTRY_STARTED:
             if (!kill)
@@ -515,16 +526,31 @@ static enum taken_state settle_taken_locked(struct process_pool *p, uint64_t id,
             return TAKEN_RAN;
         }
     }
-    /* Not listed: it ran and its worker moved on to another batch. */
-    return TAKEN_RAN;
+    /* Not listed (any more): it ran and its worker moved on to another
+     * batch, unless we just cancelled its only entries. */
+    return skipped ? TAKEN_SKIPPED : TAKEN_RAN;
 }
 
 /* With mu held: whether a worker has started task `id`, whose record was
  * taken from the ring. */
 static bool started_locked(struct process_pool *p, uint64_t id)
 {
-    struct entry_ref e;
-    return !find_entry(p, id, -1, &e) || CF__ENTRY_STATE(e.word) != CF__ENTRY_TAKEN;
+    /* Every entry naming it: a dead worker's stale TAKEN entry (see
+     * settle_taken_locked) must not hide another worker's STARTED one. */
+    bool listed = false;
+    for (int i = 0; i < p->ipc.nworkers; i++) {
+        struct cf__worker_slot *slot = &p->ipc.sh->slots[i];
+        for (int j = 0; j < CF__BATCH_MAX; j++) {
+            uint32_t st = CF__ENTRY_STATE(atomic_load(&slot->entry[j]));
+            if (st == CF__ENTRY_FREE || st == CF__ENTRY_CANCELLED ||
+                atomic_load(&slot->batch_ids[j]) != id)
+                continue;
+            if (st != CF__ENTRY_TAKEN)
+                return true;
+            listed = true;
+        }
+    }
+    return !listed;
 }
 
 /* With mu held: takes f out of flight wherever it is. Returns 1 if it had
@@ -991,11 +1017,12 @@ static void check_forkserver(struct process_pool *p)
 {
     int status = 0;
     bool have_status;
-    if (p->forkserver_reaped || !forkserver_exited(p, &status, &have_status))
+    if (atomic_load(&p->forkserver_reaped) || !forkserver_exited(p, &status, &have_status))
         return;
+    if (atomic_exchange(&p->forkserver_reaped, true))
+        return; /* another thread saw it first and reports it */
     char msg[160];
     struct cf__pool_table lost;
-    p->forkserver_reaped = true;
     if (!have_status)
         snprintf(msg, sizeof(msg),
                  "the pool's fork server (pid %d) died (its status was reaped elsewhere)",
@@ -1182,6 +1209,7 @@ static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
         pthread_mutex_unlock(&p->collect_mu);
         return;
     }
+    p->assist_polling = true; /* under collect_mu; pool_wait_here may end it */
     struct process_pool *outer = tl_collecting; /* a callback may wait on another pool */
     tl_collecting = p;
     cf__tl_completing++;
@@ -1200,7 +1228,10 @@ static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
             cf__cpu_relax();
         }
     }
-    cf__ring_poll_end(&p->ipc.results);
+    if (p->assist_polling) {
+        cf__ring_poll_end(&p->ipc.results);
+        p->assist_polling = false;
+    }
     cf__tl_completing--;
     tl_collecting = outer;
     /* Pushes made while we polled woke nobody: the collector takes what
@@ -1301,8 +1332,19 @@ static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool 
         uint64_t now = cf__now_ns();
         if (now >= deadline_ns)
             break;
-        if (collector)
-            check_forkserver(p); /* its death fails every future */
+        /* Its death fails every future. Not only on the collector: a
+         * waiter holding collect_mu here keeps the collector from its own
+         * checks for as long as it waits. */
+        check_forkserver(p);
+        if (p->assist_polling) {
+            /* A callback run by pool_assist, still registered as the
+             * ring's poller: pushes skip their wake-ups while it is, and
+             * this thread is about to sleep. Unregister, then look again
+             * (a record pushed meanwhile woke nobody). */
+            cf__ring_poll_end(&p->ipc.results);
+            p->assist_polling = false;
+            continue;
+        }
         pthread_mutex_lock(&p->mu);
         uint64_t until = now + (p->n_overflow ? 1000000ull : 100000000ull);
         if (p->next_deadline < until)

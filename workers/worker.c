@@ -279,6 +279,7 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
             break;
         }
         uint32_t seq = atomic_load(&w.slot->batch_seq);
+        int ran = 0;
         for (size_t i = 0; i < batch.count && i < CF__BATCH_MAX; i++) {
             /* Start it only if the parent has not cancelled it meanwhile
              * (its future is then settled: no result is expected). */
@@ -286,6 +287,7 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
             if (!atomic_compare_exchange_strong(&w.slot->entry[i], &taken,
                                                 CF__ENTRY_WORD(seq, CF__ENTRY_STARTED)))
                 continue;
+            ran++;
             uint64_t t0 = cf__now_ns();
             atomic_store_explicit(&w.slot->running, (uint32_t)i + 1, memory_order_release);
             handle_record(&w, &batch.recs[i]);
@@ -300,7 +302,9 @@ _Noreturn void cf__worker_main(struct cf__pool_ipc *ipc, int index)
                 raise(SIGKILL);
             }
         }
-        done += (int)batch.count;
+        /* Only records started count toward max_tasks_per_child: one
+         * cancelled in the batch before it started was never run here. */
+        done += ran;
         atomic_store_explicit(&w.slot->running, 0, memory_order_release);
         atomic_store_explicit(&w.slot->batch_count, 0, memory_order_release);
     }
