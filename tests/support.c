@@ -9,6 +9,7 @@
  * Used by the executor, pool and fault test files. No Test() here.
  */
 #include "support.h"
+#include "ipc/pidfd.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -425,4 +426,50 @@ int support_children_named(const char *prefix, pid_t *first)
     if (d)
         closedir(d);
     return n;
+}
+
+/* The command name and parent of pid, from /proc; false if unreadable. */
+static bool stat_of(pid_t pid, char *comm, size_t comm_len, pid_t *ppid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+    int pp;
+    char state;
+    if (!open || !close || close < open || sscanf(close + 1, " %c %d", &state, &pp) != 2)
+        return false;
+    size_t len = (size_t)(close - open - 1);
+    len = len < comm_len ? len : comm_len - 1;
+    memcpy(comm, open + 1, len);
+    comm[len] = '\0';
+    *ppid = pp;
+    return state != 'Z' && state != 'X';
+}
+
+int support_kill_worker(pid_t pid, int sig)
+{
+    if (pid <= 0)
+        return -ESRCH;
+    /* The pidfd first: whatever the pid names after this, the signal can
+     * only reach the process it named now. Then check that this process
+     * is ours; if it died and the pid was reused meanwhile, the check
+     * reads the newcomer and the signal (through the pidfd) reaches no one. */
+    int pfd = cf__pidfd_open(pid);
+    if (pfd < 0)
+        return pfd;
+    char comm[32], fs_comm[32];
+    pid_t fs = 0, fs_parent = 0;
+    bool ours = stat_of(pid, comm, sizeof(comm), &fs) &&
+                strncmp(comm, "cf-worker", 9) == 0 &&
+                stat_of(fs, fs_comm, sizeof(fs_comm), &fs_parent) &&
+                strncmp(fs_comm, "cf-forkserv", 11) == 0 && fs_parent == getpid();
+    int rc = ours ? cf__pidfd_signal(pfd, sig) : -ESRCH;
+    close(pfd);
+    return rc;
 }

@@ -96,6 +96,14 @@ int support_shm_entries_of(pid_t pid);
 /* Children of this process whose name starts with `prefix`; the first one
  * found goes to *first (if not NULL). */
 int support_children_named(const char *prefix, pid_t *first);
+/* Sends sig to a worker of one of this process's pools, found by pid (from
+ * cf_executor_worker_stats, say), and never to anything else: a pid read
+ * from a slot may name a worker that died and a pid the kernel has given
+ * to another process since (pid_max is 32768 here, and another suite may
+ * be forking). Signals through a pidfd, after checking that the process
+ * is a cf-worker whose fork server is this process's child. Returns 0,
+ * -ESRCH (gone, or not our worker) or -errno. */
+int support_kill_worker(pid_t pid, int sig);
 
 /* ------------------------------------------------------------ pools */
 

@@ -61,7 +61,9 @@ static void *killer(void *arg)
             known = c->pids[k] == ws.pid;
         if (!known && c->n_pids < MAX_PIDS)
             c->pids[c->n_pids++] = ws.pid;
-        if (kill(ws.pid, SIGKILL) == 0)
+        /* Never kill(ws.pid): the slot may still name a worker that
+         * died, whose pid another process may have by now. */
+        if (support_kill_worker(ws.pid, SIGKILL) == 0)
             atomic_fetch_add(&c->kills, 1);
     }
     return NULL;
