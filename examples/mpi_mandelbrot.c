@@ -17,7 +17,7 @@
 
 #include "mandelbrot_kernel.h"
 
-CF_TASK(mandelbrot_band)
+CF_TASK(mandelbrot_band);
 
 #define WIDTH 800
 #define HEIGHT 600
