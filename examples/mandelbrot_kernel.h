@@ -1,7 +1,8 @@
-/* The Mandelbrot kernel shared by examples/mandelbrot.c and
- * tests/test_mandelbrot.c: pixel -> iteration count -> colour, and a band
- * of rows rendered into RGB bytes. Header-only (static functions), so the
- * example and the test compile the very same code; the test renders with
+/* The Mandelbrot kernel shared by examples/mandelbrot.c,
+ * examples/mpi_mandelbrot.c and tests/test_mandelbrot.c: pixel -> iteration
+ * count -> colour, a band of rows rendered into RGB bytes, and the bands of
+ * a picture as cf_map items. Header-only (static functions), so the
+ * examples and the test compile the very same code; the test renders with
  * it both over the pool and serially and compares the bytes.
  *
  * Floating point is used only for the pixel coordinates and the
