@@ -28,6 +28,12 @@ void support_make_dir(char *dir, size_t size);
 /* Removes dir and the files in it. */
 void support_remove_dir(const char *dir);
 
+/* Into path: the program `name` in the directory `up` levels above the
+ * one holding this test binary (0: beside it), where make builds the
+ * tools the tests run; skips the test when it is not there (asserts on
+ * the rest). */
+void support_tool_path(char *path, size_t size, int up, const char *name);
+
 /* ------------------------------------------------------------ gates */
 
 /* The gate task, [dir, k]: appends one byte to dir/ran, creates
