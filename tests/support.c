@@ -444,3 +444,11 @@ int support_children_named(const char *prefix, pid_t *first)
         closedir(d);
     return n;
 }
+
+pid_t support_kill_forkserver(void)
+{
+    pid_t fs = 0;
+    cr_assert_eq(support_children_named("cf-forkserver", &fs), 1);
+    cr_assert_eq(kill(fs, SIGKILL), 0);
+    return fs;
+}

@@ -102,6 +102,9 @@ int support_shm_entries_of(pid_t pid);
 /* Children of this process whose name starts with `prefix`; the first one
  * found goes to *first (if not NULL). */
 int support_children_named(const char *prefix, pid_t *first);
+/* Kills (SIGKILL) the fork server of this process's one process pool;
+ * asserts that there is exactly one; returns its pid. */
+pid_t support_kill_forkserver(void);
 
 /* ------------------------------------------------------------ pools */
 
