@@ -15,28 +15,12 @@
 #include <cfutures.h>
 
 #include "bench/bench.h"
+#include "bench/prime_kernel.h"
 
-#define BASE 1000000000000ULL
 /* Primes only, so that every item costs the same full ~1 ms. */
 #define ITEMS 2000
 static uint64_t numbers[ITEMS];
 
-static int is_prime(uint64_t n)
-{
-    if (n < 2 || n % 2 == 0)
-        return n == 2;
-    for (uint64_t d = 3; d * d <= n; d += 2)
-        if (n % d == 0)
-            return 0;
-    return 1;
-}
-
-static int bench_prime(const msgpack_object *args, msgpack_packer *out)
-{
-    uint64_t n = 0;
-    cf_arg_u64(args, 0, &n);
-    return is_prime(n) ? msgpack_pack_true(out) : msgpack_pack_false(out);
-}
 CF_TASK(bench_prime);
 
 static int input(void *arg, size_t index, msgpack_packer *pk)
@@ -217,7 +201,7 @@ static void uneven_rows(cf_executor *pool, int cores, int runs, double iters_per
 int main(void)
 {
     int runs = bench_runs(3);
-    uint64_t n = BASE + 1;
+    uint64_t n = BENCH_PRIME_BASE + 1;
     for (int k = 0; k < ITEMS; n += 2)
         if (is_prime(n))
             numbers[k++] = n;

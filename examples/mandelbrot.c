@@ -34,11 +34,7 @@ static const struct mandel_view VIEW = {
 static int next_band(void *arg, size_t index, msgpack_packer *pk)
 {
     (void)arg;
-    int y0 = (int)index * BAND_ROWS;
-    if (y0 >= HEIGHT)
-        return 0;
-    int y1 = y0 + BAND_ROWS < HEIGHT ? y0 + BAND_ROWS : HEIGHT;
-    return mandel_pack_band(pk, &VIEW, y0, y1) < 0 ? -1 : 1;
+    return mandel_next_band(pk, &VIEW, BAND_ROWS, index);
 }
 
 static int write_png(const char *path, const unsigned char *rgb, int width, int height)
@@ -78,8 +74,6 @@ int main(int argc, char **argv)
     while (rc == 0) {
         size_t i;
         const msgpack_object *result;
-        const void *bytes;
-        size_t len;
         rc = cf_map_next(map, &i, &result);
         if (rc == CF_EEMPTY)
             break;
@@ -92,13 +86,10 @@ int main(int argc, char **argv)
         }
         if (rc < 0)
             break; /* the map itself failed */
-        int y0 = (int)i * BAND_ROWS;
-        int rows = y0 + BAND_ROWS < HEIGHT ? BAND_ROWS : HEIGHT - y0;
-        if (cf_obj_bin(result, &bytes, &len) < 0 || len != (size_t)rows * row_bytes) {
+        if (mandel_place_band(&VIEW, BAND_ROWS, i, result, image) < 0) {
             fprintf(stderr, "mandelbrot: band %zu: unexpected result\n", i);
             failed = 1;
         } else {
-            memcpy(image + (size_t)y0 * row_bytes, bytes, len);
             bands++;
         }
     }

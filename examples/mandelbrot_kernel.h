@@ -1,7 +1,8 @@
-/* The Mandelbrot kernel shared by examples/mandelbrot.c and
- * tests/test_mandelbrot.c: pixel -> iteration count -> colour, and a band
- * of rows rendered into RGB bytes. Header-only (static functions), so the
- * example and the test compile the very same code; the test renders with
+/* The Mandelbrot kernel shared by examples/mandelbrot.c,
+ * examples/mpi_mandelbrot.c and tests/test_mandelbrot.c: pixel -> iteration
+ * count -> colour, a band of rows rendered into RGB bytes, and the bands of
+ * a picture as cf_map items. Header-only (static functions), so the
+ * examples and the test compile the very same code; the test renders with
  * it both over the pool and serially and compares the bytes.
  *
  * Floating point is used only for the pixel coordinates and the
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cfutures.h>
 
@@ -90,6 +92,45 @@ static inline int mandel_pack_band(msgpack_packer *pk, const struct mandel_view 
 {
     return cf_pack_args(pk, "iiidddii", (int64_t)v->width, (int64_t)v->height,
                         (int64_t)v->max_iter, v->cx, v->cy, v->span, (int64_t)y0, (int64_t)y1);
+}
+
+/* Band `index` of v in bands of band_rows rows: rows *y0 .. *y1 - 1; 0 past
+ * the last band, else 1. */
+static inline int mandel_band_rows(const struct mandel_view *v, int band_rows, size_t index,
+                                   int *y0, int *y1)
+{
+    *y0 = (int)index * band_rows;
+    if (*y0 >= v->height)
+        return 0;
+    *y1 = *y0 + band_rows < v->height ? *y0 + band_rows : v->height;
+    return 1;
+}
+
+/* A cf_map input's step over the bands of v: packs band `index`'s
+ * arguments; 0 past the last band, 1 when packed, -1 when packing failed. */
+static inline int mandel_next_band(msgpack_packer *pk, const struct mandel_view *v, int band_rows,
+                                   size_t index)
+{
+    int y0, y1;
+    if (!mandel_band_rows(v, band_rows, index, &y0, &y1))
+        return 0;
+    return mandel_pack_band(pk, v, y0, y1) < 0 ? -1 : 1;
+}
+
+/* Copies band `index`'s result (the binary mandelbrot_band returned) into
+ * its rows of image (v->height rows of v->width RGB pixels); -1 when the
+ * result is not a binary of the band's size. */
+static inline int mandel_place_band(const struct mandel_view *v, int band_rows, size_t index,
+                                    const msgpack_object *result, unsigned char *image)
+{
+    size_t row_bytes = (size_t)v->width * 3, len;
+    const void *bytes;
+    int y0, y1;
+    if (!mandel_band_rows(v, band_rows, index, &y0, &y1) || cf_obj_bin(result, &bytes, &len) < 0 ||
+        len != (size_t)(y1 - y0) * row_bytes)
+        return -1;
+    memcpy(image + (size_t)y0 * row_bytes, bytes, len);
+    return 0;
 }
 
 /* The task: [width, height, max_iter, cx, cy, span, y0, y1] -> the band's

@@ -17,7 +17,7 @@
 
 #include "mandelbrot_kernel.h"
 
-CF_TASK(mandelbrot_band)
+CF_TASK(mandelbrot_band);
 
 #define WIDTH 800
 #define HEIGHT 600
@@ -30,11 +30,7 @@ static const struct mandel_view VIEW = {
 static int next_band(void *arg, size_t index, msgpack_packer *pk)
 {
     (void)arg;
-    int y0 = (int)index * BAND_ROWS;
-    if (y0 >= HEIGHT)
-        return 0;
-    int y1 = y0 + BAND_ROWS < HEIGHT ? y0 + BAND_ROWS : HEIGHT;
-    return mandel_pack_band(pk, &VIEW, y0, y1) < 0 ? -1 : 1;
+    return mandel_next_band(pk, &VIEW, BAND_ROWS, index);
 }
 
 int main(int argc, char **argv)
@@ -57,18 +53,14 @@ int main(int argc, char **argv)
     cf_map_options mo = {.timeout = CF_FOREVER, .chunksize = 1, .unordered = true};
     rc = failed ? -1 : cf_map_create(&map, pool, "mandelbrot_band", next_band, NULL, &mo);
     while (rc == 0) {
-        size_t i, len;
+        size_t i;
         const msgpack_object *result;
-        const void *bytes;
         if ((rc = cf_map_next(map, &i, &result)) != 0)
             break;
-        int y0 = (int)i * BAND_ROWS;
-        int rows = y0 + BAND_ROWS < HEIGHT ? BAND_ROWS : HEIGHT - y0;
-        if (cf_obj_bin(result, &bytes, &len) < 0 || len != (size_t)rows * row_bytes) {
+        if (mandel_place_band(&VIEW, BAND_ROWS, i, result, image) < 0) {
             fprintf(stderr, "mpi_mandelbrot: band %zu: unexpected result\n", i);
             failed = 1;
         } else {
-            memcpy(image + (size_t)y0 * row_bytes, bytes, len);
             bands++;
         }
     }

@@ -1,11 +1,12 @@
 /* The thread pool backend: registered tasks run on threads of this process.
  *
- * Owns a FIFO of futures not yet taken (linked through f->inflight_next,
- * each holding one reference and its record in f->record, which the
- * taking thread drops) and the threads, started lazily by submit. User
- * threads submit, cancel and shut down; pool threads take futures from the
- * queue, run them (workers/execute.c, or executor/native.c for a
- * cf_submit_fn future) and complete them, running their done-callbacks.
+ * Owns a FIFO of futures not yet taken (executor/future_queue.h: linked
+ * through f->inflight_next, each holding one reference and its record in
+ * f->record, which the taking thread drops) and the threads, started
+ * lazily by submit. User threads submit, cancel and shut down; pool
+ * threads take futures from the queue, run them (workers/execute.c, or
+ * executor/native.c for a cf_submit_fn future) and complete them, running
+ * their done-callbacks.
  *
  * `mu` guards every field under it. Lock order: pool mu, then a future's
  * mu. No task, callback or future completion runs with mu held.
@@ -30,6 +31,7 @@
 #include "ipc/cpu.h"
 #include "executor/executor.h"
 #include "executor/future_internal.h"
+#include "executor/future_queue.h"
 #include "ipc/clock.h"
 #include "serialize/record.h"
 #include "workers/execute.h"
@@ -54,8 +56,7 @@ struct thread_pool {
     pthread_cond_t work_cv;   /* queue not empty, shutdown or broken */
     pthread_cond_t room_cv;   /* queue below max_pending, shutdown or broken */
     pthread_cond_t joined_cv; /* threads joined */
-    cf_future *head, *tail;   /* the queue */
-    size_t queued;
+    struct cf__future_queue q; /* futures not yet taken */
     pthread_t *threads; /* [max_workers]; [0..nthreads) started */
     int nthreads;
     int busy;         /* threads between taking a task and its result */
@@ -84,53 +85,21 @@ static struct thread_pool *pool_of(cf_executor *ex)
 
 static void push_locked(struct thread_pool *p, cf_future *f)
 {
-    f->inflight_next = NULL;
-    if (p->tail)
-        p->tail->inflight_next = f;
-    else
-        p->head = f;
-    p->tail = f;
-    p->queued++;
+    cf__future_queue_push(&p->q, f);
     atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
 }
 
 static cf_future *pop_locked(struct thread_pool *p)
 {
-    cf_future *f = p->head;
-    if (f) {
-        p->head = f->inflight_next;
-        if (!p->head)
-            p->tail = NULL;
-        f->inflight_next = NULL;
-        p->queued--;
-    }
-    return f;
+    return cf__future_queue_take(&p->q, 1);
 }
 
 /* With mu held: takes the whole queue (to complete once mu is dropped). */
 static cf_future *take_all_locked(struct thread_pool *p)
 {
-    cf_future *all = p->head;
-    p->head = p->tail = NULL;
-    p->queued = 0;
+    cf_future *all = cf__future_queue_take(&p->q, SIZE_MAX);
     pthread_cond_broadcast(&p->room_cv);
     return all;
-}
-
-/* Completes each future of a detached list (cancelled when err is 0) and
- * drops the queue's references. */
-static void drain_list(cf_future *f, int err, const char *msg)
-{
-    while (f) {
-        cf_future *next = f->inflight_next;
-        f->inflight_next = NULL;
-        if (err)
-            cf__future_finish(f, err, msg, NULL, 0);
-        else
-            cf__future_mark_cancelled(f);
-        cf_future_release(f);
-        f = next;
-    }
 }
 
 /* ---------------------------------------------------------- threads */
@@ -158,7 +127,7 @@ static void break_pool(struct thread_pool *p, const char *why)
     pthread_mutex_unlock(&p->mu);
     /* broken_msg is written once, before broken is set, under mu (held by
      * us above): it no longer changes. */
-    drain_list(lost, CF_EBROKEN, p->broken_msg);
+    cf__future_list_drain(lost, CF_EBROKEN, p->broken_msg);
 }
 
 /* Runs the initializer; false (and the pool broken) when it failed. */
@@ -266,7 +235,7 @@ static void *thread_main(void *arg)
     pthread_mutex_lock(&p->mu);
     for (;;) {
         bool spun = false;
-        while (!p->head && !p->shutdown && !p->broken) {
+        while (!p->q.head && !p->shutdown && !p->broken) {
             if (!spun && !p->spinning) {
                 spun = true;
                 spin_locked(p);
@@ -288,12 +257,12 @@ static void *thread_main(void *arg)
          * spinning), the queue may not move again until a task ends, and
          * a task may be waiting for that very submitter: one of them is
          * woken for the place this take freed. */
-        if (p->room_waiters && p->queued <= p->max_pending / 2)
+        if (p->room_waiters && p->q.count <= p->max_pending / 2)
             pthread_cond_broadcast(&p->room_cv);
         else if (p->room_waiters && p->idle == 0 && !p->spinning)
             pthread_cond_signal(&p->room_cv);
         /* More queued: pass the wake on to one sleeping thread. */
-        if (p->head && p->idle > 0 && p->wakes == 0 && !p->spinning) {
+        if (p->q.head && p->idle > 0 && p->wakes == 0 && !p->spinning) {
             p->wakes++;
             pthread_cond_signal(&p->work_cv);
         }
@@ -323,23 +292,11 @@ out_free:
 /* With mu held: takes f out of the queue; false if it is not queued. */
 static bool unqueue_locked(struct thread_pool *p, cf_future *f)
 {
-    cf_future *prev = NULL;
-    for (cf_future *q = p->head; q; prev = q, q = q->inflight_next) {
-        if (q != f)
-            continue;
-        if (prev)
-            prev->inflight_next = f->inflight_next;
-        else
-            p->head = f->inflight_next;
-        if (p->tail == f)
-            p->tail = prev;
-        f->inflight_next = NULL;
-        p->queued--;
-        if (p->room_waiters)
-            pthread_cond_signal(&p->room_cv);
-        return true;
-    }
-    return false;
+    if (!cf__future_queue_remove(&p->q, f))
+        return false;
+    if (p->room_waiters)
+        pthread_cond_signal(&p->room_cv);
+    return true;
 }
 
 /* The executor's wait_here op (executor.h): a thread of this pool (a task,
@@ -389,7 +346,7 @@ static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool 
 static int adjust_threads_locked(struct thread_pool *p)
 {
     int free_threads = p->nthreads - p->busy;
-    if ((size_t)free_threads > p->queued || p->nthreads >= p->max_workers)
+    if ((size_t)free_threads > p->q.count || p->nthreads >= p->max_workers)
         return 0;
     struct start_arg *sa = malloc(sizeof(*sa));
     int rc = sa ? 0 : -ENOMEM;
@@ -418,7 +375,7 @@ static int wait_room_locked(struct thread_pool *p, uint64_t deadline_ns)
             return CF_EBROKEN;
         if (p->shutdown)
             return CF_ESHUTDOWN;
-        if (p->queued < p->max_pending)
+        if (p->q.count < p->max_pending)
             return 0;
         if (deadline_ns == 0)
             return -EAGAIN;
@@ -426,7 +383,7 @@ static int wait_room_locked(struct thread_pool *p, uint64_t deadline_ns)
         int w = deadline_ns == CF__NO_DEADLINE ? pthread_cond_wait(&p->room_cv, &p->mu)
                                                : pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
         p->room_waiters--;
-        if (w == ETIMEDOUT && !p->broken && !p->shutdown && p->queued >= p->max_pending)
+        if (w == ETIMEDOUT && !p->broken && !p->shutdown && p->q.count >= p->max_pending)
             return -ETIMEDOUT;
     }
 }
@@ -475,7 +432,7 @@ static int pool_submit_native_batch(cf_executor *ex, cf_future *const *fs, size_
     while (i < n) {
         if ((rc = wait_room_locked(p, CF__NO_DEADLINE)) < 0)
             break;
-        while (i < n && p->queued < p->max_pending && rc == 0)
+        while (i < n && p->q.count < p->max_pending && rc == 0)
             if ((rc = adjust_threads_locked(p)) == 0)
                 push_locked(p, cf_future_retain(fs[i++]));
         /* Before waiting for room again: the threads must be awake to
@@ -533,7 +490,7 @@ static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
     pthread_cond_broadcast(&p->work_cv);
     pthread_cond_broadcast(&p->room_cv);
     pthread_mutex_unlock(&p->mu);
-    drain_list(cancelled, 0, NULL);
+    cf__future_list_drain(cancelled, 0, NULL);
     return wait ? join_threads(p) : 0;
 }
 

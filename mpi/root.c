@@ -1,10 +1,10 @@
 /* The MPI pool's root: an executor backend (executor/executor.h) whose
  * "workers" are the serving ranks.
  *
- * Owns the queue of futures not yet sent (a FIFO through
- * f->inflight_next, each holding one reference and its record, as in the
- * thread pool), and one progress thread, the only thread that calls MPI
- * from creation until it exits. The progress thread takes futures off the
+ * Owns the queue of futures not yet sent (executor/future_queue.h: a FIFO
+ * through f->inflight_next, each holding one reference and its record, as
+ * in the thread pool), and one progress thread, the only thread that calls
+ * MPI from creation until it exits. The progress thread takes futures off the
  * queue in batches (the records as the generic layer packed them, behind a
  * small header each: mpi/wire.h), sends each batch to a serving rank that
  * has room (credits: at most `credits` batches' worth of records in flight
@@ -33,6 +33,7 @@
 
 #include "executor/executor.h"
 #include "executor/future_internal.h"
+#include "executor/future_queue.h"
 #include "executor/pool_table.h"
 #include "ipc/clock.h"
 #include "mpi/mpi_internal.h"
@@ -70,8 +71,7 @@ struct mpi_pool {
     pthread_cond_t work_cv;   /* the progress thread sleeps here */
     pthread_cond_t room_cv;   /* queue below max_pending, shutdown or broken */
     pthread_cond_t joined_cv;
-    cf_future *head, *tail;   /* the queue */
-    size_t queued;
+    struct cf__future_queue q; /* futures not yet sent */
     int room_waiters;
     bool sleeping;            /* the progress thread waits on work_cv */
     bool shutdown;
@@ -104,48 +104,16 @@ static struct mpi_pool *pool_of(cf_executor *ex)
 
 static void push_locked(struct mpi_pool *p, cf_future *f)
 {
-    f->inflight_next = NULL;
-    if (p->tail)
-        p->tail->inflight_next = f;
-    else
-        p->head = f;
-    p->tail = f;
-    p->queued++;
+    cf__future_queue_push(&p->q, f);
 }
 
 /* With mu held: detaches up to n futures from the head of the queue. */
 static cf_future *pop_locked(struct mpi_pool *p, size_t n)
 {
-    cf_future *first = p->head, *last = NULL;
-    size_t k = 0;
-    for (cf_future *f = p->head; f && k < n; f = f->inflight_next, k++)
-        last = f;
-    if (!last)
-        return NULL;
-    p->head = last->inflight_next;
-    if (!p->head)
-        p->tail = NULL;
-    last->inflight_next = NULL;
-    p->queued -= k;
-    if (p->room_waiters)
+    cf_future *first = cf__future_queue_take(&p->q, n);
+    if (first && p->room_waiters)
         pthread_cond_broadcast(&p->room_cv);
     return first;
-}
-
-/* Completes each future of a detached list (cancelled when err is 0) and
- * drops the list's references. */
-static void drain_list(cf_future *f, int err, const char *msg)
-{
-    while (f) {
-        cf_future *next = f->inflight_next;
-        f->inflight_next = NULL;
-        if (err)
-            cf__future_finish(f, err, msg, NULL, 0);
-        else
-            cf__future_mark_cancelled(f);
-        cf_future_release(f);
-        f = next;
-    }
 }
 
 /* ------------------------------------------------- progress thread */
@@ -162,7 +130,7 @@ static void break_pool(struct mpi_pool *p, const char *why)
     cf_future *lost = pop_locked(p, SIZE_MAX);
     pthread_cond_broadcast(&p->room_cv);
     pthread_mutex_unlock(&p->mu);
-    drain_list(lost, CF_EBROKEN, p->broken_msg);
+    cf__future_list_drain(lost, CF_EBROKEN, p->broken_msg);
     cf_future *f;
     while ((f = cf__pool_table_pop_any(&p->inflight))) {
         atomic_fetch_sub_explicit(&p->in_flight, 1, memory_order_relaxed);
@@ -200,7 +168,7 @@ static int send_batch(struct mpi_pool *p, int r)
     size_t room = limit - rs->inflight;
     pthread_mutex_lock(&p->mu);
     /* Spread what is queued over the ranks rather than fill the first. */
-    size_t fair = (p->queued + (size_t)p->serving - 1) / (size_t)p->serving;
+    size_t fair = (p->q.count + (size_t)p->serving - 1) / (size_t)p->serving;
     size_t n = room < (size_t)p->c.batch_records ? room : (size_t)p->c.batch_records;
     if (fair < n)
         n = fair > (size_t)rs->workers ? fair : (size_t)rs->workers;
@@ -461,11 +429,11 @@ static void *progress_main(void *arg)
             cf_future *lost = pop_locked(p, SIZE_MAX);
             if (lost) {
                 pthread_mutex_unlock(&p->mu);
-                drain_list(lost, CF_EBROKEN, p->broken_msg);
+                cf__future_list_drain(lost, CF_EBROKEN, p->broken_msg);
                 continue;
             }
         }
-        if (p->shutdown && !p->head && (!busy || p->broken)) {
+        if (p->shutdown && !p->q.head && (!busy || p->broken)) {
             pthread_mutex_unlock(&p->mu);
             break;
         }
@@ -474,7 +442,7 @@ static void *progress_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             continue;
         }
-        if (!busy && !p->head) {
+        if (!busy && !p->q.head) {
             /* Nothing can arrive over MPI: sleep until a submit. */
             p->sleeping = true;
             pthread_cond_wait(&p->work_cv, &p->mu);
@@ -511,7 +479,7 @@ static int wait_room_locked(struct mpi_pool *p, uint64_t deadline_ns)
             return CF_ESHUTDOWN;
         /* A done-callback that submits runs on the progress thread: waiting
          * there for room would wait for itself. */
-        if (p->queued < p->c.max_pending || current_pool == p)
+        if (p->q.count < p->c.max_pending || current_pool == p)
             return 0;
         if (deadline_ns == 0)
             return -EAGAIN;
@@ -519,7 +487,7 @@ static int wait_room_locked(struct mpi_pool *p, uint64_t deadline_ns)
         int w = deadline_ns == CF__NO_DEADLINE ? pthread_cond_wait(&p->room_cv, &p->mu)
                                                : pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
         p->room_waiters--;
-        if (w == ETIMEDOUT && !p->broken && !p->shutdown && p->queued >= p->c.max_pending)
+        if (w == ETIMEDOUT && !p->broken && !p->shutdown && p->q.count >= p->c.max_pending)
             return -ETIMEDOUT;
     }
 }
@@ -579,7 +547,7 @@ static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
     pthread_cond_broadcast(&p->room_cv);
     pthread_cond_signal(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
-    drain_list(cancelled, 0, NULL);
+    cf__future_list_drain(cancelled, 0, NULL);
     return wait ? join_progress(p) : 0;
 }
 
@@ -626,7 +594,7 @@ static void pool_stats(cf_executor *ex, cf_stats *out)
 {
     struct mpi_pool *p = pool_of(ex);
     pthread_mutex_lock(&p->mu);
-    out->queued = p->queued;
+    out->queued = p->q.count;
     pthread_mutex_unlock(&p->mu);
     out->in_flight = out->queued + atomic_load_explicit(&p->in_flight, memory_order_relaxed);
 }

@@ -8,6 +8,7 @@
 # (its hang watch), and with CF_TEST_DEADLINE=SECONDS it ends a whole run
 # that takes longer, naming the tests still running.
 set -u
+. "$(dirname "$0")/reaper/report.sh"
 bin=$1
 shift
 reaper=$(dirname "$bin")/cf-test-reaper
@@ -20,23 +21,15 @@ export LSAN_OPTIONS
 # The POSIX shell has no pipefail: read Criterion's synthesis line and the
 # reaper's count.
 synth=$(grep 'Synthesis:' "$log" | tail -1)
-left=$(grep '^reaper: ' "$log" | tail -1)
+reaper_read "$log"
 rm -f "$log"
 tested=$(echo "$synth" | sed -n 's/.*Tested: *\([0-9]*\).*/\1/p')
 passing=$(echo "$synth" | sed -n 's/.*Passing: *\([0-9]*\).*/\1/p')
 failing=$(echo "$synth" | sed -n 's/.*Failing: *\([0-9]*\).*/\1/p')
 crashing=$(echo "$synth" | sed -n 's/.*Crashing: *\([0-9]*\).*/\1/p')
-procs=$(echo "$left" | sed -n 's/^reaper: \([0-9]*\) process.*/\1/p')
-segs=$(echo "$left" | sed -n 's/.*, \([0-9]*\) segment.*/\1/p')
 : "${tested:=0}" "${passing:=0}" "${failing:=0}" "${crashing:=0}"
 failed=$((failing + crashing))
-if [ -z "$left" ]; then
-    echo "the reaper did not report (it died?)" >&2
-    failed=$((failed + 1))
-else
-    [ "${procs:-0}" -gt 0 ] && failed=$((failed + 1))
-    [ "${segs:-0}" -gt 0 ] && failed=$((failed + 1))
-fi
+reaper_failures
 if [ -z "$synth" ]; then
     # Criterion's runner aborts (no synthesis) when a test's timer fires
     # after the test ended, e.g. in an exit handler; the reaper named the

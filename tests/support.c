@@ -15,6 +15,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,22 @@ void support_remove_dir(const char *dir)
     }
     closedir(d);
     rmdir(dir);
+}
+
+void support_tool_path(char *path, size_t size, int up, const char *name)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    cr_assert_gt(n, 0);
+    self[n] = '\0';
+    for (int level = 0; level <= up; level++) { /* the binary's name, then `up` folders */
+        char *slash = strrchr(self, '/');
+        cr_assert_not_null(slash);
+        *slash = '\0';
+    }
+    cr_assert_lt((size_t)snprintf(path, size, "%s/%s", self, name), size);
+    if (access(path, X_OK) != 0)
+        cr_skip_test("%s is not built next to the tests (make test builds it)", name);
 }
 
 /* ------------------------------------------------------------ gates */
@@ -472,4 +490,12 @@ int support_kill_worker(pid_t pid, int sig)
     int rc = ours ? cf__pidfd_signal(pfd, sig) : -ESRCH;
     close(pfd);
     return rc;
+}
+
+pid_t support_kill_forkserver(void)
+{
+    pid_t fs = 0;
+    cr_assert_eq(support_children_named("cf-forkserver", &fs), 1);
+    cr_assert_eq(kill(fs, SIGKILL), 0);
+    return fs;
 }

@@ -28,6 +28,12 @@ void support_make_dir(char *dir, size_t size);
 /* Removes dir and the files in it. */
 void support_remove_dir(const char *dir);
 
+/* Into path: the program `name` in the directory `up` levels above the
+ * one holding this test binary (0: beside it), where make builds the
+ * tools the tests run; skips the test when it is not there (asserts on
+ * the rest). */
+void support_tool_path(char *path, size_t size, int up, const char *name);
+
 /* ------------------------------------------------------------ gates */
 
 /* The gate task, [dir, k]: appends one byte to dir/ran, creates
@@ -104,6 +110,9 @@ int support_children_named(const char *prefix, pid_t *first);
  * is a cf-worker whose fork server is this process's child. Returns 0,
  * -ESRCH (gone, or not our worker) or -errno. */
 int support_kill_worker(pid_t pid, int sig);
+/* Kills (SIGKILL) the fork server of this process's one process pool;
+ * asserts that there is exactly one; returns its pid. */
+pid_t support_kill_forkserver(void);
 
 /* ------------------------------------------------------------ pools */
 

@@ -160,30 +160,12 @@ Test(cfmap, outputs_in_input_order, .init = support_setup, .fini = support_teard
 
 /* ------------------------------------------------------ the tool itself */
 
-/* $(BUILD)/cfmap, from this binary's $(BUILD)/tests/...; skips if absent. */
-static void cfmap_tool(char *path, size_t size)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    cr_assert_gt(n, 0);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    cr_assert_not_null(slash);
-    *slash = '\0'; /* .../tests */
-    slash = strrchr(self, '/');
-    cr_assert_not_null(slash);
-    *slash = '\0'; /* the build directory */
-    cr_assert_lt((size_t)snprintf(path, size, "%.*s/cfmap", PATH_MAX - 16, self), size);
-    if (access(path, X_OK) != 0)
-        cr_skip_test("the cfmap tool is not built next to the tests (make test builds it)");
-}
-
 /* Runs `sh -c script tool` (the tool is $0 in the script); returns its
  * stdout (malloc'd) and exit status. */
 static char *cfmap_sh(const char *script, int *exit_status)
 {
     char tool[PATH_MAX + 16], cmd[PATH_MAX + 1024];
-    cfmap_tool(tool, sizeof(tool));
+    support_tool_path(tool, sizeof(tool), 1, "cfmap"); /* $(BUILD)/cfmap */
     cr_assert_lt((size_t)snprintf(cmd, sizeof(cmd), "CF_DEBUG= tool='%s' sh -c '%s'", tool,
                                   script),
                  sizeof(cmd));

@@ -107,9 +107,7 @@ Test(pidfd, without_pidfds_the_fork_server_kills, .timeout = 60)
     char dir[64];
     support_make_dir(dir, sizeof(dir));
     cf_future *held = support_block_worker(ex, dir, 1);
-    pid_t fs = 0;
-    cr_assert_eq(support_children_named("cf-forkserver", &fs), 1);
-    kill(fs, SIGKILL);
+    support_kill_forkserver();
     int rc = cf_future_error(held, 20.0);
     cr_assert_eq(rc, CF_EBROKEN, "%s", cf_strerror(rc));
     cr_assert_eq(cf_executor_shutdown(ex, CF_WAIT, false), 0);

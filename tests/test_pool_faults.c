@@ -77,9 +77,7 @@ Test(pool_faults, dead_forkserver_breaks_the_pool, .timeout = 30)
     cf_executor *pool = support_new_pool(1, 0);
     support_make_dir(dir, sizeof(dir));
     cf_future *held = support_block_worker(pool, dir, 1);
-    pid_t fs = 0;
-    cr_assert_eq(support_children_named("cf-forkserver", &fs), 1);
-    kill(fs, SIGKILL);
+    support_kill_forkserver();
     cr_assert_eq(cf_future_error(held, CF_FOREVER), CF_EBROKEN);
     cr_assert(strstr(cf_future_error_message(held), "fork server"), "%s",
               cf_future_error_message(held));

@@ -16,20 +16,6 @@
 
 #include "support.h"
 
-static void reaper_path(char *path, size_t size)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    cr_assert_gt(n, 0);
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    cr_assert_not_null(slash);
-    *slash = '\0';
-    cr_assert_lt((size_t)snprintf(path, size, "%.*s/cf-test-reaper", PATH_MAX - 20, self), size);
-    if (access(path, X_OK) != 0)
-        cr_skip_test("cf-test-reaper is not built next to the tests (make test builds it)");
-}
-
 /* The /dev/shm prefix the reapers of this test process watch: its own, so
  * that tests running side by side (and the reaper running the suite, which
  * watches "cfutures-") never see the objects another test leaves on
@@ -50,7 +36,7 @@ static pid_t reaper_start_with(const char *script, const char *const *extra, int
     char path[PATH_MAX];
     int fds[2];
     const char *prefix = test_prefix();
-    reaper_path(path, sizeof(path));
+    support_tool_path(path, sizeof(path), 0, "cf-test-reaper");
     cr_assert_eq(pipe(fds), 0);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);

@@ -84,9 +84,7 @@ static void forkserver_death_is_seen(bool handler)
     cf_executor *ex = support_new_pool(1, 0);
     support_make_dir(dir, sizeof(dir));
     cf_future *held = support_block_worker(ex, dir, 1);
-    pid_t fs = 0;
-    cr_assert_eq(support_children_named("cf-forkserver", &fs), 1);
-    kill(fs, SIGKILL);
+    support_kill_forkserver();
     int rc = cf_future_error(held, 20.0);
     cr_assert_eq(rc, CF_EBROKEN, "%s", cf_strerror(rc));
     cr_assert(strstr(cf_future_error_message(held), "fork server"), "%s",

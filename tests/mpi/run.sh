@@ -5,6 +5,7 @@
 # The job is bounded as a whole too (each check has its own alarm). The
 # last line is "mpi tests: N passed, N failed".
 set -u
+. "$(dirname "$0")/../reaper/report.sh"
 reaper=$1 mpiexec=$2 ranks=$3 bin=$4
 shift 4
 log=$(mktemp)
@@ -14,7 +15,7 @@ log=$(mktemp)
 } 2>&1 | tee "$log"
 line=$(grep '^mpi tests: ' "$log" | tail -1)
 status=$(sed -n 's/^job exit status //p' "$log" | tail -1)
-left=$(grep '^reaper: ' "$log" | tail -1)
+reaper_read "$log"
 rm -f "$log"
 passed=$(echo "$line" | sed -n 's/^mpi tests: \([0-9]*\) passed.*/\1/p')
 failed=$(echo "$line" | sed -n 's/.*, \([0-9]*\) failed.*/\1/p')
@@ -22,15 +23,7 @@ failed=$(echo "$line" | sed -n 's/.*, \([0-9]*\) failed.*/\1/p')
 [ -z "$line" ] && { echo "the MPI job did not finish" >&2; failed=$((failed + 1)); }
 # A rank that failed after the closing line (a sanitizer at exit) counts.
 [ "${status:-1}" -ne 0 ] && { echo "the MPI job exited with status ${status:-?}" >&2; failed=$((failed + 1)); }
-procs=$(echo "$left" | sed -n 's/^reaper: \([0-9]*\) process.*/\1/p')
-segs=$(echo "$left" | sed -n 's/.*, \([0-9]*\) segment.*/\1/p')
-if [ -z "$left" ]; then
-    echo "the reaper did not report (it died?)" >&2
-    failed=$((failed + 1))
-else
-    [ "${procs:-0}" -gt 0 ] && failed=$((failed + 1))
-    [ "${segs:-0}" -gt 0 ] && failed=$((failed + 1))
-fi
+reaper_failures
 [ "$passed" -eq 0 ] && { echo "no MPI check ran" >&2; failed=$((failed + 1)); }
 
 # A serving rank killed in the middle of a job, with local pools on every
@@ -61,9 +54,7 @@ if [ $# -eq 0 ]; then
     # Open MPI's launcher exits 137 (the rank's SIGKILL), as timeout's -k
     # would: the time tells them apart.
     took=$(($(date +%s) - t0))
-    left=$(grep '^reaper: ' "$log" | tail -1)
-    procs=$(echo "$left" | sed -n 's/^reaper: \([0-9]*\) process.*/\1/p')
-    segs=$(echo "$left" | sed -n 's/.*, \([0-9]*\) segment.*/\1/p')
+    reaper_read "$log"
     if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$took" -ge 110 ] || [ -z "$left" ] ||
         [ "${procs:-1}" -gt 0 ] || [ "${segs:-1}" -gt 0 ]; then
         cat "$log"
