@@ -171,7 +171,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC_LIB)
 # The reaper is built without sanitizers: it only forks, waits and reads
 # /proc, and must not itself be what a sanitizer run is about.
 REAPER := $(BUILD)/tests/cf-test-reaper
-$(REAPER): tests/reaper/reaper.c | $(DEPS_STAMP)
+$(REAPER): tests/reaper/reaper.c tests/reaper/proc_stat.h | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(call quiet,LD)$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o $@ $<
 

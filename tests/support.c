@@ -10,6 +10,7 @@
  */
 #include "support.h"
 #include "ipc/pidfd.h"
+#include "tests/reaper/proc_stat.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -446,30 +447,6 @@ int support_children_named(const char *prefix, pid_t *first)
     return n;
 }
 
-/* The command name and parent of pid, from /proc; false if unreadable. */
-static bool stat_of(pid_t pid, char *comm, size_t comm_len, pid_t *ppid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-    int pp;
-    char state;
-    if (!open || !close || close < open || sscanf(close + 1, " %c %d", &state, &pp) != 2)
-        return false;
-    size_t len = (size_t)(close - open - 1);
-    len = len < comm_len ? len : comm_len - 1;
-    memcpy(comm, open + 1, len);
-    comm[len] = '\0';
-    *ppid = pp;
-    return state != 'Z' && state != 'X';
-}
-
 int support_kill_worker(pid_t pid, int sig)
 {
     if (pid <= 0)
@@ -483,9 +460,9 @@ int support_kill_worker(pid_t pid, int sig)
         return pfd;
     char comm[32], fs_comm[32];
     pid_t fs = 0, fs_parent = 0;
-    bool ours = stat_of(pid, comm, sizeof(comm), &fs) &&
+    bool ours = proc_info(pid, &fs, comm, sizeof(comm)) &&
                 strncmp(comm, "cf-worker", 9) == 0 &&
-                stat_of(fs, fs_comm, sizeof(fs_comm), &fs_parent) &&
+                proc_info(fs, &fs_parent, fs_comm, sizeof(fs_comm)) &&
                 strncmp(fs_comm, "cf-forkserv", 11) == 0 && fs_parent == getpid();
     int rc = ours ? cf__pidfd_signal(pfd, sig) : -ESRCH;
     close(pfd);

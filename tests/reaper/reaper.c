@@ -59,6 +59,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_stat.h"
+
 #define MAX_NAMES 4096
 /* Names of the library's shared-memory objects; --shm-prefix changes it
  * (the reaper's own tests use a prefix of their own, so that the objects
@@ -73,38 +75,6 @@ static void sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
-}
-
-/* The parent pid and command name of `pid`, from /proc; false if gone. */
-static bool proc_info(pid_t pid, pid_t *ppid, char *comm, size_t comm_len)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses,
-     * so it ends at the last ')'. */
-    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-    if (!open || !close || close < open)
-        return false;
-    if (comm) {
-        size_t len = (size_t)(close - open - 1);
-        if (len >= comm_len)
-            len = comm_len - 1;
-        memcpy(comm, open + 1, len);
-        comm[len] = '\0';
-    }
-    char state;
-    int pp;
-    if (sscanf(close + 1, " %c %d", &state, &pp) != 2)
-        return false;
-    if (ppid)
-        *ppid = pp;
-    return state != 'Z' && state != 'X';
 }
 
 /* Whether `pid` is alive and below this process. */
