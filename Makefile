@@ -335,7 +335,11 @@ MPI_ENV := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
 MPI_RANKS ?= 3
 # The pkg-config name of the flavor's C library (Debian: ompi-c, mpich).
 MPI_PC      = $(if $(filter mpich,$(MPI_FLAVOR)),mpich,ompi-c)
-MPIRUN     = $(MPI_ENV) $(MPIEXEC) -n $(MPI_RANKS)
+# Every job's Open MPI segments go to a directory of its own, removed
+# after the job whatever it did (tests/mpi/private_shm.sh): a killed rank
+# would otherwise leave them in /dev/shm.
+MPI_SHM    := sh tests/mpi/private_shm.sh
+MPIRUN     = $(MPI_ENV) $(MPI_SHM) $(MPIEXEC) -n $(MPI_RANKS)
 
 .PHONY: mpi test-mpi demo-mpi bench-mpi install-mpi uninstall-mpi
 mpi: $(MPI_STATIC) $(MPI_SHARED)
@@ -368,7 +372,7 @@ $(MPI_TEST_BIN): $(MPI_TEST_OBJS) $(MPI_STATIC)
 # closing line.
 test-mpi: $(MPI_TEST_BIN) $(MPI_SHARED) $(REAPER)
 	@sh tests/check_exports.sh $(MPI_SHARED)
-	@$(MPI_ENV) sh tests/mpi/run.sh $(REAPER) $(MPIEXEC) $(MPI_RANKS) $(MPI_TEST_BIN)
+	@$(MPI_ENV) $(MPI_SHM) sh tests/mpi/run.sh $(REAPER) $(MPIEXEC) $(MPI_RANKS) $(MPI_TEST_BIN)
 
 demo-mpi: $(MPI_EXAMPLES)
 	@for e in $(MPI_EXAMPLES); do echo "== $(MPIEXEC) -n $(MPI_RANKS) $$e"; \
@@ -376,7 +380,7 @@ demo-mpi: $(MPI_EXAMPLES)
 	    *) $(MPIRUN) $$e ;; esac || exit 1; done
 
 bench-mpi: $(MPI_BENCHES)
-	@$(MPI_ENV) MPI_RANKS=$(MPI_RANKS) sh bench/mpi_run.sh $(MPIEXEC) $(MPI_BUILD)/bench
+	@$(MPI_ENV) MPI_RANKS=$(MPI_RANKS) $(MPI_SHM) sh bench/mpi_run.sh $(MPIEXEC) $(MPI_BUILD)/bench
 
 MPI_INSTALLED := $(INCLUDEDIR)/cfutures/mpi.h $(LIBDIR)/libcfutures_mpi.so.$(VERSION) \
                  $(LIBDIR)/$(MPI_SONAME) $(LIBDIR)/libcfutures_mpi.so \

@@ -106,7 +106,8 @@ if [ -f "$prefix/lib/libcfutures_mpi.a" ]; then
     [ -x "$tmp/cmake/mpi_primes" ] || fail "CMake did not build mpi_primes with cfutures::mpi"
     for exe in "$tmp/mpi_primes" "$tmp/cmake/mpi_primes"; do
         OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-            OMPI_MCA_rmaps_base_oversubscribe=1 timeout 300 mpiexec.openmpi -n 3 "$exe" \
+            OMPI_MCA_rmaps_base_oversubscribe=1 sh "$root/tests/mpi/private_shm.sh" \
+            timeout 300 mpiexec.openmpi -n 3 "$exe" \
             >"$tmp/mpi.out" 2>&1 || { cat "$tmp/mpi.out" >&2; fail "$exe failed"; }
         tail -n 1 "$tmp/mpi.out"
     done

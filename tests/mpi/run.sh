@@ -25,6 +25,13 @@ failed=$(echo "$line" | sed -n 's/.*, \([0-9]*\) failed.*/\1/p')
 [ "${status:-1}" -ne 0 ] && { echo "the MPI job exited with status ${status:-?}" >&2; failed=$((failed + 1)); }
 reaper_failures
 [ "$passed" -eq 0 ] && { echo "no MPI check ran" >&2; failed=$((failed + 1)); }
+# A job that ended cleanly leaves no shared-memory segment (Open MPI's go to
+# the private directory of tests/mpi/private_shm.sh, when it runs us).
+if [ -n "${CF_MPI_SHM_DIR:-}" ] && [ -n "$(ls -A "$CF_MPI_SHM_DIR" 2>/dev/null)" ]; then
+    echo "leak: the MPI job left shared-memory segments:" >&2
+    ls -A "$CF_MPI_SHM_DIR" >&2
+    failed=$((failed + 1))
+fi
 
 # A serving rank killed in the middle of a job, with local pools on every
 # serving rank: the launcher must end the job (a non-zero status, within
