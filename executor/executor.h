@@ -76,8 +76,12 @@ int cf__executor_wait_here(cf_future *const *fs, size_t n, bool (*ready)(void *)
 /* Counters every executor keeps alike: submissions here, completions by
  * future.c as each future of this executor completes. */
 struct cf__executor_counters {
-    _Atomic uint64_t submitted, completed, failed, failed_task, failed_worker,
+    _Atomic uint64_t submitted;
+    /* Written by the completing threads: a cache line of their own, away
+     * from the submitter's `submitted` and task ids. */
+    _Alignas(64) _Atomic uint64_t completed, failed, failed_task, failed_worker,
         failed_timeout, cancelled;
+    char completion_pad[64 - 6 * sizeof(uint64_t) % 64];
 };
 
 struct cf_executor {

@@ -17,6 +17,7 @@
 
 #include <cfutures.h>
 
+#include "common/mpsc_queue.h"
 #include "ipc/side.h"
 
 /* Results up to this many packed bytes are kept inside the future itself
@@ -73,8 +74,14 @@ struct cf_future {
     /* Owned by the executor that runs the future (under its lock). */
     cf_executor *owner;
     uint64_t id;
-    /* Next to id: a walk of the in-flight table reads both. */
-    cf_future *inflight_next;  /* the executor's table of futures in flight */
+    /* Next to id: a walk of the in-flight table reads both. One link, used
+     * by one structure at a time: the process pool's table of futures in
+     * flight or a list of futures (inflight_next), or the thread pool's
+     * queue (qnode: common/mpsc_queue.h). */
+    union {
+        cf_future *inflight_next;
+        struct cf__mpsc_node qnode;
+    };
     uint64_t ring_pos;       /* where its record sits in the task ring */
     /* The record pushed, kept for a re-push. It may live inside the
      * future's own allocation (record_inline): never free() it directly,

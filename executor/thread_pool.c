@@ -1,32 +1,52 @@
-/* The thread pool backend: registered tasks run on threads of this process.
+/* The thread pool backend: registered tasks and native functions run on
+ * threads of this process.
  *
- * Owns a FIFO of futures not yet taken (executor/future_queue.h: linked
- * through f->inflight_next, each holding one reference and its record in
- * f->record, which the taking thread drops) and the threads, started
- * lazily by submit. User threads submit, cancel and shut down; pool
- * threads take futures from the queue, run them (workers/execute.c, or
+ * Owns the queue of futures not yet taken and the threads, started lazily
+ * by submit. User threads submit, cancel and shut down; pool threads take
+ * futures from the queue, run them (workers/execute.c, or
  * executor/native.c for a cf_submit_fn future) and complete them, running
  * their done-callbacks.
  *
- * `mu` guards every field under it. Lock order: pool mu, then a future's
- * mu. No task, callback or future completion runs with mu held.
+ * The queue is lock-free for submitters (common/mpsc_queue.h, linked
+ * through f->qnode, each entry holding one reference and its record in
+ * f->record, which the taking thread drops): a submit is an atomic add
+ * and an atomic swap, and takes `mu` only to start a thread, to wake a
+ * sleeping one or to wait for room. Threads take one future at a time
+ * under `take_mu`. A submitter first reserves its place in `queued`, then
+ * pushes: max_pending, shutdown and a thread's decision to sleep or to
+ * exit all read that one count, so none of them can miss a future on its
+ * way (a thread that sees a place reserved and nothing to pop waits for
+ * the push, a few instructions away).
+ *
+ * Sleeping follows the same rule as before the queue went lock-free: at
+ * most one thread is woken (or spinning, see spin) at a time on the
+ * submitters' behalf, and a thread that takes a future and leaves more
+ * queued wakes the next. The counts a submitter reads without `mu` (idle,
+ * wakes, spinning, room_waiters) are paired with `queued` in sequentially
+ * consistent order: a thread counts itself idle and then reads `queued`; a
+ * submitter adds to `queued` and then reads `idle`. One of the two sees
+ * the other.
+ *
+ * Lock order: mu, then a future's mu; take_mu alone. No task, callback or
+ * future completion runs with either held.
  *
  * Cancellation is Python's: a cancelled future stays queued, and the
- * thread that takes it finds it cannot mark it running and drops it.
- *
- * Wakes: at most one thread is woken (or spinning, see spin_locked) at a
- * time on the submitters' behalf; a thread that takes a future and leaves
- * more queued wakes the next one.
+ * thread that takes it finds it cannot mark it running and drops it. A
+ * thread of the pool waiting on a queued future claims it the same way
+ * (marks it running) and runs it itself; the queue's entry is dropped
+ * when it comes out.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/mpsc_queue.h"
 #include "executor/initializer.h"
 #include "ipc/cpu.h"
 #include "executor/executor.h"
@@ -52,23 +72,27 @@ struct thread_pool {
     char *prefix;
     struct cf__initializer init; /* name NULL: none */
 
+    struct cf__mpsc_queue q; /* futures pushed and not yet taken */
+    pthread_mutex_t take_mu; /* q's consumer side */
+    /* Places reserved (by submitters) and not yet taken: pushed futures,
+     * plus pushes on their way, plus failed reservations being undone. On
+     * a line of its own: every submit and every take changes it. */
+    _Alignas(64) _Atomic size_t queued;
+    _Alignas(64) _Atomic int busy; /* threads between taking a task and its result */
+    _Atomic int started;           /* nthreads, for readers without mu */
+    _Atomic int idle;              /* threads asleep on work_cv (changed under mu) */
+    _Atomic int wakes;             /* work_cv signals not yet taken up (under mu) */
+    _Atomic int room_waiters;      /* submitters asleep on room_cv (under mu) */
+    atomic_bool spinning;          /* a thread polls `queued` (at most one) */
+    atomic_bool shutdown;          /* set under mu */
+    atomic_bool broken;            /* set under mu, after broken_msg */
+
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;   /* queue not empty, shutdown or broken */
-    pthread_cond_t room_cv;   /* queue below max_pending, shutdown or broken */
+    pthread_cond_t work_cv;   /* queued, shutdown or broken */
+    pthread_cond_t room_cv;   /* room in the queue, shutdown or broken */
     pthread_cond_t joined_cv; /* threads joined */
-    struct cf__future_queue q; /* futures not yet taken */
     pthread_t *threads; /* [max_workers]; [0..nthreads) started */
     int nthreads;
-    int busy;         /* threads between taking a task and its result */
-    int idle;         /* threads blocked on work_cv */
-    int wakes;        /* work_cv signals not yet taken up by a thread */
-    int room_waiters; /* submitters blocked on room_cv */
-    bool spinning;    /* a thread polls `seq` without mu (at most one) */
-    /* Bumped under mu by every push, shutdown and break: what a spinning
-     * thread watches. */
-    atomic_uint seq;
-    bool shutdown;
-    bool broken;
     char broken_msg[CF__EXECUTE_MESSAGE_MAX + 64];
     bool joining, joined;
 };
@@ -81,25 +105,150 @@ static struct thread_pool *pool_of(cf_executor *ex)
     return (struct thread_pool *)ex;
 }
 
+static cf_future *future_of(struct cf__mpsc_node *n)
+{
+    return (cf_future *)((char *)n - offsetof(cf_future, qnode));
+}
+
+static bool stopping(struct thread_pool *p)
+{
+    return atomic_load(&p->shutdown) || atomic_load(&p->broken);
+}
+
 /* ------------------------------------------------------------ queue */
 
-static void push_locked(struct thread_pool *p, cf_future *f)
+/* Wakes one sleeping thread for work just pushed, unless one is on its
+ * way already (woken, or spinning): that one passes the wake on if it
+ * leaves work behind (thread_main), so a stream of submits costs the
+ * submitter no futex wake per task. */
+static void wake_one(struct thread_pool *p)
 {
-    cf__future_queue_push(&p->q, f);
-    atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
+    if (atomic_load(&p->spinning) || atomic_load(&p->idle) <= atomic_load(&p->wakes))
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (atomic_load(&p->idle) > atomic_load(&p->wakes)) {
+        atomic_fetch_add(&p->wakes, 1);
+        pthread_cond_signal(&p->work_cv);
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
-static cf_future *pop_locked(struct thread_pool *p)
+/* Reserves up to `want` places (at least one) without waiting. Returns
+ * how many (0: the queue is full) or CF_ESHUTDOWN / CF_EBROKEN; *before
+ * gets the places reserved ahead of these. */
+static long try_reserve(struct thread_pool *p, size_t want, size_t *before)
 {
-    return cf__future_queue_take(&p->q, 1);
+    size_t n = atomic_fetch_add(&p->queued, want);
+    long rc = atomic_load(&p->broken)     ? CF_EBROKEN
+              : atomic_load(&p->shutdown) ? CF_ESHUTDOWN
+              : n >= p->max_pending       ? 0
+              : p->max_pending - n < want ? (long)(p->max_pending - n)
+                                          : (long)want;
+    size_t got = rc > 0 ? (size_t)rc : 0;
+    if (got < want)
+        atomic_fetch_sub(&p->queued, want - got);
+    *before = n;
+    return rc;
 }
 
-/* With mu held: takes the whole queue (to complete once mu is dropped). */
-static cf_future *take_all_locked(struct thread_pool *p)
+/* Waits under mu for room (see try_reserve). Returns the places reserved,
+ * or CF_ESHUTDOWN, CF_EBROKEN, -EAGAIN (deadline 0: the generic layer makes
+ * it CF_EFULL) or -ETIMEDOUT. */
+static long reserve_slow(struct thread_pool *p, size_t want, size_t *before,
+                         uint64_t deadline_ns)
 {
-    cf_future *all = cf__future_queue_take(&p->q, SIZE_MAX);
+    struct timespec ts = cf__deadline_timespec(deadline_ns);
+    long rc;
+    pthread_mutex_lock(&p->mu);
+    /* Counted before the reservation is tried again: a thread that frees
+     * a place after that try sees us (see the top of this file). */
+    atomic_fetch_add(&p->room_waiters, 1);
+    for (;;) {
+        if ((rc = try_reserve(p, want, before)) != 0)
+            break;
+        if (deadline_ns == 0) {
+            rc = -EAGAIN;
+            break;
+        }
+        int w = deadline_ns == CF__NO_DEADLINE ? pthread_cond_wait(&p->room_cv, &p->mu)
+                                               : pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
+        if (w == ETIMEDOUT && (rc = try_reserve(p, want, before)) == 0) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        if (rc != 0)
+            break;
+    }
+    atomic_fetch_sub(&p->room_waiters, 1);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static long reserve(struct thread_pool *p, size_t want, size_t *before, uint64_t deadline_ns)
+{
+    long rc = try_reserve(p, want, before);
+    return rc != 0 ? rc : reserve_slow(p, want, before, deadline_ns);
+}
+
+/* Gives back reserved places never pushed. */
+static void unreserve(struct thread_pool *p, size_t n)
+{
+    atomic_fetch_sub(&p->queued, n);
+}
+
+/* After a take freed a place: wakes submitters waiting for room. They
+ * wake when the queue is half empty, not at every take: woken per take, a
+ * submitter streaming tasks slept and woke once per task (a futex wake
+ * each way). But when no other thread is there to take the next task
+ * (none idle or spinning), the queue may not move again until a task
+ * ends, and a task may be waiting for that very submitter: one of them is
+ * woken for the place this take freed. */
+static void room_freed(struct thread_pool *p)
+{
+    if (atomic_load(&p->room_waiters) == 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (atomic_load(&p->queued) <= p->max_pending / 2)
+        pthread_cond_broadcast(&p->room_cv);
+    else if (atomic_load(&p->idle) == 0 && !atomic_load(&p->spinning))
+        pthread_cond_signal(&p->room_cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The oldest queued future, or NULL (none pushed yet; a reserved place
+ * may still be on its way: see `queued`). */
+static cf_future *take(struct thread_pool *p)
+{
+    if (atomic_load_explicit(&p->queued, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&p->take_mu);
+    struct cf__mpsc_node *n = cf__mpsc_pop(&p->q);
+    pthread_mutex_unlock(&p->take_mu);
+    if (!n)
+        return NULL;
+    atomic_fetch_sub(&p->queued, 1);
+    room_freed(p);
+    return future_of(n);
+}
+
+/* Takes every future pushed, as a list through inflight_next (to
+ * complete once no lock is held). */
+static cf_future *take_all(struct thread_pool *p)
+{
+    cf_future *first = NULL, **link = &first;
+    size_t n = 0;
+    pthread_mutex_lock(&p->take_mu);
+    for (struct cf__mpsc_node *e; (e = cf__mpsc_pop(&p->q)); n++) {
+        *link = future_of(e);
+        link = &(*link)->inflight_next;
+    }
+    pthread_mutex_unlock(&p->take_mu);
+    *link = NULL;
+    atomic_fetch_sub(&p->queued, n);
+    pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->room_cv);
-    return all;
+    pthread_mutex_unlock(&p->mu);
+    return first;
 }
 
 /* ---------------------------------------------------------- threads */
@@ -113,21 +262,22 @@ struct runner {
 };
 
 /* Marks the pool broken (first reason wins) and fails every queued
- * future with CF_EBROKEN. */
+ * future with CF_EBROKEN. Futures pushed after this by submitters that
+ * reserved before it are failed by the threads, which stay until
+ * `queued` is 0. */
 static void break_pool(struct thread_pool *p, const char *why)
 {
     pthread_mutex_lock(&p->mu);
-    if (!p->broken) {
+    if (!atomic_load(&p->broken)) {
         snprintf(p->broken_msg, sizeof(p->broken_msg), "%s", why);
-        p->broken = true;
+        atomic_store(&p->broken, true);
     }
-    cf_future *lost = take_all_locked(p);
-    atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
     pthread_cond_broadcast(&p->work_cv);
+    pthread_cond_broadcast(&p->room_cv);
     pthread_mutex_unlock(&p->mu);
     /* broken_msg is written once, before broken is set, under mu (held by
      * us above): it no longer changes. */
-    cf__future_list_drain(lost, CF_EBROKEN, p->broken_msg);
+    cf__future_list_drain(take_all(p), CF_EBROKEN, p->broken_msg);
 }
 
 /* Runs the initializer; false (and the pool broken) when it failed. */
@@ -180,6 +330,15 @@ static void run_one(struct runner *r, cf_future *f)
         cf__future_finish(f, status, r->msg, NULL, 0);
 }
 
+/* Runs f, which this thread marked running. */
+static void run_claimed(struct runner *r, cf_future *f)
+{
+    if (f->native)
+        cf__native_run(f); /* cf_submit_fn: no record to decode */
+    else
+        run_one(r, f);
+}
+
 static void set_thread_name(const struct thread_pool *p, int k)
 {
     char name[16];
@@ -192,24 +351,45 @@ struct start_arg {
     int index;
 };
 
-/* With mu held and the queue empty: becomes the pool's one spinning
- * thread for up to SPIN_NS, polling `seq` with mu dropped. A submitter
- * counts the spinner as a wake on its way (see pool_submit). */
-static void spin_locked(struct thread_pool *p)
+/* With the queue empty: becomes the pool's one spinning thread for up to
+ * SPIN_NS, polling `queued`. True if work (or a stop) came meanwhile;
+ * false if another thread spins already or none came. A submitter counts
+ * the spinner as a wake on its way (see wake_one). */
+static bool spin(struct thread_pool *p)
 {
-    unsigned old = atomic_load_explicit(&p->seq, memory_order_relaxed);
-    p->spinning = true;
-    pthread_mutex_unlock(&p->mu);
+    bool no = false;
+    if (!atomic_compare_exchange_strong(&p->spinning, &no, true))
+        return false;
     uint64_t end = cf__now_ns() + SPIN_NS;
+    bool work = false;
     for (unsigned i = 1;; i++) {
-        if (atomic_load_explicit(&p->seq, memory_order_acquire) != old)
+        if (atomic_load_explicit(&p->queued, memory_order_acquire) > 0 || stopping(p)) {
+            work = true;
             break;
+        }
         cf__cpu_relax();
         if (i % 64 == 0 && cf__now_ns() >= end)
             break;
     }
+    /* Before this thread counts itself idle (sleep): see wake_one. */
+    atomic_store(&p->spinning, false);
+    return work;
+}
+
+/* With the queue empty: sleeps until something is queued or the pool
+ * stops (or a spurious wake: the caller looks again). */
+static void sleep_for_work(struct thread_pool *p)
+{
     pthread_mutex_lock(&p->mu);
-    p->spinning = false;
+    /* Counted before `queued` is read: a submitter that reserves after
+     * this read sees us idle (see the top of this file). */
+    atomic_fetch_add(&p->idle, 1);
+    if (atomic_load(&p->queued) == 0 && !stopping(p))
+        pthread_cond_wait(&p->work_cv, &p->mu);
+    atomic_fetch_sub(&p->idle, 1);
+    if (atomic_load(&p->wakes) > 0)
+        atomic_fetch_sub(&p->wakes, 1);
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void *thread_main(void *arg)
@@ -232,56 +412,40 @@ static void *thread_main(void *arg)
     }
     if (!run_initializer(&r))
         goto out_free;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        bool spun = false;
-        while (!p->q.head && !p->shutdown && !p->broken) {
-            if (!spun && !p->spinning) {
-                spun = true;
-                spin_locked(p);
+    for (unsigned misses = 0;;) {
+        cf_future *f = take(p);
+        if (!f) {
+            if (atomic_load(&p->queued) > 0) {
+                /* A push on its way (or a reservation being undone). */
+                if (++misses % 64 == 0)
+                    sched_yield();
+                else
+                    cf__cpu_relax();
                 continue;
             }
-            p->idle++;
-            pthread_cond_wait(&p->work_cv, &p->mu);
-            p->idle--;
-            if (p->wakes > 0)
-                p->wakes--;
+            /* Shut down or broken with nothing left, not even a place a
+             * submitter reserved before it saw the flag. */
+            if (stopping(p))
+                break;
+            if (!spin(p))
+                sleep_for_work(p);
+            continue;
         }
-        cf_future *f = p->broken ? NULL : pop_locked(p);
-        if (!f)
-            break; /* shut down with the queue empty, or broken */
-        /* Submitters blocked on a full queue wake when it is half empty,
-         * not at every take: woken per take, a submitter streaming tasks
-         * slept and woke once per task (a futex wake each way). But when no
-         * other thread is there to take the next task (none idle or
-         * spinning), the queue may not move again until a task ends, and
-         * a task may be waiting for that very submitter: one of them is
-         * woken for the place this take freed. */
-        if (p->room_waiters && p->q.count <= p->max_pending / 2)
-            pthread_cond_broadcast(&p->room_cv);
-        else if (p->room_waiters && p->idle == 0 && !p->spinning)
-            pthread_cond_signal(&p->room_cv);
+        misses = 0;
         /* More queued: pass the wake on to one sleeping thread. */
-        if (p->q.head && p->idle > 0 && p->wakes == 0 && !p->spinning) {
-            p->wakes++;
-            pthread_cond_signal(&p->work_cv);
-        }
-        p->busy++;
-        pthread_mutex_unlock(&p->mu);
-        if (cf__future_mark_running(f)) {
-            if (f->native)
-                cf__native_run(f); /* cf_submit_fn: no record to decode */
-            else
-                run_one(&r, f);
-        }
+        if (atomic_load(&p->queued) > 0)
+            wake_one(p);
+        atomic_fetch_add(&p->busy, 1);
+        if (atomic_load(&p->broken)) /* pushed by a submitter that reserved before */
+            cf__future_finish(f, CF_EBROKEN, p->broken_msg, NULL, 0);
+        else if (cf__future_mark_running(f))
+            run_claimed(&r, f);
         /* Taken: nobody reads the record again. A large one is freed now
          * rather than with the future (a small one lives inside it). */
         cf__future_drop_record(f);
         cf_future_release(f);
-        pthread_mutex_lock(&p->mu);
-        p->busy--; /* free only now: see run_one */
+        atomic_fetch_sub(&p->busy, 1); /* free only now: see run_one */
     }
-    pthread_mutex_unlock(&p->mu);
 out_free:
     if (r.zone)
         msgpack_zone_free(r.zone);
@@ -289,24 +453,16 @@ out_free:
     return NULL;
 }
 
-/* With mu held: takes f out of the queue; false if it is not queued. */
-static bool unqueue_locked(struct thread_pool *p, cf_future *f)
-{
-    if (!cf__future_queue_remove(&p->q, f))
-        return false;
-    if (p->room_waiters)
-        pthread_cond_signal(&p->room_cv);
-    return true;
-}
-
 /* The executor's wait_here op (executor.h): a thread of this pool (a task,
  * or a done-callback run after one) is about to wait on futures of its
  * own pool. Were every thread to wait on tasks still queued, nobody would
- * run them: so this thread takes each awaited future still in the queue
- * and runs it itself, in the order given, until ready() holds or the
- * deadline passes (a task run here runs to its end, whatever the
- * deadline). One another thread is running is waited for as usual. Any
- * other thread: 0 at once. Returns 0, or -ENOMEM. */
+ * run them: so this thread claims each awaited future of this pool still
+ * pending (marks it running, as a taking thread would) and runs it
+ * itself, in the order given, until ready() holds or the deadline passes
+ * (a task run here runs to its end, whatever the deadline). The queue's
+ * entry stays, and is dropped by the thread that takes it. One another
+ * thread is running is waited for as usual. Any other thread: 0 at once.
+ * Returns 0, or -ENOMEM. */
 static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool (*ready)(void *),
                           void *arg, uint64_t deadline_ns)
 {
@@ -321,71 +477,70 @@ static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool 
     msgpack_sbuffer_init(&r.sb);
     msgpack_packer_init(&r.pk, &r.sb, msgpack_sbuffer_write);
     for (size_t i = 0; i < n && !ready(arg) && cf__now_ns() < deadline_ns; i++) {
-        pthread_mutex_lock(&p->mu);
-        bool mine = unqueue_locked(p, fs[i]);
-        pthread_mutex_unlock(&p->mu);
-        if (!mine)
+        cf_executor *owner;
+        if (!cf__future_pending_owner(fs[i], false, &owner) || !owner)
             continue;
-        /* As thread_main does with a future it takes. */
-        if (cf__future_mark_running(fs[i])) {
-            if (fs[i]->native)
-                cf__native_run(fs[i]);
-            else
-                run_one(&r, fs[i]);
-        }
-        cf__future_drop_record(fs[i]);
-        cf_future_release(fs[i]);
+        atomic_fetch_sub(&owner->calls, 1);
+        if (owner == ex && !atomic_load(&p->broken) && cf__future_mark_running(fs[i]))
+            run_claimed(&r, fs[i]);
     }
     msgpack_zone_free(r.zone);
     msgpack_sbuffer_destroy(&r.sb);
     return 0;
 }
 
-/* With mu held, before queueing one more future: starts a thread unless a
- * started one is free for it. Fails only when no thread runs at all. */
-static int adjust_threads_locked(struct thread_pool *p)
+/* Before pushing a future with `before` places reserved ahead of it:
+ * starts a thread unless a started one is free for it. Fails only when no
+ * thread runs at all. */
+static int ensure_thread(struct thread_pool *p, size_t before)
 {
-    int free_threads = p->nthreads - p->busy;
-    if ((size_t)free_threads > p->q.count || p->nthreads >= p->max_workers)
+    int started = atomic_load_explicit(&p->started, memory_order_relaxed);
+    if (started >= p->max_workers || (size_t)(started - atomic_load(&p->busy)) > before)
         return 0;
-    struct start_arg *sa = malloc(sizeof(*sa));
-    int rc = sa ? 0 : -ENOMEM;
-    if (sa) {
-        *sa = (struct start_arg){p, p->nthreads};
-        rc = -pthread_create(&p->threads[p->nthreads], NULL, thread_main, sa);
+    pthread_mutex_lock(&p->mu);
+    /* Reserved before shutdown, but the threads are being joined: none
+     * may start now, and the place is given back. */
+    int rc = p->joining && p->nthreads == 0 ? CF_ESHUTDOWN : 0;
+    if (p->nthreads < p->max_workers && !p->joining &&
+        (size_t)(p->nthreads - atomic_load(&p->busy)) <= before) {
+        struct start_arg *sa = malloc(sizeof(*sa));
+        rc = sa ? 0 : -ENOMEM;
+        if (sa) {
+            *sa = (struct start_arg){p, p->nthreads};
+            rc = -pthread_create(&p->threads[p->nthreads], NULL, thread_main, sa);
+        }
+        if (rc == 0)
+            atomic_store(&p->started, ++p->nthreads);
+        else
+            free(sa);
+        if (p->nthreads > 0)
+            rc = 0;
     }
-    if (rc == 0) {
-        p->nthreads++;
-        return 0;
-    }
-    free(sa);
-    return p->nthreads > 0 ? 0 : rc;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 /* --------------------------------------------------------- operations */
 
-/* With mu held: waits until the queue has room. 0, CF_ESHUTDOWN,
- * CF_EBROKEN, -EAGAIN (deadline 0: the generic layer makes it CF_EFULL)
- * or -ETIMEDOUT. */
-static int wait_room_locked(struct thread_pool *p, uint64_t deadline_ns)
+/* Queues fs[0..n) (each gains the queue's reference) into places reserved
+ * for them, `before` places ahead; n > 0. */
+static int push_reserved(struct thread_pool *p, cf_future *const *fs, size_t n, size_t before)
 {
-    struct timespec ts = cf__deadline_timespec(deadline_ns);
-    for (;;) {
-        if (p->broken)
-            return CF_EBROKEN;
-        if (p->shutdown)
-            return CF_ESHUTDOWN;
-        if (p->q.count < p->max_pending)
-            return 0;
-        if (deadline_ns == 0)
-            return -EAGAIN;
-        p->room_waiters++;
-        int w = deadline_ns == CF__NO_DEADLINE ? pthread_cond_wait(&p->room_cv, &p->mu)
-                                               : pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
-        p->room_waiters--;
-        if (w == ETIMEDOUT && !p->broken && !p->shutdown && p->q.count >= p->max_pending)
-            return -ETIMEDOUT;
+    for (size_t i = 0; i < n; i++) {
+        int rc = ensure_thread(p, before + i);
+        if (rc < 0) {
+            unreserve(p, n);
+            return rc;
+        }
     }
+    for (size_t i = 0; i < n; i++) {
+        cf_future_retain(fs[i]);
+        if (i + 1 < n)
+            atomic_store_explicit(&fs[i]->qnode.next, &fs[i + 1]->qnode, memory_order_relaxed);
+    }
+    cf__mpsc_push_chain(&p->q, &fs[0]->qnode, &fs[n - 1]->qnode);
+    wake_one(p);
+    return 0;
 }
 
 static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
@@ -395,23 +550,9 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     /* Freed with the future whether or not it is queued. */
     f->record = record;
     f->record_len = len;
-    pthread_mutex_lock(&p->mu);
-    int rc = wait_room_locked(p, deadline_ns);
-    if (rc == 0)
-        rc = adjust_threads_locked(p);
-    if (rc == 0) {
-        push_locked(p, cf_future_retain(f));
-        /* Wake a sleeping thread only when no thread is on its way to the
-         * queue already (woken or spinning): that one passes the wake on
-         * if it leaves work behind (thread_main), so a stream of submits
-         * costs the submitter no futex wake per task. */
-        if (p->idle > 0 && p->wakes == 0 && !p->spinning) {
-            p->wakes++;
-            pthread_cond_signal(&p->work_cv);
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-    return rc;
+    size_t before;
+    long rc = reserve(p, 1, &before, deadline_ns);
+    return rc < 0 ? (int)rc : push_reserved(p, &f, 1, before);
 }
 
 /* cf_submit_fn's future: queued like any other, with no record. */
@@ -420,31 +561,23 @@ static int pool_submit_native(cf_executor *ex, cf_future *f, uint64_t deadline_n
     return pool_submit(ex, f, NULL, 0, deadline_ns);
 }
 
-/* cf_submit_fn_batch: as many futures as there is room for per lock
- * hold, and one wake per hold (the woken thread passes it on). */
+/* cf_submit_fn_batch: as many futures as there is room for per push (one
+ * atomic swap), and one wake per push (the woken thread passes it on). */
 static int pool_submit_native_batch(cf_executor *ex, cf_future *const *fs, size_t n,
                                     size_t *queued)
 {
     struct thread_pool *p = pool_of(ex);
     size_t i = 0;
     int rc = 0;
-    pthread_mutex_lock(&p->mu);
     while (i < n) {
-        if ((rc = wait_room_locked(p, CF__NO_DEADLINE)) < 0)
+        size_t before;
+        long got = reserve(p, n - i, &before, CF__NO_DEADLINE);
+        if (got < 0 || (rc = push_reserved(p, fs + i, (size_t)got, before)) < 0) {
+            rc = got < 0 ? (int)got : rc;
             break;
-        while (i < n && p->q.count < p->max_pending && rc == 0)
-            if ((rc = adjust_threads_locked(p)) == 0)
-                push_locked(p, cf_future_retain(fs[i++]));
-        /* Before waiting for room again: the threads must be awake to
-         * make it. */
-        if (p->idle > 0 && p->wakes == 0 && !p->spinning) {
-            p->wakes++;
-            pthread_cond_signal(&p->work_cv);
         }
-        if (rc < 0)
-            break;
+        i += (size_t)got;
     }
-    pthread_mutex_unlock(&p->mu);
     *queued = i;
     return rc;
 }
@@ -484,13 +617,12 @@ static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
 {
     struct thread_pool *p = pool_of(ex);
     pthread_mutex_lock(&p->mu);
-    p->shutdown = true;
-    cf_future *cancelled = cancel_futures ? take_all_locked(p) : NULL;
-    atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
+    atomic_store(&p->shutdown, true);
     pthread_cond_broadcast(&p->work_cv);
     pthread_cond_broadcast(&p->room_cv);
     pthread_mutex_unlock(&p->mu);
-    cf__future_list_drain(cancelled, 0, NULL);
+    if (cancel_futures)
+        cf__future_list_drain(take_all(p), 0, NULL);
     return wait ? join_threads(p) : 0;
 }
 
@@ -502,6 +634,7 @@ static void pool_destroy(cf_executor *ex)
     pthread_cond_destroy(&p->room_cv);
     pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->take_mu);
     free(p->threads);
     free(p->prefix);
     cf__initializer_free(&p->init);
@@ -575,6 +708,8 @@ int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts)
     if ((rc = copy_options(p, opts)) < 0)
         goto out_free;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->take_mu, NULL);
+    cf__mpsc_init(&p->q);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
