@@ -300,7 +300,7 @@ static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
      * may drop it earlier (cf__future_drop_record). */
     size_t len = rb->sb.size;
     bool small = rb->sb.data == rb->stack;
-    cf_future *f = cf__future_new((small ? len : 0) + name_len + 1);
+    cf_future *f = cf__future_new(true, (small ? len : 0) + name_len + 1);
     if (!f) {
         record_buf_free(rb);
         cf__side_close(&side);
@@ -311,24 +311,24 @@ static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
     if (small) {
         record = memcpy(extra, rb->stack, len);
         extra += len;
-        f->record_inline = true;
+        f->t->record_inline = true;
     } else if (side.fd >= 0) {
-        record = NULL; /* sealed in a segment: the backend pushes f->task_side */
-        f->task_side = side;
+        record = NULL; /* sealed in a segment: the backend pushes f->t->task_side */
+        f->t->task_side = side;
     } else {
         unsigned char *exact = realloc(rb->sb.data, len);
         record = exact ? exact : (unsigned char *)rb->sb.data;
     }
-    f->task = memcpy(extra, pr->task, name_len + 1);
+    f->t->task = memcpy(extra, pr->task, name_len + 1);
     f->id = pr->id;
     /* The backend takes the record; it keeps it until the future completes
      * so that a task lost with its worker can be queued again. */
     f->owner = ex;
     /* retries_left < 0 asks the backend for the pool's setting. */
-    f->retries_left = opts->max_retries == CF_NO_RETRIES ? 0
+    f->t->retries_left = opts->max_retries == CF_NO_RETRIES ? 0
                       : opts->max_retries > 0            ? opts->max_retries
                                                          : -1;
-    f->task_deadline = opts->task_timeout > 0 ? cf__deadline_after(opts->task_timeout) : 0;
+    f->t->task_deadline = opts->task_timeout > 0 ? cf__deadline_after(opts->task_timeout) : 0;
     /* The ring reads deadline 0 as "do not wait" (-EAGAIN -> CF_EFULL). */
     rc = ex->ops->submit(ex, f, record, len, opts->poll ? 0 : cf__deadline_after(timeout));
     if (rc < 0) {

@@ -50,7 +50,7 @@ struct cf__executor_ops {
     int (*wait_here)(cf_executor *ex, cf_future *const *fs, size_t n, bool (*ready)(void *),
                      void *arg, uint64_t deadline_ns);
     /* Optional (NULL: -ENOTSUP): queues a native future (f->native, its
-     * call in cf__future_extra, no record) like submit does a record.
+     * call in f->result.call, no record) like submit does a record.
      * Only backends that run tasks in this process have it. */
     int (*submit_native)(cf_executor *ex, cf_future *f, uint64_t deadline_ns);
     /* Optional (NULL: -ENOTSUP): queues fs[0..n) in order, waiting for
@@ -105,7 +105,7 @@ struct cf_executor {
 void cf__executor_loop_close(cf_executor *ex);
 
 /* executor/native.c: what a native future runs (its call lives in
- * cf__future_extra(f)); completes f with fn's return. Backends call it
+ * f->result.call); completes f with fn's return. Backends call it
  * instead of decoding a record when f->native is set. */
 void cf__native_run(cf_future *f);
 

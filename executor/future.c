@@ -21,28 +21,43 @@
 #include "executor/waiter.h"
 #include "ipc/clock.h"
 #include "ipc/futex.h"
+#include "ipc/futex_lock.h"
 #include "serialize/record.h"
 
-cf_future *cf__future_new(size_t extra)
+cf_future *cf__future_new(bool with_task, size_t extra)
 {
-    cf_future *f = calloc(1, sizeof(*f) + extra);
+    size_t task_size = with_task ? sizeof(struct cf__future_task) : 0;
+    cf_future *f = calloc(1, sizeof(*f) + task_size + extra);
     if (!f)
         return NULL;
-    pthread_mutex_init(&f->mu, NULL);
     atomic_init(&f->refs, 1);
-    atomic_init(&f->done, 0);
     f->state = CF__PENDING;
-    f->callbacks_tail = &f->callbacks;
-    f->result_side.fd = -1;
-    f->task_side.fd = -1;
+    if (with_task) {
+        f->t = (struct cf__future_task *)(f + 1);
+        f->t->task_side.fd = -1;
+    }
     return f;
+}
+
+const char *cf__future_task_name(const cf_future *f)
+{
+    return f->t ? f->t->task : f->native ? "native function" : NULL;
+}
+
+/* f's extras, made on first use (with mu held, or before f is shared);
+ * NULL when out of memory. */
+static struct cf__future_extras *extras(cf_future *f)
+{
+    if (!f->x && (f->x = calloc(1, sizeof(*f->x))))
+        f->x->result_side.fd = -1;
+    return f->x;
 }
 
 int cf_future_create(cf_future **out)
 {
     if (!out)
         return -EINVAL;
-    cf_future *f = cf__future_new(0);
+    cf_future *f = cf__future_new(false, 0);
     if (!f)
         return -ENOMEM;
     *out = f;
@@ -51,11 +66,14 @@ int cf_future_create(cf_future **out)
 
 void cf__future_drop_record(cf_future *f)
 {
-    if (!f->record_inline)
-        free(f->record);
-    f->record = NULL;
-    f->record_len = 0;
-    f->record_inline = false;
+    struct cf__future_task *t = f->t;
+    if (!t)
+        return;
+    if (!t->record_inline)
+        free(t->record);
+    t->record = NULL;
+    t->record_len = 0;
+    t->record_inline = false;
 }
 
 cf_future *cf_future_retain(cf_future *f)
@@ -63,6 +81,12 @@ cf_future *cf_future_retain(cf_future *f)
     if (f)
         atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
     return f;
+}
+
+/* Whether the packed result lives in result.buf (malloc'd). */
+static bool result_in_buf(const cf_future *f)
+{
+    return f->result_len > CF__RESULT_INLINE && !(f->x && f->x->result_side.map);
 }
 
 void cf_future_release(cf_future *f)
@@ -73,24 +97,28 @@ void cf_future_release(cf_future *f)
         next = c->next;
         free(c);
     }
-    if (f->zone)
-        msgpack_zone_free(f->zone);
-    cf__side_close(&f->result_side);
-    cf__side_abandon(&f->task_side); /* normally dropped already; never reuse it blind */
-    if (f->result_buf != f->result_inline)
-        free(f->result_buf);
-    free(f->message);
+    if (result_in_buf(f))
+        free(f->result.buf);
+    struct cf__future_extras *x = f->x;
+    if (x) {
+        if (x->zone)
+            msgpack_zone_free(x->zone);
+        cf__side_close(&x->result_side);
+        free(x->message);
+        free(x);
+    }
+    if (f->t)
+        cf__side_abandon(&f->t->task_side); /* normally dropped already; never reuse it blind */
     cf__future_drop_record(f);
-    /* task points into the future's extra storage, or to nothing. */
-    pthread_mutex_destroy(&f->mu);
+    /* t and its task name live in the future's own allocation. */
     free(f);
 }
 
 int cf__future_state(cf_future *f)
 {
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     int s = f->state;
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     return s;
 }
 
@@ -98,7 +126,7 @@ int cf__future_state(cf_future *f)
  * so that the owner read agrees with the state. */
 bool cf__future_pending_owner(cf_future *f, bool running_too, cf_executor **owner)
 {
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     bool pending = f->state == CF__PENDING || (running_too && f->state == CF__RUNNING);
     *owner = pending ? f->owner : NULL;
     /* A pending future keeps its executor from being destroyed; this call
@@ -106,7 +134,7 @@ bool cf__future_pending_owner(cf_future *f, bool running_too, cf_executor **owne
      * (cf_executor_release waits for it). */
     if (*owner)
         atomic_fetch_add(&(*owner)->calls, 1);
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     return pending;
 }
 
@@ -166,9 +194,9 @@ static void report_failed_callback(const cf_future *f, cf_done_fn fn, int rc)
                  file, off, file, off);
     } else
         snprintf(what, sizeof(what), "%p", addr);
+    const char *task = cf__future_task_name(f);
     fprintf(stderr, "cfutures: done-callback %s%s%s%s failed: %s (%d)\n", what,
-            f->task ? " of task '" : "", f->task ? f->task : "", f->task ? "'" : "",
-            cf_strerror(rc), rc);
+            task ? " of task '" : "", task ? task : "", task ? "'" : "", cf_strerror(rc), rc);
 }
 
 /* Runs and unlinks nothing: callbacks stay until release so that a
@@ -221,28 +249,39 @@ static int finish(cf_future *f, int error, const char *message, unsigned char *b
     /* Out of memory for the text must not leave the future pending forever:
      * it then completes with its code alone. */
     char *msg = error && message ? strdup(message) : NULL;
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     if (f->state == CF__CANCELLED || f->state == CF__FINISHED) {
-        pthread_mutex_unlock(&f->mu);
+        cf__futex_unlock(&f->mu);
         free(msg);
         return -EINVAL;
     }
-    f->error = error;
-    f->message = msg;
-    f->result_buf = buf;
-    f->result_len = len;
-    if (small) {
-        memcpy(f->result_inline, small, len);
-        f->result_buf = f->result_inline;
+    /* Extras only for a text or a segment: a plain result needs none. A
+     * segment with no room to keep it fails the future instead. */
+    if ((msg || side) && !extras(f)) {
+        free(msg);
+        msg = NULL;
+        if (side) {
+            error = -ENOMEM;
+            len = 0;
+            side = NULL;
+        }
     }
+    f->error = error;
+    if (msg)
+        f->x->message = msg;
+    f->result_len = len;
+    if (small)
+        memcpy(f->result.inline_bytes, small, len);
+    else if (buf)
+        f->result.buf = buf;
     if (side) {
-        f->result_side = *side;
-        f->result_off = side_off;
+        f->x->result_side = *side;
+        f->x->result_off = side_off;
         cf__side_forget(side);
     }
     bool wake;
     struct cf__callback *cbs = complete_locked(f, CF__FINISHED, &wake);
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     wake_sleepers(f, wake);
     run_callbacks(f, cbs);
     return 0;
@@ -277,16 +316,16 @@ int cf__future_finish_side(cf_future *f, struct cf__side *side, size_t off, size
  * waiters and callbacks are notified. True if it is cancelled now. */
 static bool cancel_from(cf_future *f, bool running_too)
 {
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     if (f->state != CF__PENDING && !(running_too && f->state == CF__RUNNING)) {
         bool already = f->state == CF__CANCELLED;
-        pthread_mutex_unlock(&f->mu);
+        cf__futex_unlock(&f->mu);
         return already;
     }
     f->error = CF_ECANCELLED;
     bool wake;
     struct cf__callback *cbs = complete_locked(f, CF__CANCELLED, &wake);
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     wake_sleepers(f, wake);
     run_callbacks(f, cbs);
     return true;
@@ -304,11 +343,11 @@ bool cf__future_mark_interrupted(cf_future *f)
 
 bool cf__future_mark_running(cf_future *f)
 {
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     bool ok = f->state == CF__PENDING;
     if (ok)
         f->state = CF__RUNNING;
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     return ok;
 }
 
@@ -337,9 +376,9 @@ static int wait_done_locked(cf_future *f, uint64_t deadline)
          * mu) knows to wake us; a completion between the unlock and the
          * sleep changes the word, and the futex then does not sleep. */
         f->sleepers++;
-        pthread_mutex_unlock(&f->mu);
+        cf__futex_unlock(&f->mu);
         cf__futex_wait_private((uint32_t *)&f->done, 0, deadline);
-        pthread_mutex_lock(&f->mu);
+        cf__futex_lock(&f->mu);
         f->sleepers--;
     }
     return 0;
@@ -377,9 +416,9 @@ static int before_wait(cf_future *f, double timeout, uint64_t deadline)
 
 static const unsigned char *result_bytes(const cf_future *f)
 {
-    if (f->result_side.map)
-        return (const unsigned char *)f->result_side.map + f->result_off;
-    return f->result_buf;
+    if (f->x && f->x->result_side.map)
+        return (const unsigned char *)f->x->result_side.map + f->x->result_off;
+    return f->result_len > CF__RESULT_INLINE ? f->result.buf : f->result.inline_bytes;
 }
 
 /* A done future's code: 0, CF_ECANCELLED or its failure. */
@@ -407,24 +446,27 @@ int cf__future_packed_result(cf_future *f, const unsigned char **bytes, size_t *
  * object itself lives in the zone (the future only points to it). */
 static int unpack_result_locked(cf_future *f)
 {
-    if (f->zone)
+    struct cf__future_extras *x = extras(f);
+    if (!x)
+        return -ENOMEM;
+    if (x->zone)
         return 0;
-    if (!(f->zone = msgpack_zone_new(256)))
+    if (!(x->zone = msgpack_zone_new(256)))
         return -ENOMEM;
     size_t off = 0;
-    if (!(f->result = msgpack_zone_malloc(f->zone, sizeof(*f->result)))) {
-        msgpack_zone_free(f->zone);
-        f->zone = NULL;
+    if (!(x->result = msgpack_zone_malloc(x->zone, sizeof(*x->result)))) {
+        msgpack_zone_free(x->zone);
+        x->zone = NULL;
         return -ENOMEM;
     }
     msgpack_unpack_return ur = msgpack_unpack((const char *)result_bytes(f), f->result_len,
-                                              &off, f->zone, f->result);
+                                              &off, x->zone, x->result);
     if (ur != MSGPACK_UNPACK_SUCCESS || off != f->result_len) {
         /* Drop the zone: with it kept, the next call would take the
          * "already unpacked" path and report success with a nil result. */
-        msgpack_zone_free(f->zone);
-        f->zone = NULL;
-        f->result = NULL;
+        msgpack_zone_free(x->zone);
+        x->zone = NULL;
+        x->result = NULL;
         return CF_EPROTO;
     }
     return 0;
@@ -438,15 +480,15 @@ int cf_future_result(cf_future *f, double timeout, const msgpack_object **result
     int rc = before_wait(f, timeout, deadline);
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     rc = wait_done_locked(f, deadline);
     if (rc == 0)
         rc = outcome(f);
     if (rc == 0 && result) {
         rc = f->result_len ? unpack_result_locked(f) : CF_EPROTO;
-        *result = rc == 0 ? f->result : NULL;
+        *result = rc == 0 ? f->x->result : NULL;
     }
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     return rc;
 }
 
@@ -486,11 +528,11 @@ int cf_future_error(cf_future *f, double timeout)
     int rc = before_wait(f, timeout, deadline);
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     rc = wait_done_locked(f, deadline);
     if (rc == 0)
         rc = outcome(f);
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     return rc;
 }
 
@@ -499,10 +541,10 @@ const char *cf_future_error_message(const cf_future *f)
     if (!f)
         return "";
     cf_future *mf = (cf_future *)f;
-    pthread_mutex_lock(&mf->mu);
+    cf__futex_lock(&mf->mu);
     /* The message is written once, before the future is marked done. */
-    const char *m = mf->message ? mf->message : "";
-    pthread_mutex_unlock(&mf->mu);
+    const char *m = mf->x && mf->x->message ? mf->x->message : "";
+    cf__futex_unlock(&mf->mu);
     return m;
 }
 
@@ -514,13 +556,17 @@ int cf_future_add_done_callback(cf_future *f, cf_done_fn fn, void *arg)
     if (!c)
         return -ENOMEM;
     *c = (struct cf__callback){fn, arg, NULL};
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     bool done = f->state == CF__CANCELLED || f->state == CF__FINISHED;
     if (!done) {
-        *f->callbacks_tail = c;
-        f->callbacks_tail = &c->next;
+        /* Appended by a walk: a future has few callbacks, and a tail
+         * pointer would cost every future 8 bytes. */
+        struct cf__callback **link = &f->callbacks;
+        while (*link)
+            link = &(*link)->next;
+        *link = c;
     }
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     if (done) {
         run_callbacks(f, c);
         free(c);
@@ -532,13 +578,13 @@ int cf_future_set_running(cf_future *f)
 {
     if (!f)
         return -EINVAL;
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     int rc = f->state == CF__PENDING     ? 0
              : f->state == CF__CANCELLED ? CF_ECANCELLED
                                          : -EINVAL;
     if (rc == 0)
         f->state = CF__RUNNING;
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /* The inside of cf_future, shared by the executor layer.
  *
- * Locking: `mu` guards every mutable field below. Completion is published
+ * Locking: `mu` (ipc/futex_lock.h) guards every mutable field below. Completion is published
  * by `done`, a futex word set (release) under `mu` once the state is
  * CANCELLED or FINISHED; after an acquire load sees it set, the completed
  * fields (state, error, message, result) may be read without `mu`, since
@@ -11,7 +11,7 @@
 #ifndef CF_EXECUTOR_FUTURE_INTERNAL_H
 #define CF_EXECUTOR_FUTURE_INTERNAL_H
 
-#include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -20,8 +20,7 @@
 #include "common/mpsc_queue.h"
 #include "ipc/side.h"
 
-/* Results up to this many packed bytes are kept inside the future itself
- * (a small scalar, typically): no allocation to complete it. */
+/* Results up to this many packed bytes are kept inside the future itself. */
 #define CF__RESULT_INLINE 16
 /* Records up to this many bytes are allocated with their future (one
  * allocation per submit); larger ones separately, so that a backend can
@@ -47,32 +46,57 @@ struct cf__waiter_link {
     struct cf__waiter_link *next;
 };
 
-/* Fields are ordered to leave no padding: every submit allocates one, and
- * with many in flight their pages are a good part of the cost. */
+/* What a future of a packed task (the generic layer's submit, cf_map's
+ * chunks) carries besides the core below: its name, its record and the
+ * backend's bookkeeping for it. It lives in the future's own allocation,
+ * right after the core (cf__future_new_task); a native or stand-alone
+ * future has none (f->t NULL). Owned by the executor that runs the
+ * future, under its lock. */
+struct cf__future_task {
+    char *task; /* task name, for messages */
+    /* The record pushed, kept for a re-push. It may live inside the
+     * future's own allocation (record_inline): never free() it directly,
+     * drop it with cf__future_drop_record. */
+    unsigned char *record;
+    size_t record_len;
+    struct cf__side task_side; /* large arguments, held until completion */
+    uint64_t ring_pos;         /* where its record sits in the task ring */
+    uint64_t task_deadline;    /* CLOCK_MONOTONIC ns it must finish by (0: none) */
+    int retries_left;          /* re-runs allowed if its worker dies (-1: pool's) */
+    bool record_inline;        /* record lives in this allocation */
+    bool pushing;              /* a submitter is still inside its push */
+    bool side_close_deferred;  /* ... and must drop task_side after it, */
+    bool side_reusable;        /* ... for reuse (else abandoned: ipc/side.h) */
+};
+
+/* What few futures need, allocated when first needed (under mu, or
+ * before the completion that publishes it): a failure's text, a result
+ * left in a mapped segment, the unpacked result. */
+struct cf__future_extras {
+    char *message;               /* failure text (malloc) or NULL */
+    struct cf__side result_side; /* a large result stays mapped here */
+    size_t result_off;           /* where the result starts in it */
+    msgpack_zone *zone;          /* unpacked result, made on first use */
+    msgpack_object *result;      /* in zone */
+};
+
+/* The core every future has. Every submit allocates one (a native one is
+ * all of its task's memory), and with a million in flight their pages
+ * are most of the cost of a submit: so it is kept to 104 bytes, with
+ * what only some futures need moved out (t, x above), and a one-word lock
+ * (ipc/futex_lock.h) instead of pthread's 40 bytes. Fields are ordered to
+ * leave no padding. */
 struct cf_future {
     _Atomic int refs;
     /* 0 while pending, 1 once done (a futex word: waiters sleep on it). A
      * pthread_cond_t per future cost its init and destroy on every task. */
     _Atomic uint32_t done;
-    pthread_mutex_t mu;
+    _Atomic uint32_t mu;
     uint32_t sleepers; /* threads asleep on `done` (under mu) */
-    int state;
     int error;         /* 0 or the failure code once FINISHED */
-    int retries_left;  /* executor's: re-runs allowed if its worker dies (-1: pool's) */
-    char *message;   /* failure text (malloc) or NULL */
-    unsigned char *result_buf; /* packed result: malloc, result_inline or NULL */
-    size_t result_len;
-    unsigned char result_inline[CF__RESULT_INLINE];
-    struct cf__side result_side; /* a large result stays mapped here */
-    size_t result_off;           /* where the result starts in it */
-    msgpack_zone *zone;          /* unpacked result, made on first use */
-    msgpack_object *result;      /* in zone */
-    struct cf__callback *callbacks;      /* in the order added */
-    struct cf__callback **callbacks_tail;
-    struct cf__waiter_link *waiters;
-
-    /* Owned by the executor that runs the future (under its lock). */
-    cf_executor *owner;
+    uint8_t state;     /* enum cf__future_state */
+    bool native;       /* a cf_submit_fn call, not a record (executor/native.c) */
+    cf_executor *owner; /* owned by the executor that runs the future (under its lock) */
     uint64_t id;
     /* Next to id: a walk of the in-flight table reads both. One link, used
      * by one structure at a time: the process pool's table of futures in
@@ -82,30 +106,36 @@ struct cf_future {
         cf_future *inflight_next;
         struct cf__mpsc_node qnode;
     };
-    uint64_t ring_pos;       /* where its record sits in the task ring */
-    /* The record pushed, kept for a re-push. It may live inside the
-     * future's own allocation (record_inline): never free() it directly,
-     * drop it with cf__future_drop_record. */
-    unsigned char *record;
-    size_t record_len;
-    struct cf__side task_side; /* large arguments, held until completion */
-    char *task;                /* task name, for messages */
-    uint64_t task_deadline;    /* CLOCK_MONOTONIC ns it must finish by (0: none) */
-    bool record_inline;        /* record lives in this allocation */
-    bool pushing;              /* a submitter is still inside its push */
-    bool side_close_deferred;  /* ... and must drop task_side after it, */
-    bool side_reusable;        /* ... for reuse (else abandoned: ipc/side.h) */
-    bool native;               /* a cf_submit_fn call, not a record (executor/native.c) */
+    size_t result_len;
+    /* The packed result: inline when it fits (a small scalar, typically:
+     * no allocation to complete it), else buf (malloc) or in x's segment.
+     * A native future keeps its call here until it runs (native.c). */
+    union {
+        unsigned char inline_bytes[CF__RESULT_INLINE];
+        unsigned char *buf;
+        struct {
+            void *(*fn)(void *);
+            void *arg;
+        } call;
+    } result;
+    struct cf__callback *callbacks; /* in the order added */
+    struct cf__waiter_link *waiters;
+    struct cf__future_extras *x;    /* NULL until needed */
+    struct cf__future_task *t;      /* NULL: a native or stand-alone future */
 };
 
-/* A pending future with `extra` bytes of storage after it, at
- * cf__future_extra(f): the generic layer keeps its task name and (small)
- * record there. Same as cf_future_create otherwise. */
-cf_future *cf__future_new(size_t extra);
+/* A pending future; with_task: with its struct cf__future_task (f->t,
+ * zeroed) and `extra` bytes after that, at cf__future_extra(f): the
+ * generic layer keeps its task name and (small) record there. Same as
+ * cf_future_create otherwise. */
+cf_future *cf__future_new(bool with_task, size_t extra);
 static inline unsigned char *cf__future_extra(cf_future *f)
 {
-    return (unsigned char *)(f + 1);
+    return (unsigned char *)(f->t + 1);
 }
+/* f's task name for messages: a packed task's, "native function", or
+ * NULL for a stand-alone future. */
+const char *cf__future_task_name(const cf_future *f);
 /* Frees f's record unless it lives inside f; f->record is NULL after. */
 void cf__future_drop_record(cf_future *f);
 

@@ -1,9 +1,10 @@
 /* Native submit: cf_submit_fn's plain `void *fn(void *arg)` futures, and
  * the pointer/integer result readers.
  *
- * A native future carries its call (fn, arg) in the future's own extra
- * storage and no record; f->native tells the backend to run it with
- * cf__native_run instead of decoding a record. Its result is fn's return
+ * A native future is the bare core of a future (no task part, f->t NULL):
+ * it carries its call (fn, arg) where its result will go, and no record;
+ * f->native tells the backend to run it with cf__native_run instead of
+ * decoding a record. Its result is fn's return
  * packed as one msgpack int64 (9 bytes, inside the future: no allocation),
  * so every msgpack reader (cf_future_result, cf_future_result_i64) works on
  * it too, and cf_future_result_ptr reads it back without unpacking.
@@ -21,15 +22,6 @@
 #include "executor/future_internal.h"
 #include "ipc/clock.h"
 
-struct native_call {
-    cf_native_fn fn;
-    void *arg;
-};
-
-/* The "task name" messages give for a native future (a process pool's
- * messages read f->task; nothing writes through it). */
-static char native_name[] = "native function";
-
 /* msgpack's int64 marker: one byte, then the value big-endian. */
 #define MP_INT64 0xd3
 #define PACKED_LEN 9
@@ -37,14 +29,12 @@ static char native_name[] = "native function";
 /* A pending native future of ex for fn(arg), or NULL (out of memory). */
 static cf_future *native_future(cf_executor *ex, cf_native_fn fn, void *arg)
 {
-    cf_future *f = cf__future_new(sizeof(struct native_call));
+    cf_future *f = cf__future_new(false, 0);
     if (!f)
         return NULL;
-    struct native_call *c = (struct native_call *)cf__future_extra(f);
-    c->fn = fn;
-    c->arg = arg;
+    f->result.call.fn = fn;
+    f->result.call.arg = arg;
     f->native = true;
-    f->task = native_name;
     f->id = atomic_fetch_add_explicit(&ex->next_task_id, 1, memory_order_relaxed);
     f->owner = ex;
     return f;
@@ -100,8 +90,10 @@ int cf_submit_fn_batch(cf_executor *ex, cf_native_fn fn, void *const *args, size
 
 void cf__native_run(cf_future *f)
 {
-    const struct native_call *c = (const struct native_call *)cf__future_extra(f);
-    uint64_t v = (uint64_t)(intptr_t)c->fn(c->arg);
+    /* Read before the result overwrites them (finish, below). */
+    cf_native_fn fn = f->result.call.fn;
+    void *arg = f->result.call.arg;
+    uint64_t v = (uint64_t)(intptr_t)fn(arg);
     unsigned char b[PACKED_LEN];
     b[0] = MP_INT64;
     for (int i = 0; i < 8; i++)

@@ -51,6 +51,7 @@
 #include "ipc/clock.h"
 #include "ipc/cpu.h"
 #include "ipc/fault.h"
+#include "ipc/futex_lock.h"
 #include "ipc/futex.h"
 #include "ipc/pidfd.h"
 #include "ipc/segcache.h"
@@ -230,18 +231,18 @@ static void send_forkserver(struct process_pool *p, int op, int slot, pid_t pid,
 static void drop_side_now(cf_future *f, bool read)
 {
     if (read)
-        cf__side_close(&f->task_side);
+        cf__side_close(&f->t->task_side);
     else
-        cf__side_abandon(&f->task_side);
+        cf__side_abandon(&f->t->task_side);
 }
 
 static void drop_task_side(struct process_pool *p, cf_future *f, bool read)
 {
     pthread_mutex_lock(&p->mu);
-    bool later = f->pushing;
+    bool later = f->t->pushing;
     if (later) {
-        f->side_close_deferred = true;
-        f->side_reusable = read;
+        f->t->side_close_deferred = true;
+        f->t->side_reusable = read;
     }
     pthread_mutex_unlock(&p->mu);
     if (!later)
@@ -283,11 +284,11 @@ static void fail_all(struct process_pool *p, struct cf__pool_table *t, int err, 
  * segment's descriptor again). */
 static int push_task(struct process_pool *p, cf_future *f, uint64_t deadline_ns, uint64_t *pos)
 {
-    size_t len = f->record_len - CF__ID_PREFIX;
-    if (f->task_side.fd >= 0)
-        return cf__pool_push_side(&p->ipc.tasks, f->id, &f->task_side, len, deadline_ns, pos);
-    return cf__pool_push(&p->ipc.tasks, f->id, f->record + CF__ID_PREFIX, len, deadline_ns,
-                         &f->task_side, pos);
+    size_t len = f->t->record_len - CF__ID_PREFIX;
+    if (f->t->task_side.fd >= 0)
+        return cf__pool_push_side(&p->ipc.tasks, f->id, &f->t->task_side, len, deadline_ns, pos);
+    return cf__pool_push(&p->ipc.tasks, f->id, f->t->record + CF__ID_PREFIX, len, deadline_ns,
+                         &f->t->task_side, pos);
 }
 
 /* With mu held. Returns 0 or -ENOMEM. */
@@ -301,7 +302,7 @@ static int overflow_append(struct process_pool *p, cf_future *f)
         p->overflow = grown;
         p->cap_overflow = cap;
     }
-    f->ring_pos = UINT64_MAX;
+    f->t->ring_pos = UINT64_MAX;
     p->overflow[p->n_overflow++] = f;
     return 0;
 }
@@ -328,7 +329,7 @@ static bool overflow_remove(struct process_pool *p, cf_future *f)
 static void take_out_locked(struct process_pool *p, cf_future *f)
 {
     cf__pool_table_remove(&p->inflight, f->id);
-    if (f->ring_pos == UINT64_MAX)
+    if (f->t->ring_pos == UINT64_MAX)
         overflow_remove(p, f); /* false: a submitter is still pushing it */
 }
 
@@ -348,7 +349,7 @@ static void drain_overflow(struct process_pool *p)
             break;
         done++;
         if (rc == 0) {
-            f->ring_pos = pos;
+            f->t->ring_pos = pos;
         } else if (cf__pool_table_remove(&p->inflight, f->id) == f) {
             failed = f;
             failed_rc = rc == -EPIPE ? CF_EBROKEN : rc;
@@ -564,11 +565,11 @@ static int withdraw_locked(struct process_pool *p, cf_future *f, struct victim *
     if (cf__pool_table_find(&p->inflight, f->id) != f)
         return 0;
     int where;
-    if (f->ring_pos == UINT64_MAX) {
+    if (f->t->ring_pos == UINT64_MAX) {
         if (!overflow_remove(p, f))
             return 0; /* a submitter is pushing it right now */
         where = 1;
-    } else if (cf__ring_cancel(&p->ipc.tasks, f->ring_pos) == 0) {
+    } else if (cf__ring_cancel(&p->ipc.tasks, f->t->ring_pos) == 0) {
         where = 1;
     } else {
         where = settle_taken_locked(p, f->id, true, v) == TAKEN_SKIPPED ? 1 : 2;
@@ -596,10 +597,10 @@ static void expire_deadlines(struct process_pool *p)
     int where;
     for (size_t i = 0; i < n; i++) {
         cf_future *f = all[i];
-        if (!f->task_deadline)
+        if (!f->t->task_deadline)
             continue;
-        if (f->task_deadline > now) {
-            next = f->task_deadline < next ? f->task_deadline : next;
+        if (f->t->task_deadline > now) {
+            next = f->t->task_deadline < next ? f->t->task_deadline : next;
         } else if ((where = withdraw_locked(p, f, &victims[k]))) {
             started[k] = where == 2;
             all[k++] = f; /* compacts in place: k <= i */
@@ -611,13 +612,13 @@ static void expire_deadlines(struct process_pool *p)
         char msg[400];
         if (victims[i].slot >= 0)
             snprintf(msg, sizeof(msg), "task %s passed its timeout; worker %d was killed",
-                     all[i]->task, (int)victims[i].pid);
+                     all[i]->t->task, (int)victims[i].pid);
         else if (started[i])
             snprintf(msg, sizeof(msg), "task %s passed its timeout as it finished",
-                     all[i]->task);
+                     all[i]->t->task);
         else
             snprintf(msg, sizeof(msg), "task %s passed its timeout before it ran",
-                     all[i]->task);
+                     all[i]->t->task);
         fail_future(p, all[i], -ETIMEDOUT, msg);
         signal_worker(p, &victims[i], SIGKILL); /* after the future is settled */
     }
@@ -748,20 +749,20 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
          * cancel cannot reach); or another worker took it since. */
         bool leave = f && (state == CF__ENTRY_DONE ||
                            (state == CF__ENTRY_TAKEN &&
-                            ((f->ring_pos != UINT64_MAX &&
-                              !cf__ring_taken(&p->ipc.tasks, f->ring_pos)) ||
+                            ((f->t->ring_pos != UINT64_MAX &&
+                              !cf__ring_taken(&p->ipc.tasks, f->t->ring_pos)) ||
                              find_entry(p, id, rec->slot, &elsewhere))));
         if (leave)
             f = NULL;
         bool requeued = false;
         bool ran = state != CF__ENTRY_TAKEN; /* STARTED: it was running */
-        bool retry = f && ran && f->retries_left > 0;
+        bool retry = f && ran && f->t->retries_left > 0;
         if (f && (!ran || retry) && !p->tasks_closed) {
             /* Never started (or may run again): queue it again. Through the
              * overflow queue: the collector must not wait for ring room. */
             requeued = overflow_append(p, f) == 0;
             if (requeued && retry) {
-                f->retries_left--;
+                f->t->retries_left--;
                 p->stats.retried++;
             }
         }
@@ -770,7 +771,7 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
         pthread_mutex_unlock(&p->mu);
         if (f && !requeued) {
             char msg[512];
-            describe_exit(msg, sizeof(msg), rec->pid, rec->wait_status, f->task);
+            describe_exit(msg, sizeof(msg), rec->pid, rec->wait_status, f->t->task);
             fail_future(p, f, CF_EWORKER, msg);
         }
     }
@@ -1125,9 +1126,9 @@ static bool assist_can_handle(struct process_pool *p, const struct cf__ring_reco
     cf_future *f = cf__pool_table_find(&p->inflight, id);
     bool ok = true;
     if (f) {
-        pthread_mutex_lock(&f->mu);
+        cf__futex_lock(&f->mu);
         ok = f->callbacks == NULL;
-        pthread_mutex_unlock(&f->mu);
+        cf__futex_unlock(&f->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return ok;
@@ -1456,19 +1457,19 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
                        uint64_t deadline_ns)
 {
     struct process_pool *p = pool_of(ex);
-    f->record = record;
-    f->record_len = len;
-    f->ring_pos = UINT64_MAX;
-    if (f->retries_left < 0)
-        f->retries_left = p->max_retries;
+    f->t->record = record;
+    f->t->record_len = len;
+    f->t->ring_pos = UINT64_MAX;
+    if (f->t->retries_left < 0)
+        f->t->retries_left = p->max_retries;
     pthread_mutex_lock(&p->mu);
     int rc = p->broken ? CF_EBROKEN : p->shutdown ? CF_ESHUTDOWN : 0;
     if (rc == 0)
         rc = cf__pool_table_insert(&p->inflight, cf_future_retain(f));
-    f->pushing = rc == 0;
-    bool sooner = rc == 0 && f->task_deadline && f->task_deadline < p->next_deadline;
+    f->t->pushing = rc == 0;
+    bool sooner = rc == 0 && f->t->task_deadline && f->t->task_deadline < p->next_deadline;
     if (sooner)
-        p->next_deadline = f->task_deadline;
+        p->next_deadline = f->t->task_deadline;
     pthread_mutex_unlock(&p->mu);
     if (rc < 0) {
         if (rc == -ENOMEM)
@@ -1483,10 +1484,10 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     uint64_t pos;
     rc = push_task(p, f, defer ? 0 : deadline_ns, &pos);
     pthread_mutex_lock(&p->mu);
-    f->pushing = false;
-    bool close_side = f->side_close_deferred, reusable = f->side_reusable;
+    f->t->pushing = false;
+    bool close_side = f->t->side_close_deferred, reusable = f->t->side_reusable;
     if (rc == 0) {
-        f->ring_pos = pos;
+        f->t->ring_pos = pos;
     } else if (rc == -EAGAIN && defer && overflow_append(p, f) == 0) {
         rc = 0;
     } else {
@@ -1514,7 +1515,7 @@ static bool pool_cancel_running(cf_executor *ex, cf_future *f)
     pthread_mutex_unlock(&p->mu);
     if (!where)
         return cf_future_cancelled(f);
-    cf__side_abandon(&f->task_side); /* a worker may hold the task */
+    cf__side_abandon(&f->t->task_side); /* a worker may hold the task */
     cf__future_mark_interrupted(f);
     cf_future_release(f);
     signal_worker(p, &victim, SIGKILL); /* after the future is settled */
@@ -1532,8 +1533,8 @@ static void pool_stats(cf_executor *ex, cf_stats *out)
     size_t listed = all ? cf__pool_table_list(&p->inflight, all, n) : 0;
     uint64_t queued = 0;
     for (size_t i = 0; i < listed; i++)
-        queued += all[i]->ring_pos == UINT64_MAX ||
-                  !cf__ring_taken(&p->ipc.tasks, all[i]->ring_pos);
+        queued += all[i]->t->ring_pos == UINT64_MAX ||
+                  !cf__ring_taken(&p->ipc.tasks, all[i]->t->ring_pos);
     out->queued = queued;
     out->in_flight = n;
     out->retried = p->stats.retried;
@@ -1566,10 +1567,10 @@ static bool pool_cancel(cf_executor *ex, cf_future *f)
     pthread_mutex_lock(&p->mu);
     bool took = false, taken = false, skipped = false;
     if (cf__pool_table_find(&p->inflight, f->id) == f) {
-        if (f->ring_pos == UINT64_MAX) {
+        if (f->t->ring_pos == UINT64_MAX) {
             took = overflow_remove(p, f); /* else a submitter is pushing it */
         } else {
-            int rc = cf__ring_cancel(&p->ipc.tasks, f->ring_pos);
+            int rc = cf__ring_cancel(&p->ipc.tasks, f->t->ring_pos);
             struct victim none;
             took = rc == 0;
             /* Taken into a worker's batch but not started: still pending,
@@ -1591,9 +1592,9 @@ static bool pool_cancel(cf_executor *ex, cf_future *f)
     /* A worker holds a skipped record: give a kept segment up rather than
      * reuse it under that worker's view. */
     if (skipped)
-        cf__side_abandon(&f->task_side);
+        cf__side_abandon(&f->t->task_side);
     else
-        cf__side_close(&f->task_side);
+        cf__side_close(&f->t->task_side);
     cf__future_mark_cancelled(f);
     cf_future_release(f);
     if (wake)
@@ -1607,7 +1608,7 @@ static void pool_refresh_running(cf_executor *ex, cf_future *f)
     pthread_mutex_lock(&p->mu);
     /* Running means started: taken into a batch is not enough. */
     bool started = cf__pool_table_find(&p->inflight, f->id) == f &&
-                   f->ring_pos != UINT64_MAX && cf__ring_taken(&p->ipc.tasks, f->ring_pos) &&
+                   f->t->ring_pos != UINT64_MAX && cf__ring_taken(&p->ipc.tasks, f->t->ring_pos) &&
                    started_locked(p, f->id);
     pthread_mutex_unlock(&p->mu);
     if (started)
@@ -1626,8 +1627,8 @@ static void cancel_pending(struct process_pool *p)
     for (size_t i = 0; i < n; i++) {
         cf_future *f = all[i];
         struct victim none;
-        int rc = f->ring_pos == UINT64_MAX ? (overflow_remove(p, f) ? 0 : -EBUSY)
-                                           : cf__ring_cancel(&p->ipc.tasks, f->ring_pos);
+        int rc = f->t->ring_pos == UINT64_MAX ? (overflow_remove(p, f) ? 0 : -EBUSY)
+                                           : cf__ring_cancel(&p->ipc.tasks, f->t->ring_pos);
         bool skip = rc == -EALREADY && settle_taken_locked(p, f->id, false, &none) == TAKEN_SKIPPED;
         if (rc == 0 || skip) {
             cf__pool_table_remove(&p->inflight, f->id);
@@ -1638,9 +1639,9 @@ static void cancel_pending(struct process_pool *p)
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < k; i++) {
         if (skipped[i])
-            cf__side_abandon(&all[i]->task_side); /* a worker holds the record */
+            cf__side_abandon(&all[i]->t->task_side); /* a worker holds the record */
         else
-            cf__side_close(&all[i]->task_side);
+            cf__side_close(&all[i]->t->task_side);
         cf__future_mark_cancelled(all[i]);
         cf_future_release(all[i]);
     }
@@ -1893,7 +1894,7 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
         goto out_free;
     /* Records the task ring cannot carry are packed straight into a memfd
      * (executor.c, ipc/spill.h) and arrive in pool_submit sealed, in
-     * f->task_side, with record NULL: push_task sends the segment. */
+     * f->t->task_side, with record NULL: push_task sends the segment. */
     p->base.spill_above = cf__ring_max_record(&p->ipc.tasks);
     if ((rc = -pthread_create(&p->collector, NULL, collector_main, p)) < 0)
         goto out_unmap;

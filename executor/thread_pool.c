@@ -9,7 +9,7 @@
  *
  * The queue is lock-free for submitters (common/mpsc_queue.h, linked
  * through f->qnode, each entry holding one reference and its record in
- * f->record, which the taking thread drops): a submit is an atomic add
+ * f->t->record, which the taking thread drops): a submit is an atomic add
  * and an atomic swap, and takes `mu` only to start a thread, to wake a
  * sleeping one or to wait for room. Threads take one future at a time
  * under `take_mu`. A submitter first reserves its place in `queued`, then
@@ -53,6 +53,7 @@
 #include "executor/future_internal.h"
 #include "executor/future_queue.h"
 #include "ipc/clock.h"
+#include "ipc/futex_lock.h"
 #include "serialize/record.h"
 #include "workers/execute.h"
 #include "workers/pool_ipc.h"
@@ -73,19 +74,28 @@ struct thread_pool {
     struct cf__initializer init; /* name NULL: none */
 
     struct cf__mpsc_queue q; /* futures pushed and not yet taken */
-    pthread_mutex_t take_mu; /* q's consumer side */
+    _Atomic uint32_t take_mu; /* q's consumer side (ipc/futex_lock.h) */
     /* Places reserved (by submitters) and not yet taken: pushed futures,
      * plus pushes on their way, plus failed reservations being undone. On
      * a line of its own: every submit and every take changes it. */
     _Alignas(64) _Atomic size_t queued;
-    _Alignas(64) _Atomic int busy; /* threads between taking a task and its result */
-    _Atomic int started;           /* nthreads, for readers without mu */
-    _Atomic int idle;              /* threads asleep on work_cv (changed under mu) */
+    /* Who sleeps: written when a thread sleeps, wakes or spins, read by
+     * every submit. */
+    _Alignas(64) _Atomic int idle; /* threads asleep on work_cv (changed under mu) */
     _Atomic int wakes;             /* work_cv signals not yet taken up (under mu) */
     _Atomic int room_waiters;      /* submitters asleep on room_cv (under mu) */
     atomic_bool spinning;          /* a thread polls `queued` (at most one) */
-    atomic_bool shutdown;          /* set under mu */
-    atomic_bool broken;            /* set under mu, after broken_msg */
+    /* Read by every submit, written rarely. */
+    _Alignas(64) _Atomic int started; /* nthreads, for readers without mu */
+    atomic_bool shutdown;             /* set under mu */
+    atomic_bool broken;               /* set under mu, after broken_msg */
+    /* [max_workers]: whether thread k is between taking a task and its
+     * result. A flag per thread, each on its own line: one count shared
+     * by the threads cost each task two contended atomic operations, and
+     * only a submit that may start a thread reads them. */
+    struct busy_flag {
+        _Alignas(64) atomic_bool on;
+    } *busy;
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv;   /* queued, shutdown or broken */
@@ -126,11 +136,15 @@ static void wake_one(struct thread_pool *p)
     if (atomic_load(&p->spinning) || atomic_load(&p->idle) <= atomic_load(&p->wakes))
         return;
     pthread_mutex_lock(&p->mu);
-    if (atomic_load(&p->idle) > atomic_load(&p->wakes)) {
+    bool wake = atomic_load(&p->idle) > atomic_load(&p->wakes);
+    if (wake)
         atomic_fetch_add(&p->wakes, 1);
-        pthread_cond_signal(&p->work_cv);
-    }
     pthread_mutex_unlock(&p->mu);
+    /* Signalled with mu dropped, so that the woken thread does not wake
+     * only to block on it. The sleeper counted itself idle under mu and
+     * sleeps before it drops mu: it is asleep by now. */
+    if (wake)
+        pthread_cond_signal(&p->work_cv);
 }
 
 /* Reserves up to `want` places (at least one) without waiting. Returns
@@ -221,9 +235,9 @@ static cf_future *take(struct thread_pool *p)
 {
     if (atomic_load_explicit(&p->queued, memory_order_relaxed) == 0)
         return NULL;
-    pthread_mutex_lock(&p->take_mu);
+    cf__futex_lock_spin(&p->take_mu);
     struct cf__mpsc_node *n = cf__mpsc_pop(&p->q);
-    pthread_mutex_unlock(&p->take_mu);
+    cf__futex_unlock(&p->take_mu);
     if (!n)
         return NULL;
     atomic_fetch_sub(&p->queued, 1);
@@ -237,12 +251,12 @@ static cf_future *take_all(struct thread_pool *p)
 {
     cf_future *first = NULL, **link = &first;
     size_t n = 0;
-    pthread_mutex_lock(&p->take_mu);
+    cf__futex_lock_spin(&p->take_mu);
     for (struct cf__mpsc_node *e; (e = cf__mpsc_pop(&p->q)); n++) {
         *link = future_of(e);
         link = &(*link)->inflight_next;
     }
-    pthread_mutex_unlock(&p->take_mu);
+    cf__futex_unlock(&p->take_mu);
     *link = NULL;
     atomic_fetch_sub(&p->queued, n);
     pthread_mutex_lock(&p->mu);
@@ -316,7 +330,7 @@ static void run_one(struct runner *r, cf_future *f)
     struct cf__record rec;
     size_t value_off = 0;
     int status =
-        cf__record_decode(f->record + CF__ID_PREFIX, f->record_len - CF__ID_PREFIX, r->zone, &rec);
+        cf__record_decode(f->t->record + CF__ID_PREFIX, f->t->record_len - CF__ID_PREFIX, r->zone, &rec);
     if (status == 0)
         status =
             cf__execute_record(&r->sb, &r->pk, f->id, &rec, &value_off, r->msg, sizeof(r->msg));
@@ -405,13 +419,13 @@ static void *thread_main(void *arg)
     msgpack_packer_init(&r.pk, &r.sb, msgpack_sbuffer_write);
     r.zone = msgpack_zone_new(4096);
     /* A thread that cannot run would count as free for ever: better to
-     * say so on every future than to let them wait. */
-    if (!r.zone) {
+     * say so on every future than to let them wait. Either way it stays
+     * in the loop below, which then fails what is still queued or on its
+     * way, and leaves once nothing is. */
+    if (!r.zone)
         break_pool(p, "out of memory starting a pool thread");
-        goto out_free;
-    }
-    if (!run_initializer(&r))
-        goto out_free;
+    else
+        run_initializer(&r);
     for (unsigned misses = 0;;) {
         cf_future *f = take(p);
         if (!f) {
@@ -435,7 +449,7 @@ static void *thread_main(void *arg)
         /* More queued: pass the wake on to one sleeping thread. */
         if (atomic_load(&p->queued) > 0)
             wake_one(p);
-        atomic_fetch_add(&p->busy, 1);
+        atomic_store_explicit(&p->busy[sa.index].on, true, memory_order_relaxed);
         if (atomic_load(&p->broken)) /* pushed by a submitter that reserved before */
             cf__future_finish(f, CF_EBROKEN, p->broken_msg, NULL, 0);
         else if (cf__future_mark_running(f))
@@ -444,9 +458,9 @@ static void *thread_main(void *arg)
          * rather than with the future (a small one lives inside it). */
         cf__future_drop_record(f);
         cf_future_release(f);
-        atomic_fetch_sub(&p->busy, 1); /* free only now: see run_one */
+        /* Free only now: see run_one. */
+        atomic_store_explicit(&p->busy[sa.index].on, false, memory_order_relaxed);
     }
-out_free:
     if (r.zone)
         msgpack_zone_free(r.zone);
     msgpack_sbuffer_destroy(&r.sb);
@@ -489,20 +503,30 @@ static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool 
     return 0;
 }
 
+/* How many of the first n threads are busy. A hint: a thread may turn
+ * free or busy meanwhile, as Python's idle count may. */
+static int count_busy(struct thread_pool *p, int n)
+{
+    int busy = 0;
+    for (int k = 0; k < n; k++)
+        busy += atomic_load_explicit(&p->busy[k].on, memory_order_relaxed);
+    return busy;
+}
+
 /* Before pushing a future with `before` places reserved ahead of it:
  * starts a thread unless a started one is free for it. Fails only when no
  * thread runs at all. */
 static int ensure_thread(struct thread_pool *p, size_t before)
 {
     int started = atomic_load_explicit(&p->started, memory_order_relaxed);
-    if (started >= p->max_workers || (size_t)(started - atomic_load(&p->busy)) > before)
+    if (started >= p->max_workers || (size_t)(started - count_busy(p, started)) > before)
         return 0;
     pthread_mutex_lock(&p->mu);
     /* Reserved before shutdown, but the threads are being joined: none
      * may start now, and the place is given back. */
     int rc = p->joining && p->nthreads == 0 ? CF_ESHUTDOWN : 0;
     if (p->nthreads < p->max_workers && !p->joining &&
-        (size_t)(p->nthreads - atomic_load(&p->busy)) <= before) {
+        (size_t)(p->nthreads - count_busy(p, p->nthreads)) <= before) {
         struct start_arg *sa = malloc(sizeof(*sa));
         rc = sa ? 0 : -ENOMEM;
         if (sa) {
@@ -543,22 +567,27 @@ static int push_reserved(struct thread_pool *p, cf_future *const *fs, size_t n, 
     return 0;
 }
 
-static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
-                       uint64_t deadline_ns)
+static int submit_future(struct thread_pool *p, cf_future *f, uint64_t deadline_ns)
 {
-    struct thread_pool *p = pool_of(ex);
-    /* Freed with the future whether or not it is queued. */
-    f->record = record;
-    f->record_len = len;
     size_t before;
     long rc = reserve(p, 1, &before, deadline_ns);
     return rc < 0 ? (int)rc : push_reserved(p, &f, 1, before);
 }
 
+static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
+                       uint64_t deadline_ns)
+{
+    struct thread_pool *p = pool_of(ex);
+    /* Freed with the future whether or not it is queued. */
+    f->t->record = record;
+    f->t->record_len = len;
+    return submit_future(p, f, deadline_ns);
+}
+
 /* cf_submit_fn's future: queued like any other, with no record. */
 static int pool_submit_native(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
 {
-    return pool_submit(ex, f, NULL, 0, deadline_ns);
+    return submit_future(pool_of(ex), f, deadline_ns);
 }
 
 /* cf_submit_fn_batch: as many futures as there is room for per push (one
@@ -634,8 +663,8 @@ static void pool_destroy(cf_executor *ex)
     pthread_cond_destroy(&p->room_cv);
     pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->mu);
-    pthread_mutex_destroy(&p->take_mu);
     free(p->threads);
+    free(p->busy);
     free(p->prefix);
     cf__initializer_free(&p->init);
     free(p);
@@ -688,7 +717,10 @@ static int copy_options(struct thread_pool *p, const cf_thread_pool_options *o)
     p->max_pending = o && o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
     p->prefix = strdup(o && o->thread_name_prefix ? o->thread_name_prefix : DEFAULT_PREFIX);
     p->threads = calloc((size_t)p->max_workers, sizeof(*p->threads));
-    if (!p->prefix || !p->threads)
+    size_t busy_size = (size_t)p->max_workers * sizeof(*p->busy);
+    if ((p->busy = aligned_alloc(_Alignof(struct busy_flag), busy_size)))
+        memset(p->busy, 0, busy_size);
+    if (!p->prefix || !p->threads || !p->busy)
         return -ENOMEM;
     return o ? cf__initializer_copy(&p->init, o->initializer, o->initargs, o->initargs_len) : 0;
 }
@@ -708,7 +740,6 @@ int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts)
     if ((rc = copy_options(p, opts)) < 0)
         goto out_free;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_mutex_init(&p->take_mu, NULL);
     cf__mpsc_init(&p->q);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -722,6 +753,7 @@ int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts)
 
 out_free:
     free(p->threads);
+    free(p->busy);
     free(p->prefix);
     cf__initializer_free(&p->init);
     free(p);

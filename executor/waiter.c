@@ -6,6 +6,7 @@
 
 #include "executor/future_internal.h"
 #include "executor/waiter.h"
+#include "ipc/futex_lock.h"
 
 int cf__waiter_init(struct cf__waiter *w, bool collect)
 {
@@ -62,7 +63,7 @@ bool cf__waiter_link(struct cf__waiter *w, cf_future *f, struct cf__waiter_link 
         *failed = f->state == CF__FINISHED && f->error != 0;
         return true;
     }
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     bool done = f->state == CF__CANCELLED || f->state == CF__FINISHED;
     if (done) {
         *failed = f->state == CF__FINISHED && f->error != 0;
@@ -71,18 +72,18 @@ bool cf__waiter_link(struct cf__waiter *w, cf_future *f, struct cf__waiter_link 
         node->next = f->waiters;
         f->waiters = node;
     }
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
     return done;
 }
 
 void cf__waiter_unlink(struct cf__waiter *w, cf_future *f)
 {
-    pthread_mutex_lock(&f->mu);
+    cf__futex_lock(&f->mu);
     for (struct cf__waiter_link **l = &f->waiters; *l; l = &(*l)->next) {
         if ((*l)->waiter == w) {
             *l = (*l)->next;
             break;
         }
     }
-    pthread_mutex_unlock(&f->mu);
+    cf__futex_unlock(&f->mu);
 }

@@ -143,16 +143,16 @@ static void break_pool(struct mpi_pool *p, const char *why)
 static int add_entry(struct cf__mpi_buf *b, cf_future *f, uint64_t now)
 {
     struct cf__mpi_entry e = {
-        .record_len = f->record_len,
-        .max_retries = f->retries_left,
+        .record_len = f->t->record_len,
+        .max_retries = f->t->retries_left,
     };
-    if (f->task_deadline) {
-        double left = f->task_deadline > now ? (double)(f->task_deadline - now) / 1e9 : 0;
+    if (f->t->task_deadline) {
+        double left = f->t->task_deadline > now ? (double)(f->t->task_deadline - now) / 1e9 : 0;
         e.task_timeout = left > 1e-6 ? left : 1e-6; /* already late: fails at once */
     }
     if (cf__mpi_buf_append(b, &e, sizeof(e)) < 0)
         return -ENOMEM;
-    return cf__mpi_buf_append(b, f->record, f->record_len);
+    return cf__mpi_buf_append(b, f->t->record, f->t->record_len);
 }
 
 /* Sends one batch to rank r from the queue if it has room and the queue
@@ -191,9 +191,9 @@ static int send_batch(struct mpi_pool *p, int r)
             cf_future_release(f);
             continue;
         }
-        if (f->task_deadline && f->task_deadline <= now) {
+        if (f->t->task_deadline && f->t->task_deadline <= now) {
             char msg[300];
-            snprintf(msg, sizeof(msg), "task %s passed its timeout before it ran", f->task);
+            snprintf(msg, sizeof(msg), "task %s passed its timeout before it ran", f->t->task);
             cf__future_finish(f, -ETIMEDOUT, msg, NULL, 0); /* no-op if cancelled */
             cf_future_release(f);
             continue;
@@ -212,8 +212,8 @@ static int send_batch(struct mpi_pool *p, int r)
         }
         /* The rank has it now; a lost rank ends the job, so no re-send. */
         cf__future_drop_record(f);
-        if (f->task_deadline && f->task_deadline < p->next_deadline)
-            p->next_deadline = f->task_deadline;
+        if (f->t->task_deadline && f->t->task_deadline < p->next_deadline)
+            p->next_deadline = f->t->task_deadline;
         atomic_fetch_add_explicit(&p->in_flight, 1, memory_order_relaxed);
         count++;
     }
@@ -374,16 +374,16 @@ static void expire(struct mpi_pool *p)
     uint64_t next = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
         cf_future *f = all[i];
-        if (!f->task_deadline)
+        if (!f->t->task_deadline)
             continue;
-        if (f->task_deadline > now) {
-            next = f->task_deadline < next ? f->task_deadline : next;
+        if (f->t->task_deadline > now) {
+            next = f->t->task_deadline < next ? f->t->task_deadline : next;
             continue;
         }
         cf__pool_table_remove(&p->inflight, f->id);
         atomic_fetch_sub_explicit(&p->in_flight, 1, memory_order_relaxed);
         char msg[300];
-        snprintf(msg, sizeof(msg), "task %s passed its timeout on a serving rank", f->task);
+        snprintf(msg, sizeof(msg), "task %s passed its timeout on a serving rank", f->t->task);
         cf__future_finish(f, -ETIMEDOUT, msg, NULL, 0);
         cf_future_release(f);
     }
@@ -496,8 +496,8 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
                        uint64_t deadline_ns)
 {
     struct mpi_pool *p = pool_of(ex);
-    f->record = record; /* freed with the future whether or not queued */
-    f->record_len = len;
+    f->t->record = record; /* freed with the future whether or not queued */
+    f->t->record_len = len;
     pthread_mutex_lock(&p->mu);
     int rc = wait_room_locked(p, deadline_ns);
     if (rc == 0) {
