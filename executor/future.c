@@ -203,6 +203,8 @@ static void report_failed_callback(const cf_future *f, cf_done_fn fn, int rc)
  * callback added later is not confused with these. Called once per future. */
 static void run_callbacks(cf_future *f, struct cf__callback *first)
 {
+    if (!first)
+        return; /* most futures: spare them two atomic operations */
     /* A callback may drop what it thinks is the last reference: keep the
      * future (and so the list) alive until the last callback returned. */
     cf_future_retain(f);

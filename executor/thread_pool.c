@@ -382,8 +382,13 @@ static bool spin(struct thread_pool *p)
             break;
         }
         cf__cpu_relax();
-        if (i % 64 == 0 && cf__now_ns() >= end)
+        if (i % 64 != 0)
+            continue;
+        if (cf__now_ns() >= end)
             break;
+        /* A spinner that shares its core with the submitter it waits for
+         * would take half of that core from it: let it run. */
+        sched_yield();
     }
     /* Before this thread counts itself idle (sleep): see wake_one. */
     atomic_store(&p->spinning, false);
