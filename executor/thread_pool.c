@@ -65,6 +65,8 @@
 /* How long one idle thread polls the queue before it sleeps: a submitter
  * feeding a stream of short tasks then needs no futex wake per task. */
 #define SPIN_NS 50000
+/* How often a submitter waiting for room looks again unwoken. */
+#define ROOM_RECHECK_NS 1000000
 
 struct thread_pool {
     cf_executor base;
@@ -171,7 +173,6 @@ static long try_reserve(struct thread_pool *p, size_t want, size_t *before)
 static long reserve_slow(struct thread_pool *p, size_t want, size_t *before,
                          uint64_t deadline_ns)
 {
-    struct timespec ts = cf__deadline_timespec(deadline_ns);
     long rc;
     pthread_mutex_lock(&p->mu);
     /* Counted before the reservation is tried again: a thread that frees
@@ -184,9 +185,15 @@ static long reserve_slow(struct thread_pool *p, size_t want, size_t *before,
             rc = -EAGAIN;
             break;
         }
-        int w = deadline_ns == CF__NO_DEADLINE ? pthread_cond_wait(&p->room_cv, &p->mu)
-                                               : pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
-        if (w == ETIMEDOUT && (rc = try_reserve(p, want, before)) == 0) {
+        /* Woken when the queue is half empty (room_freed), but never
+         * asleep longer than ROOM_RECHECK_NS: when every thread runs a task
+         * that waits for this very submitter, the queue never gets there,
+         * and the places their takes freed are all there is. */
+        uint64_t recheck = cf__now_ns() + ROOM_RECHECK_NS;
+        bool last = deadline_ns <= recheck;
+        struct timespec ts = cf__deadline_timespec(last ? deadline_ns : recheck);
+        int w = pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
+        if (w == ETIMEDOUT && last && (rc = try_reserve(p, want, before)) == 0) {
             rc = -ETIMEDOUT;
             break;
         }
@@ -210,22 +217,17 @@ static void unreserve(struct thread_pool *p, size_t n)
     atomic_fetch_sub(&p->queued, n);
 }
 
-/* After a take freed a place: wakes submitters waiting for room. They
- * wake when the queue is half empty, not at every take: woken per take, a
- * submitter streaming tasks slept and woke once per task (a futex wake
- * each way). But when no other thread is there to take the next task
- * (none idle or spinning), the queue may not move again until a task
- * ends, and a task may be waiting for that very submitter: one of them is
- * woken for the place this take freed. */
+/* After a take freed a place: wakes submitters waiting for room once the
+ * queue is half empty, not at every take: woken per take, a submitter
+ * streaming tasks slept and woke once per task (a futex wake each way),
+ * and took one place each time. See reserve_slow for the take that must
+ * not wait for half. */
 static void room_freed(struct thread_pool *p)
 {
-    if (atomic_load(&p->room_waiters) == 0)
+    if (atomic_load(&p->room_waiters) == 0 || atomic_load(&p->queued) > p->max_pending / 2)
         return;
     pthread_mutex_lock(&p->mu);
-    if (atomic_load(&p->queued) <= p->max_pending / 2)
-        pthread_cond_broadcast(&p->room_cv);
-    else if (atomic_load(&p->idle) == 0 && !atomic_load(&p->spinning))
-        pthread_cond_signal(&p->room_cv);
+    pthread_cond_broadcast(&p->room_cv);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -381,8 +383,11 @@ static bool spin(struct thread_pool *p)
             work = true;
             break;
         }
-        cf__cpu_relax();
-        if (i % 64 != 0)
+        /* Polled every few pauses, not every one: each look pulls the
+         * line the submitter writes next away from it. */
+        for (int k = 0; k < 8; k++)
+            cf__cpu_relax();
+        if (i % 8 != 0)
             continue;
         if (cf__now_ns() >= end)
             break;
