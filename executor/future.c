@@ -27,9 +27,12 @@
 cf_future *cf__future_new(bool with_task, size_t extra)
 {
     size_t task_size = with_task ? sizeof(struct cf__future_task) : 0;
-    cf_future *f = calloc(1, sizeof(*f) + task_size + extra);
+    /* The extra bytes are the caller's to fill: only the structs are
+     * zeroed (calloc would clear them too, for nothing). */
+    cf_future *f = malloc(sizeof(*f) + task_size + extra);
     if (!f)
         return NULL;
+    memset(f, 0, sizeof(*f) + task_size);
     atomic_init(&f->refs, 1);
     f->state = CF__PENDING;
     if (with_task) {
