@@ -14,6 +14,7 @@
 #define CF_COMMON_MPSC_QUEUE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct cf__mpsc_node {
@@ -25,7 +26,8 @@ struct cf__mpsc_queue {
      * end, so that a push and a pop do not contend for one cache line. */
     _Alignas(64) struct cf__mpsc_node *_Atomic tail;
     _Alignas(64) struct cf__mpsc_node *head; /* the consumer's */
-    struct cf__mpsc_node stub;
+    /* Written by a push when the queue was empty: apart from head too. */
+    _Alignas(64) struct cf__mpsc_node stub;
 };
 
 static inline void cf__mpsc_init(struct cf__mpsc_queue *q)
@@ -48,6 +50,20 @@ static inline void cf__mpsc_push_chain(struct cf__mpsc_queue *q, struct cf__mpsc
 static inline void cf__mpsc_push(struct cf__mpsc_queue *q, struct cf__mpsc_node *n)
 {
     cf__mpsc_push_chain(q, n, n);
+}
+
+/* Whether a pop may find a node (a hint: a push may be halfway). The
+ * consumer's call, like pop. */
+static inline bool cf__mpsc_maybe_nonempty(struct cf__mpsc_queue *q)
+{
+    return q->head != &q->stub || atomic_load_explicit(&q->stub.next, memory_order_relaxed);
+}
+
+/* Any thread: false when the queue is surely empty (its tail is the stub,
+ * where a pop that emptied it left it), true otherwise (a hint). */
+static inline bool cf__mpsc_pushed_since_empty(struct cf__mpsc_queue *q)
+{
+    return atomic_load_explicit(&q->tail, memory_order_relaxed) != &q->stub;
 }
 
 /* The oldest node, or NULL when the queue is empty or its oldest push is

@@ -10,6 +10,7 @@
 #define CF_IPC_FUTEX_LOCK_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ipc/clock.h"
@@ -44,6 +45,14 @@ static inline void cf__futex_lock_spin(_Atomic uint32_t *w)
         cf__cpu_relax();
     }
     cf__futex_lock(w);
+}
+
+/* Takes the lock if it is free; false otherwise. */
+static inline bool cf__futex_trylock(_Atomic uint32_t *w)
+{
+    uint32_t c = 0;
+    return atomic_compare_exchange_strong_explicit(w, &c, 1, memory_order_acquire,
+                                                   memory_order_relaxed);
 }
 
 static inline void cf__futex_unlock(_Atomic uint32_t *w)
