@@ -620,9 +620,10 @@ static void *nv_blocked_submitter(void *arg)
 
 /* One thread, a full queue, a submitter blocked on it, and the task the
  * thread takes next waits for that submitter: the take frees a place and
- * nobody else will take another, so the submitter must be woken for it
- * (waking it only once the queue is half empty deadlocked here: the task
- * waited for the submitter, the submitter for the queue). */
+ * nobody else will take another, so the submitter must get it although
+ * the queue never gets half empty (waking it only then deadlocked here:
+ * the task waited for the submitter, the submitter for the queue; it now
+ * looks again every millisecond, executor/thread_pool.c). */
 Test(th_native, a_take_wakes_a_blocked_submitter_when_no_other_thread_will, .timeout = 30)
 {
     cf_executor *ex;
