@@ -420,9 +420,20 @@ void *cf__executor_reserve(msgpack_packer *pk, size_t len)
     return sb->data + before;
 }
 
+void *cf__executor_alloc(size_t size)
+{
+    size_t rounded = (size + 63) / 64 * 64; /* aligned_alloc wants a multiple */
+    void *p = aligned_alloc(64, rounded);
+    if (p)
+        memset(p, 0, rounded);
+    return p;
+}
+
 void cf__executor_count_completion(cf_executor *ex, int state, int error)
 {
-    struct cf__executor_counters *c = &ex->counters;
+    int cpu = sched_getcpu(); /* glibc reads it from rseq: no system call */
+    struct cf__completion_counts *c =
+        &ex->counters.slot[(unsigned)(cpu < 0 ? 0 : cpu) % CF__COUNTER_SLOTS];
     if (state == CF__CANCELLED) {
         atomic_fetch_add_explicit(&c->cancelled, 1, memory_order_relaxed);
         return;
@@ -442,17 +453,19 @@ int cf_executor_stats(cf_executor *ex, cf_stats *out)
 {
     if (!ex || !out)
         return -EINVAL;
-    struct cf__executor_counters *c = &ex->counters;
     *out = (cf_stats){
-        .submitted = atomic_load(&c->submitted),
-        .completed = atomic_load(&c->completed),
-        .failed = atomic_load(&c->failed),
-        .failed_task = atomic_load(&c->failed_task),
-        .failed_worker = atomic_load(&c->failed_worker),
-        .failed_timeout = atomic_load(&c->failed_timeout),
-        .cancelled = atomic_load(&c->cancelled),
+        .submitted = atomic_load(&ex->counters.submitted),
         .workers = ex->ops->workers(ex),
     };
+    for (int i = 0; i < CF__COUNTER_SLOTS; i++) {
+        struct cf__completion_counts *c = &ex->counters.slot[i];
+        out->completed += atomic_load(&c->completed);
+        out->failed += atomic_load(&c->failed);
+        out->failed_task += atomic_load(&c->failed_task);
+        out->failed_worker += atomic_load(&c->failed_worker);
+        out->failed_timeout += atomic_load(&c->failed_timeout);
+        out->cancelled += atomic_load(&c->cancelled);
+    }
     if (ex->ops->stats)
         ex->ops->stats(ex, out);
     return 0;

@@ -1855,7 +1855,7 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
     int rc = check_options(opts, &workers, &ring);
     if (rc < 0)
         return rc;
-    struct process_pool *p = calloc(1, sizeof(*p));
+    struct process_pool *p = cf__executor_alloc(sizeof(*p));
     if (!p)
         return -ENOMEM;
     p->base.ops = &process_pool_ops;

@@ -415,7 +415,9 @@ static cf_future *spin(struct thread_pool *p, bool *more)
     bool no = false;
     if (!atomic_compare_exchange_strong(&p->spinning, &no, true))
         return NULL;
-    uint64_t end = cf__now_ns() + SPIN_NS;
+    static long spin_ns = -1;
+    if (spin_ns < 0) { const char *e = getenv("CF_SPIN_NS"); spin_ns = e ? atol(e) : SPIN_NS; }
+    uint64_t end = cf__now_ns() + (uint64_t)spin_ns;
     cf_future *f = NULL;
     for (unsigned i = 1; !stopping(p); i++) {
         /* The queue's tail, not the counts: a look at a count the
@@ -778,7 +780,7 @@ int cf_thread_pool_create(cf_executor **out, const cf_thread_pool_options *opts)
     int rc = check_options(opts);
     if (rc < 0)
         return rc;
-    struct thread_pool *p = calloc(1, sizeof(*p));
+    struct thread_pool *p = cf__executor_alloc(sizeof(*p));
     if (!p)
         return -ENOMEM;
     p->base.ops = &thread_pool_ops;

@@ -629,7 +629,7 @@ static const struct cf__executor_ops mpi_pool_ops = {
 int cf__mpi_root_start(cf_executor **out, const struct cf__mpi_config *c,
                        const struct cf__mpi_hello *hellos)
 {
-    struct mpi_pool *p = calloc(1, sizeof(*p));
+    struct mpi_pool *p = cf__executor_alloc(sizeof(*p));
     if (!p) {
         cf__mpi_send_start(c, -ENOMEM);
         return -ENOMEM;
