@@ -89,7 +89,7 @@ cf_future *cf_future_retain(cf_future *f)
 /* Whether the packed result lives in result.buf (malloc'd). */
 static bool result_in_buf(const cf_future *f)
 {
-    return f->result_len > CF__RESULT_INLINE && !(f->x && f->x->result_side.map);
+    return f->result_len > CF__RESULT_INLINE && !f->result_in_side;
 }
 
 void cf_future_release(cf_future *f)
@@ -282,6 +282,7 @@ static int finish(cf_future *f, int error, const char *message, unsigned char *b
     if (side) {
         f->x->result_side = *side;
         f->x->result_off = side_off;
+        f->result_in_side = true;
         cf__side_forget(side);
     }
     bool wake;
@@ -421,7 +422,7 @@ static int before_wait(cf_future *f, double timeout, uint64_t deadline)
 
 static const unsigned char *result_bytes(const cf_future *f)
 {
-    if (f->x && f->x->result_side.map)
+    if (f->result_in_side) /* x and its segment were set before `done` */
         return (const unsigned char *)f->x->result_side.map + f->x->result_off;
     return f->result_len > CF__RESULT_INLINE ? f->result.buf : f->result.inline_bytes;
 }

@@ -85,7 +85,7 @@ struct cf__future_extras {
  * are most of the cost of a submit: so it is kept to 104 bytes, with
  * what only some futures need moved out (t, x above), and a one-word lock
  * (ipc/futex_lock.h) instead of pthread's 40 bytes. Fields are ordered to
- * leave no padding. */
+ * leave no padding but the 4 bytes after the flags. */
 struct cf_future {
     _Atomic int refs;
     /* 0 while pending, 1 once done (a futex word: waiters sleep on it). A
@@ -96,6 +96,14 @@ struct cf_future {
     int error;         /* 0 or the failure code once FINISHED */
     uint8_t state;     /* enum cf__future_state */
     bool native;       /* a cf_submit_fn call, not a record (executor/native.c) */
+    /* The result lies in x->result_side (set before `done`): readers that
+     * hold no lock look here, never at x, which a reader holding mu may
+     * create at any time (to unpack). */
+    bool result_in_side;
+    /* The thread pool's, under its take_mu: the future's place in the
+     * queue is counted as taken, by the thread that popped it or by a
+     * pool thread that claimed it first (executor/thread_pool.c). */
+    bool place_freed;
     cf_executor *owner; /* owned by the executor that runs the future (under its lock) */
     uint64_t id;
     /* Next to id: a walk of the in-flight table reads both. One link, used

@@ -1,6 +1,7 @@
-/* A FIFO of futures linked through cf_future.inflight_next: the queue of
- * futures not yet taken that the thread pool and the MPI pool's root keep
- * (each entry holding one reference, which its taker drops). Not
+/* A FIFO of futures linked through cf_future.inflight_next: the MPI pool
+ * root's queue of futures not yet taken (each entry holding one
+ * reference, which its taker drops), and lists of futures to complete
+ * (cf__future_list_drain; the thread pool's queue is common/mpsc_queue.h). Not
  * thread-safe: the owner's lock guards it. The owner adds its own wakes
  * (room, work) around these calls; the queue only links and counts.
  */

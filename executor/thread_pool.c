@@ -8,8 +8,8 @@
  * their done-callbacks.
  *
  * The queue is lock-free for submitters (common/mpsc_queue.h, linked
- * through f->qnode, each entry holding one reference and its record in
- * f->t->record, which the taking thread drops): a submit is an atomic add
+ * through f->qnode, each entry holding one reference; the thread that
+ * runs a future drops its record): a submit is an atomic add
  * and an atomic swap, and takes `mu` only to start a thread, to wake a
  * sleeping one or to wait for room. Threads take one future at a time
  * under `take_mu`. A submitter first reserves its place (adds to
@@ -42,8 +42,10 @@
  * Cancellation is Python's: a cancelled future stays queued, and the
  * thread that takes it finds it cannot mark it running and drops it. A
  * thread of the pool waiting on a queued future claims it the same way
- * (marks it running) and runs it itself; the queue's entry is dropped
- * when it comes out.
+ * (marks it running), gives its place back (place_freed, so that a full
+ * queue does not stay full behind futures already run) and runs it
+ * itself; the queue's entry is dropped when it comes out, or when the
+ * pool is destroyed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -171,9 +173,9 @@ static void wake_one(struct thread_pool *p)
 }
 
 /* Reserves up to `want` places (at least one) without waiting. Returns
- * how many (0: the queue is full) or CF_ESHUTDOWN / CF_EBROKEN; *before
- * gets the places reserved ahead of these. */
-static long try_reserve(struct thread_pool *p, size_t want, size_t *before)
+ * how many (0: the queue is full) or CF_ESHUTDOWN / CF_EBROKEN; *index
+ * gets the count of `pushed` before them (the index of the first). */
+static long try_reserve(struct thread_pool *p, size_t want, size_t *index)
 {
     size_t n = atomic_fetch_add(&p->pushed, want);
     size_t taken = atomic_load_explicit(&p->taken_seen, memory_order_relaxed);
@@ -182,10 +184,11 @@ static long try_reserve(struct thread_pool *p, size_t want, size_t *before)
         taken = atomic_load(&p->taken);
         atomic_store_explicit(&p->taken_seen, taken, memory_order_relaxed);
     }
-    /* taken <= n: a take is of a push made before, whose place came
-     * before ours; a place being given back meanwhile can only make
-     * `ahead` look larger (then room is looked for again, no harm). */
-    size_t ahead = n - taken;
+    /* Places reserved after ours may have been pushed and taken while
+     * this thread was away: `taken` can exceed n. A failed try being
+     * given back meanwhile makes `ahead` look larger for a moment (then
+     * room is looked for again; a poll may see the queue full). */
+    size_t ahead = n > taken ? n - taken : 0;
     long rc = atomic_load(&p->broken)         ? CF_EBROKEN
               : atomic_load(&p->shutdown)     ? CF_ESHUTDOWN
               : ahead >= p->max_pending       ? 0
@@ -194,14 +197,14 @@ static long try_reserve(struct thread_pool *p, size_t want, size_t *before)
     size_t got = rc > 0 ? (size_t)rc : 0;
     if (got < want)
         atomic_fetch_sub(&p->pushed, want - got);
-    *before = ahead;
+    *index = n;
     return rc;
 }
 
 /* Waits under mu for room (see try_reserve). Returns the places reserved,
  * or CF_ESHUTDOWN, CF_EBROKEN, -EAGAIN (deadline 0: the generic layer makes
  * it CF_EFULL) or -ETIMEDOUT. */
-static long reserve_slow(struct thread_pool *p, size_t want, size_t *before,
+static long reserve_slow(struct thread_pool *p, size_t want, size_t *index,
                          uint64_t deadline_ns)
 {
     long rc;
@@ -210,7 +213,7 @@ static long reserve_slow(struct thread_pool *p, size_t want, size_t *before,
      * a place after that try sees us (see the top of this file). */
     atomic_fetch_add(&p->room_waiters, 1);
     for (;;) {
-        if ((rc = try_reserve(p, want, before)) != 0)
+        if ((rc = try_reserve(p, want, index)) != 0)
             break;
         if (deadline_ns == 0) {
             rc = -EAGAIN;
@@ -224,7 +227,7 @@ static long reserve_slow(struct thread_pool *p, size_t want, size_t *before,
         bool last = deadline_ns <= recheck;
         struct timespec ts = cf__deadline_timespec(last ? deadline_ns : recheck);
         int w = pthread_cond_timedwait(&p->room_cv, &p->mu, &ts);
-        if (w == ETIMEDOUT && last && (rc = try_reserve(p, want, before)) == 0) {
+        if (w == ETIMEDOUT && last && (rc = try_reserve(p, want, index)) == 0) {
             rc = -ETIMEDOUT;
             break;
         }
@@ -236,10 +239,10 @@ static long reserve_slow(struct thread_pool *p, size_t want, size_t *before,
     return rc;
 }
 
-static long reserve(struct thread_pool *p, size_t want, size_t *before, uint64_t deadline_ns)
+static long reserve(struct thread_pool *p, size_t want, size_t *index, uint64_t deadline_ns)
 {
-    long rc = try_reserve(p, want, before);
-    return rc != 0 ? rc : reserve_slow(p, want, before, deadline_ns);
+    long rc = try_reserve(p, want, index);
+    return rc != 0 ? rc : reserve_slow(p, want, index, deadline_ns);
 }
 
 /* Gives back reserved places never pushed. */
@@ -262,6 +265,16 @@ static void room_freed(struct thread_pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* With take_mu held: counts f's place as taken, unless a claim did. */
+static void free_place_locked(struct thread_pool *p, cf_future *f)
+{
+    if (f->place_freed)
+        return;
+    f->place_freed = true;
+    /* Before room_freed reads room_waiters: see reserve_slow. */
+    atomic_store(&p->taken, atomic_load_explicit(&p->taken, memory_order_relaxed) + 1);
+}
+
 /* The oldest queued future, or NULL (none pushed yet; a reserved place
  * may still be on its way: see queued()); *more says whether another
  * seems to follow it. `wait`: wait for take_mu, else give up if another
@@ -274,8 +287,7 @@ static cf_future *take(struct thread_pool *p, bool wait, bool *more)
         return NULL;
     struct cf__mpsc_node *n = cf__mpsc_pop(&p->q);
     if (n) {
-        /* Before room_freed reads room_waiters: see reserve_slow. */
-        atomic_store(&p->taken, atomic_load_explicit(&p->taken, memory_order_relaxed) + 1);
+        free_place_locked(p, future_of(n));
         *more = cf__mpsc_maybe_nonempty(&p->q);
     }
     cf__futex_unlock(&p->take_mu);
@@ -294,9 +306,9 @@ static cf_future *take_all(struct thread_pool *p)
     cf__futex_lock_spin(&p->take_mu);
     for (struct cf__mpsc_node *e; (e = cf__mpsc_pop(&p->q)); n++) {
         *link = future_of(e);
+        free_place_locked(p, *link);
         link = &(*link)->inflight_next;
     }
-    atomic_store(&p->taken, atomic_load_explicit(&p->taken, memory_order_relaxed) + n);
     cf__futex_unlock(&p->take_mu);
     *link = NULL;
     pthread_mutex_lock(&p->mu);
@@ -315,6 +327,26 @@ struct runner {
     char msg[CF__EXECUTE_MESSAGE_MAX];
 };
 
+/* A broken pool's answer to future f it took: fails it, unless it ran or
+ * runs already (claimed by a waiting pool thread) or was cancelled. Drops
+ * the queue's reference. */
+static void fail_taken(struct thread_pool *p, cf_future *f)
+{
+    if (cf__future_mark_running(f))
+        cf__future_finish(f, CF_EBROKEN, p->broken_msg, NULL, 0);
+    cf_future_release(f);
+}
+
+static void fail_list(struct thread_pool *p, cf_future *f)
+{
+    while (f) {
+        cf_future *next = f->inflight_next;
+        f->inflight_next = NULL;
+        fail_taken(p, f);
+        f = next;
+    }
+}
+
 /* Marks the pool broken (first reason wins) and fails every queued
  * future with CF_EBROKEN. Futures pushed after this by submitters that
  * reserved before it are failed by the threads, which stay until
@@ -331,7 +363,7 @@ static void break_pool(struct thread_pool *p, const char *why)
     pthread_mutex_unlock(&p->mu);
     /* broken_msg is written once, before broken is set, under mu (held by
      * us above): it no longer changes. */
-    cf__future_list_drain(take_all(p), CF_EBROKEN, p->broken_msg);
+    fail_list(p, take_all(p));
 }
 
 /* Runs the initializer; false (and the pool broken) when it failed. */
@@ -415,9 +447,7 @@ static cf_future *spin(struct thread_pool *p, bool *more)
     bool no = false;
     if (!atomic_compare_exchange_strong(&p->spinning, &no, true))
         return NULL;
-    static long spin_ns = -1;
-    if (spin_ns < 0) { const char *e = getenv("CF_SPIN_NS"); spin_ns = e ? atol(e) : SPIN_NS; }
-    uint64_t end = cf__now_ns() + (uint64_t)spin_ns;
+    uint64_t end = cf__now_ns() + SPIN_NS;
     cf_future *f = NULL;
     for (unsigned i = 1; !stopping(p); i++) {
         /* The queue's tail, not the counts: a look at a count the
@@ -439,6 +469,12 @@ static cf_future *spin(struct thread_pool *p, bool *more)
     }
     /* Before this thread counts itself idle (sleep): see wake_one. */
     atomic_store(&p->spinning, false);
+    /* A submitter that pushed while we still looked like the spinner did
+     * not wake anyone: we run f, so pass that wake on. (Its add to
+     * `pushed` came before its look at `spinning`, which came before our
+     * store: this read sees it.) */
+    if (f && !*more)
+        *more = queued(p) > 0;
     return f;
 }
 
@@ -498,14 +534,18 @@ static void *thread_main(void *arg)
         if (more)
             wake_one(p);
         atomic_store_explicit(&p->busy[sa.index].on, true, memory_order_relaxed);
-        if (atomic_load(&p->broken)) /* pushed by a submitter that reserved before */
-            cf__future_finish(f, CF_EBROKEN, p->broken_msg, NULL, 0);
-        else if (cf__future_mark_running(f))
-            run_claimed(&r, f);
-        /* Taken: nobody reads the record again. A large one is freed now
-         * rather than with the future (a small one lives inside it). */
-        cf__future_drop_record(f);
-        cf_future_release(f);
+        if (atomic_load(&p->broken)) { /* pushed by a submitter that reserved before */
+            fail_taken(p, f);
+        } else {
+            if (cf__future_mark_running(f)) {
+                run_claimed(&r, f);
+                /* Run: nobody reads the record again. A large one is freed
+                 * now rather than with the future (a small one lives in
+                 * it). Only the runner may: a claimer may be decoding it. */
+                cf__future_drop_record(f);
+            }
+            cf_future_release(f);
+        }
         /* Free only now: see run_one. */
         atomic_store_explicit(&p->busy[sa.index].on, false, memory_order_relaxed);
     }
@@ -543,8 +583,16 @@ static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool 
         if (!cf__future_pending_owner(fs[i], false, &owner) || !owner)
             continue;
         atomic_fetch_sub(&owner->calls, 1);
-        if (owner == ex && !atomic_load(&p->broken) && cf__future_mark_running(fs[i]))
-            run_claimed(&r, fs[i]);
+        if (owner != ex || atomic_load(&p->broken) || !cf__future_mark_running(fs[i]))
+            continue;
+        /* Claimed: its place is free now (a submit this task makes next
+         * must not find the queue full of futures already run). */
+        cf__futex_lock_spin(&p->take_mu);
+        free_place_locked(p, fs[i]);
+        cf__futex_unlock(&p->take_mu);
+        room_freed(p);
+        run_claimed(&r, fs[i]);
+        cf__future_drop_record(fs[i]);
     }
     msgpack_zone_free(r.zone);
     msgpack_sbuffer_destroy(&r.sb);
@@ -561,13 +609,19 @@ static int count_busy(struct thread_pool *p, int n)
     return busy;
 }
 
-/* Before pushing a future with `before` places reserved ahead of it:
+/* Before pushing the future whose place is `index` (see try_reserve):
  * starts a thread unless a started one is free for it. Fails only when no
  * thread runs at all. */
-static int ensure_thread(struct thread_pool *p, size_t before)
+static int ensure_thread(struct thread_pool *p, size_t index)
 {
     int started = atomic_load_explicit(&p->started, memory_order_relaxed);
-    if (started >= p->max_workers || (size_t)(started - count_busy(p, started)) > before)
+    if (started >= p->max_workers)
+        return 0;
+    /* The futures ahead of this one, by the real `taken` (the submitter's
+     * last look may be old: it would start threads nobody needs). */
+    size_t taken = atomic_load(&p->taken);
+    size_t before = index > taken ? index - taken : 0;
+    if ((size_t)(started - count_busy(p, started)) > before)
         return 0;
     pthread_mutex_lock(&p->mu);
     /* Reserved before shutdown, but the threads are being joined: none
@@ -595,11 +649,11 @@ static int ensure_thread(struct thread_pool *p, size_t before)
 /* --------------------------------------------------------- operations */
 
 /* Queues fs[0..n) (each gains the queue's reference) into places reserved
- * for them, `before` places ahead; n > 0. */
-static int push_reserved(struct thread_pool *p, cf_future *const *fs, size_t n, size_t before)
+ * for them, the first at `index` (see try_reserve); n > 0. */
+static int push_reserved(struct thread_pool *p, cf_future *const *fs, size_t n, size_t index)
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = ensure_thread(p, before + i);
+        int rc = ensure_thread(p, index + i);
         if (rc < 0) {
             unreserve(p, n);
             return rc;
@@ -617,9 +671,9 @@ static int push_reserved(struct thread_pool *p, cf_future *const *fs, size_t n, 
 
 static int submit_future(struct thread_pool *p, cf_future *f, uint64_t deadline_ns)
 {
-    size_t before;
-    long rc = reserve(p, 1, &before, deadline_ns);
-    return rc < 0 ? (int)rc : push_reserved(p, &f, 1, before);
+    size_t index;
+    long rc = reserve(p, 1, &index, deadline_ns);
+    return rc < 0 ? (int)rc : push_reserved(p, &f, 1, index);
 }
 
 static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, size_t len,
@@ -647,9 +701,9 @@ static int pool_submit_native_batch(cf_executor *ex, cf_future *const *fs, size_
     size_t i = 0;
     int rc = 0;
     while (i < n) {
-        size_t before;
-        long got = reserve(p, n - i, &before, CF__NO_DEADLINE);
-        if (got < 0 || (rc = push_reserved(p, fs + i, (size_t)got, before)) < 0) {
+        size_t index;
+        long got = reserve(p, n - i, &index, CF__NO_DEADLINE);
+        if (got < 0 || (rc = push_reserved(p, fs + i, (size_t)got, index)) < 0) {
             rc = got < 0 ? (int)got : rc;
             break;
         }
@@ -706,7 +760,11 @@ static int pool_shutdown(cf_executor *ex, bool wait, bool cancel_futures)
 static void pool_destroy(cf_executor *ex)
 {
     struct thread_pool *p = pool_of(ex);
-    /* cf_executor_release joined the threads; the queue is empty. */
+    /* cf_executor_release joined the threads. What is still in the queue
+     * was claimed and run by a waiting pool thread (its place freed, so
+     * no thread waited for it): drop the queue's references. */
+    for (struct cf__mpsc_node *e; (e = cf__mpsc_pop(&p->q));)
+        cf_future_release(future_of(e));
     pthread_cond_destroy(&p->joined_cv);
     pthread_cond_destroy(&p->room_cv);
     pthread_cond_destroy(&p->work_cv);
