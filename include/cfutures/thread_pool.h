@@ -60,7 +60,10 @@ CF_API int cf_thread_pool_default_workers(void);
  * On the pool:
  *  - submit blocks while max_pending tasks wait (timeout 0: CF_EFULL at
  *    once; -ETIMEDOUT after a positive timeout; CF_ESHUTDOWN when the pool
- *    shuts down meanwhile); CF_ESHUTDOWN after shutdown; CF_EBROKEN once
+ *    shuts down meanwhile; with several threads submitting to a queue one
+ *    place from full, a submit that does not wait may find it full while
+ *    another's failed try is being given back); CF_ESHUTDOWN after
+ *    shutdown; CF_EBROKEN once
  *    an initializer failed; a negated errno if no thread could be started
  *    at all. Thread-safe, also from a task or a done-callback.
  *  - an initializer failing (any non-zero return) breaks the pool: every
