@@ -38,15 +38,44 @@ static bool msg_ok(const char *msg, size_t msg_len)
     return (msg != NULL || msg_len == 0) && msg_len <= UINT32_MAX;
 }
 
+/* An unsigned integer in msgpack's shortest form (msgpack-c's too) at b;
+ * returns its length. */
+static size_t put_uint(unsigned char *b, uint64_t v)
+{
+    int bytes = v <= 0x7f ? 0 : v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
+    if (bytes == 0) {
+        b[0] = (unsigned char)v;
+        return 1;
+    }
+    b[0] = bytes == 1 ? 0xcc : bytes == 2 ? 0xcd : bytes == 4 ? 0xce : 0xcf;
+    for (int i = 0; i < bytes; i++)
+        b[1 + i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+    return 1 + (size_t)bytes;
+}
+
+/* The type, the id and the name, encoded here in msgpack-c's own bytes
+ * (tests/test_record.c compares them) and handed to the packer's writer in
+ * one call: through msgpack-c, the three fields took four writer calls, a
+ * fifth of a thread pool submit's time. */
 static int named_begin(msgpack_packer *pk, int type, uint64_t id, const char *name,
                        size_t name_len)
 {
     if (pk == NULL || name == NULL || name_len == 0 || name_len > CF__TASK_NAME_MAX)
         return -EINVAL;
-    if (msgpack_pack_int(pk, type) || msgpack_pack_uint64(pk, id) ||
-        pack_str(pk, name, name_len))
-        return -ENOMEM;
-    return 0;
+    _Static_assert(CF__TASK_NAME_MAX <= 255, "a name fits a str8");
+    unsigned char b[1 + 9 + 2 + CF__TASK_NAME_MAX];
+    size_t n = 0;
+    b[n++] = (unsigned char)type; /* 1 or 2: a positive fixint */
+    n += put_uint(b + n, id);
+    if (name_len < 32) {
+        b[n++] = (unsigned char)(0xa0 | name_len);
+    } else {
+        b[n++] = 0xd9;
+        b[n++] = (unsigned char)name_len;
+    }
+    memcpy(b + n, name, name_len);
+    n += name_len;
+    return pk->callback(pk->data, (const char *)b, n) == 0 ? 0 : -ENOMEM;
 }
 
 int cf__record_task_begin(msgpack_packer *pk, uint64_t id, const char *name, size_t name_len)

@@ -831,3 +831,35 @@ Test(record, random_corruption, .timeout = 10)
     cr_assert_gt(ok, 100, "some corruptions should still decode");
     msgpack_zone_destroy(&z);
 }
+
+/* The TASK and CHUNK header (type, id, name) is encoded by hand in one
+ * write (serialize/record.c, named_begin): it must be msgpack-c's own
+ * bytes for every width of id and both string headers. */
+Test(record, hand_encoded_header_matches_msgpack_c, .timeout = 10)
+{
+    static const uint64_t ids[] = {0,     1,          127,        128,         255,
+                                   256,   65535,      65536,      4294967295u, 4294967296u,
+                                   UINT64_MAX};
+    static const size_t lens[] = {1, 31, 32, 200, CF__TASK_NAME_MAX};
+    char name[CF__TASK_NAME_MAX];
+    memset(name, 'n', sizeof(name));
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+            for (int chunk = 0; chunk < 2; chunk++) {
+                struct enc got, want;
+                enc_init(&got);
+                enc_init(&want);
+                int rc = chunk ? cf__record_chunk_begin(&got.pk, ids[i], name, lens[k])
+                               : cf__record_task_begin(&got.pk, ids[i], name, lens[k]);
+                cr_assert_eq(rc, 0);
+                msgpack_pack_int(&want.pk, chunk ? CF__REC_CHUNK : CF__REC_TASK);
+                msgpack_pack_uint64(&want.pk, ids[i]);
+                msgpack_pack_str(&want.pk, lens[k]);
+                msgpack_pack_str_body(&want.pk, name, lens[k]);
+                expect_bytes(&got, &want);
+                enc_fini(&got);
+                enc_fini(&want);
+            }
+        }
+    }
+}
