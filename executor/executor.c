@@ -300,7 +300,9 @@ static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
      * may drop it earlier (cf__future_drop_record). */
     size_t len = rb->sb.size;
     bool small = rb->sb.data == rb->stack;
-    cf_future *f = cf__future_new(true, (small ? len : 0) + name_len + 1);
+    /* The ring part only for an executor whose records may spill (the
+     * process pool): the thread pool's futures are 72 bytes smaller. */
+    cf_future *f = cf__future_new(true, ex->spill_above != 0, (small ? len : 0) + name_len + 1);
     if (!f) {
         record_buf_free(rb);
         cf__side_close(&side);
@@ -313,8 +315,8 @@ static int submit_record(cf_executor *ex, struct cf__packed_record *pr,
         extra += len;
         f->t->record_inline = true;
     } else if (side.fd >= 0) {
-        record = NULL; /* sealed in a segment: the backend pushes f->t->task_side */
-        f->t->task_side = side;
+        record = NULL; /* sealed in a segment: the backend pushes its task_side */
+        f->t->ring->task_side = side; /* a segment only where records spill */
     } else {
         unsigned char *exact = realloc(rb->sb.data, len);
         record = exact ? exact : (unsigned char *)rb->sb.data;

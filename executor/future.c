@@ -24,9 +24,11 @@
 #include "ipc/futex_lock.h"
 #include "serialize/record.h"
 
-cf_future *cf__future_new(bool with_task, size_t extra)
+cf_future *cf__future_new(bool with_task, bool with_ring, size_t extra)
 {
     size_t task_size = with_task ? sizeof(struct cf__future_task) : 0;
+    if (with_task && with_ring)
+        task_size += sizeof(struct cf__future_ring);
     /* The extra bytes are the caller's to fill: only the structs are
      * zeroed (calloc would clear them too, for nothing). */
     cf_future *f = malloc(sizeof(*f) + task_size + extra);
@@ -37,7 +39,10 @@ cf_future *cf__future_new(bool with_task, size_t extra)
     f->state = CF__PENDING;
     if (with_task) {
         f->t = (struct cf__future_task *)(f + 1);
-        f->t->task_side.fd = -1;
+        if (with_ring) {
+            f->t->ring = (struct cf__future_ring *)(f->t + 1);
+            f->t->ring->task_side.fd = -1;
+        }
     }
     return f;
 }
@@ -60,7 +65,7 @@ int cf_future_create(cf_future **out)
 {
     if (!out)
         return -EINVAL;
-    cf_future *f = cf__future_new(false, 0);
+    cf_future *f = cf__future_new(false, false, 0);
     if (!f)
         return -ENOMEM;
     *out = f;
@@ -110,8 +115,8 @@ void cf_future_release(cf_future *f)
         free(x->message);
         free(x);
     }
-    if (f->t)
-        cf__side_abandon(&f->t->task_side); /* normally dropped already; never reuse it blind */
+    if (f->t && f->t->ring) /* normally dropped already; never reuse it blind */
+        cf__side_abandon(&f->t->ring->task_side);
     cf__future_drop_record(f);
     /* t and its task name live in the future's own allocation. */
     free(f);

@@ -52,6 +52,18 @@ struct cf__waiter_link {
  * right after the core (cf__future_new_task); a native or stand-alone
  * future has none (f->t NULL). Owned by the executor that runs the
  * future, under its lock. */
+/* The process pool's part of a packed task's future (t->ring): in the
+ * same allocation, after the task part, only for an executor whose records
+ * go through a shared-memory ring (it sets spill_above). Under the pool's
+ * lock. */
+struct cf__future_ring {
+    struct cf__side task_side; /* large arguments, held until completion */
+    uint64_t ring_pos;         /* where its record sits in the task ring */
+    bool pushing;              /* a submitter is still inside its push */
+    bool side_close_deferred;  /* ... and must drop task_side after it, */
+    bool side_reusable;        /* ... for reuse (else abandoned: ipc/side.h) */
+};
+
 struct cf__future_task {
     char *task; /* task name, for messages */
     /* The record pushed, kept for a re-push. It may live inside the
@@ -59,14 +71,10 @@ struct cf__future_task {
      * drop it with cf__future_drop_record. */
     unsigned char *record;
     size_t record_len;
-    struct cf__side task_side; /* large arguments, held until completion */
-    uint64_t ring_pos;         /* where its record sits in the task ring */
     uint64_t task_deadline;    /* CLOCK_MONOTONIC ns it must finish by (0: none) */
+    struct cf__future_ring *ring; /* NULL but on a process pool */
     int retries_left;          /* re-runs allowed if its worker dies (-1: pool's) */
     bool record_inline;        /* record lives in this allocation */
-    bool pushing;              /* a submitter is still inside its push */
-    bool side_close_deferred;  /* ... and must drop task_side after it, */
-    bool side_reusable;        /* ... for reuse (else abandoned: ipc/side.h) */
 };
 
 /* What few futures need, allocated when first needed (under mu, or
@@ -133,13 +141,14 @@ struct cf_future {
 };
 
 /* A pending future; with_task: with its struct cf__future_task (f->t,
- * zeroed) and `extra` bytes after that, at cf__future_extra(f): the
- * generic layer keeps its task name and (small) record there. Same as
- * cf_future_create otherwise. */
-cf_future *cf__future_new(bool with_task, size_t extra);
+ * zeroed), with_ring: and its struct cf__future_ring (f->t->ring), and
+ * `extra` bytes after those, at cf__future_extra(f): the generic layer
+ * keeps its task name and (small) record there. Same as cf_future_create
+ * otherwise. */
+cf_future *cf__future_new(bool with_task, bool with_ring, size_t extra);
 static inline unsigned char *cf__future_extra(cf_future *f)
 {
-    return (unsigned char *)(f->t + 1);
+    return f->t->ring ? (unsigned char *)(f->t->ring + 1) : (unsigned char *)(f->t + 1);
 }
 /* f's task name for messages: a packed task's, "native function", or
  * NULL for a stand-alone future. */

@@ -29,7 +29,7 @@
 /* A pending native future of ex for fn(arg), or NULL (out of memory). */
 static cf_future *native_future(cf_executor *ex, cf_native_fn fn, void *arg)
 {
-    cf_future *f = cf__future_new(false, 0);
+    cf_future *f = cf__future_new(false, false, 0);
     if (!f)
         return NULL;
     f->result.call.fn = fn;

@@ -231,18 +231,18 @@ static void send_forkserver(struct process_pool *p, int op, int slot, pid_t pid,
 static void drop_side_now(cf_future *f, bool read)
 {
     if (read)
-        cf__side_close(&f->t->task_side);
+        cf__side_close(&f->t->ring->task_side);
     else
-        cf__side_abandon(&f->t->task_side);
+        cf__side_abandon(&f->t->ring->task_side);
 }
 
 static void drop_task_side(struct process_pool *p, cf_future *f, bool read)
 {
     pthread_mutex_lock(&p->mu);
-    bool later = f->t->pushing;
+    bool later = f->t->ring->pushing;
     if (later) {
-        f->t->side_close_deferred = true;
-        f->t->side_reusable = read;
+        f->t->ring->side_close_deferred = true;
+        f->t->ring->side_reusable = read;
     }
     pthread_mutex_unlock(&p->mu);
     if (!later)
@@ -285,10 +285,10 @@ static void fail_all(struct process_pool *p, struct cf__pool_table *t, int err, 
 static int push_task(struct process_pool *p, cf_future *f, uint64_t deadline_ns, uint64_t *pos)
 {
     size_t len = f->t->record_len - CF__ID_PREFIX;
-    if (f->t->task_side.fd >= 0)
-        return cf__pool_push_side(&p->ipc.tasks, f->id, &f->t->task_side, len, deadline_ns, pos);
+    if (f->t->ring->task_side.fd >= 0)
+        return cf__pool_push_side(&p->ipc.tasks, f->id, &f->t->ring->task_side, len, deadline_ns, pos);
     return cf__pool_push(&p->ipc.tasks, f->id, f->t->record + CF__ID_PREFIX, len, deadline_ns,
-                         &f->t->task_side, pos);
+                         &f->t->ring->task_side, pos);
 }
 
 /* With mu held. Returns 0 or -ENOMEM. */
@@ -302,7 +302,7 @@ static int overflow_append(struct process_pool *p, cf_future *f)
         p->overflow = grown;
         p->cap_overflow = cap;
     }
-    f->t->ring_pos = UINT64_MAX;
+    f->t->ring->ring_pos = UINT64_MAX;
     p->overflow[p->n_overflow++] = f;
     return 0;
 }
@@ -329,7 +329,7 @@ static bool overflow_remove(struct process_pool *p, cf_future *f)
 static void take_out_locked(struct process_pool *p, cf_future *f)
 {
     cf__pool_table_remove(&p->inflight, f->id);
-    if (f->t->ring_pos == UINT64_MAX)
+    if (f->t->ring->ring_pos == UINT64_MAX)
         overflow_remove(p, f); /* false: a submitter is still pushing it */
 }
 
@@ -349,7 +349,7 @@ static void drain_overflow(struct process_pool *p)
             break;
         done++;
         if (rc == 0) {
-            f->t->ring_pos = pos;
+            f->t->ring->ring_pos = pos;
         } else if (cf__pool_table_remove(&p->inflight, f->id) == f) {
             failed = f;
             failed_rc = rc == -EPIPE ? CF_EBROKEN : rc;
@@ -565,11 +565,11 @@ static int withdraw_locked(struct process_pool *p, cf_future *f, struct victim *
     if (cf__pool_table_find(&p->inflight, f->id) != f)
         return 0;
     int where;
-    if (f->t->ring_pos == UINT64_MAX) {
+    if (f->t->ring->ring_pos == UINT64_MAX) {
         if (!overflow_remove(p, f))
             return 0; /* a submitter is pushing it right now */
         where = 1;
-    } else if (cf__ring_cancel(&p->ipc.tasks, f->t->ring_pos) == 0) {
+    } else if (cf__ring_cancel(&p->ipc.tasks, f->t->ring->ring_pos) == 0) {
         where = 1;
     } else {
         where = settle_taken_locked(p, f->id, true, v) == TAKEN_SKIPPED ? 1 : 2;
@@ -749,8 +749,8 @@ static void on_worker_exit(struct process_pool *p, const struct cf__record *rec)
          * cancel cannot reach); or another worker took it since. */
         bool leave = f && (state == CF__ENTRY_DONE ||
                            (state == CF__ENTRY_TAKEN &&
-                            ((f->t->ring_pos != UINT64_MAX &&
-                              !cf__ring_taken(&p->ipc.tasks, f->t->ring_pos)) ||
+                            ((f->t->ring->ring_pos != UINT64_MAX &&
+                              !cf__ring_taken(&p->ipc.tasks, f->t->ring->ring_pos)) ||
                              find_entry(p, id, rec->slot, &elsewhere))));
         if (leave)
             f = NULL;
@@ -1459,14 +1459,14 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     struct process_pool *p = pool_of(ex);
     f->t->record = record;
     f->t->record_len = len;
-    f->t->ring_pos = UINT64_MAX;
+    f->t->ring->ring_pos = UINT64_MAX;
     if (f->t->retries_left < 0)
         f->t->retries_left = p->max_retries;
     pthread_mutex_lock(&p->mu);
     int rc = p->broken ? CF_EBROKEN : p->shutdown ? CF_ESHUTDOWN : 0;
     if (rc == 0)
         rc = cf__pool_table_insert(&p->inflight, cf_future_retain(f));
-    f->t->pushing = rc == 0;
+    f->t->ring->pushing = rc == 0;
     bool sooner = rc == 0 && f->t->task_deadline && f->t->task_deadline < p->next_deadline;
     if (sooner)
         p->next_deadline = f->t->task_deadline;
@@ -1484,10 +1484,10 @@ static int pool_submit(cf_executor *ex, cf_future *f, unsigned char *record, siz
     uint64_t pos;
     rc = push_task(p, f, defer ? 0 : deadline_ns, &pos);
     pthread_mutex_lock(&p->mu);
-    f->t->pushing = false;
-    bool close_side = f->t->side_close_deferred, reusable = f->t->side_reusable;
+    f->t->ring->pushing = false;
+    bool close_side = f->t->ring->side_close_deferred, reusable = f->t->ring->side_reusable;
     if (rc == 0) {
-        f->t->ring_pos = pos;
+        f->t->ring->ring_pos = pos;
     } else if (rc == -EAGAIN && defer && overflow_append(p, f) == 0) {
         rc = 0;
     } else {
@@ -1515,7 +1515,7 @@ static bool pool_cancel_running(cf_executor *ex, cf_future *f)
     pthread_mutex_unlock(&p->mu);
     if (!where)
         return cf_future_cancelled(f);
-    cf__side_abandon(&f->t->task_side); /* a worker may hold the task */
+    cf__side_abandon(&f->t->ring->task_side); /* a worker may hold the task */
     cf__future_mark_interrupted(f);
     cf_future_release(f);
     signal_worker(p, &victim, SIGKILL); /* after the future is settled */
@@ -1533,8 +1533,8 @@ static void pool_stats(cf_executor *ex, cf_stats *out)
     size_t listed = all ? cf__pool_table_list(&p->inflight, all, n) : 0;
     uint64_t queued = 0;
     for (size_t i = 0; i < listed; i++)
-        queued += all[i]->t->ring_pos == UINT64_MAX ||
-                  !cf__ring_taken(&p->ipc.tasks, all[i]->t->ring_pos);
+        queued += all[i]->t->ring->ring_pos == UINT64_MAX ||
+                  !cf__ring_taken(&p->ipc.tasks, all[i]->t->ring->ring_pos);
     out->queued = queued;
     out->in_flight = n;
     out->retried = p->stats.retried;
@@ -1567,10 +1567,10 @@ static bool pool_cancel(cf_executor *ex, cf_future *f)
     pthread_mutex_lock(&p->mu);
     bool took = false, taken = false, skipped = false;
     if (cf__pool_table_find(&p->inflight, f->id) == f) {
-        if (f->t->ring_pos == UINT64_MAX) {
+        if (f->t->ring->ring_pos == UINT64_MAX) {
             took = overflow_remove(p, f); /* else a submitter is pushing it */
         } else {
-            int rc = cf__ring_cancel(&p->ipc.tasks, f->t->ring_pos);
+            int rc = cf__ring_cancel(&p->ipc.tasks, f->t->ring->ring_pos);
             struct victim none;
             took = rc == 0;
             /* Taken into a worker's batch but not started: still pending,
@@ -1592,9 +1592,9 @@ static bool pool_cancel(cf_executor *ex, cf_future *f)
     /* A worker holds a skipped record: give a kept segment up rather than
      * reuse it under that worker's view. */
     if (skipped)
-        cf__side_abandon(&f->t->task_side);
+        cf__side_abandon(&f->t->ring->task_side);
     else
-        cf__side_close(&f->t->task_side);
+        cf__side_close(&f->t->ring->task_side);
     cf__future_mark_cancelled(f);
     cf_future_release(f);
     if (wake)
@@ -1608,7 +1608,7 @@ static void pool_refresh_running(cf_executor *ex, cf_future *f)
     pthread_mutex_lock(&p->mu);
     /* Running means started: taken into a batch is not enough. */
     bool started = cf__pool_table_find(&p->inflight, f->id) == f &&
-                   f->t->ring_pos != UINT64_MAX && cf__ring_taken(&p->ipc.tasks, f->t->ring_pos) &&
+                   f->t->ring->ring_pos != UINT64_MAX && cf__ring_taken(&p->ipc.tasks, f->t->ring->ring_pos) &&
                    started_locked(p, f->id);
     pthread_mutex_unlock(&p->mu);
     if (started)
@@ -1627,8 +1627,8 @@ static void cancel_pending(struct process_pool *p)
     for (size_t i = 0; i < n; i++) {
         cf_future *f = all[i];
         struct victim none;
-        int rc = f->t->ring_pos == UINT64_MAX ? (overflow_remove(p, f) ? 0 : -EBUSY)
-                                           : cf__ring_cancel(&p->ipc.tasks, f->t->ring_pos);
+        int rc = f->t->ring->ring_pos == UINT64_MAX ? (overflow_remove(p, f) ? 0 : -EBUSY)
+                                           : cf__ring_cancel(&p->ipc.tasks, f->t->ring->ring_pos);
         bool skip = rc == -EALREADY && settle_taken_locked(p, f->id, false, &none) == TAKEN_SKIPPED;
         if (rc == 0 || skip) {
             cf__pool_table_remove(&p->inflight, f->id);
@@ -1639,9 +1639,9 @@ static void cancel_pending(struct process_pool *p)
     pthread_mutex_unlock(&p->mu);
     for (size_t i = 0; i < k; i++) {
         if (skipped[i])
-            cf__side_abandon(&all[i]->t->task_side); /* a worker holds the record */
+            cf__side_abandon(&all[i]->t->ring->task_side); /* a worker holds the record */
         else
-            cf__side_close(&all[i]->t->task_side);
+            cf__side_close(&all[i]->t->ring->task_side);
         cf__future_mark_cancelled(all[i]);
         cf_future_release(all[i]);
     }
@@ -1894,7 +1894,7 @@ int cf_process_pool_create(cf_executor **out, const cf_process_pool_options *opt
         goto out_free;
     /* Records the task ring cannot carry are packed straight into a memfd
      * (executor.c, ipc/spill.h) and arrive in pool_submit sealed, in
-     * f->t->task_side, with record NULL: push_task sends the segment. */
+     * f->t->ring->task_side, with record NULL: push_task sends the segment. */
     p->base.spill_above = cf__ring_max_record(&p->ipc.tasks);
     if ((rc = -pthread_create(&p->collector, NULL, collector_main, p)) < 0)
         goto out_unmap;
