@@ -249,6 +249,64 @@ Test(wait, duplicates_count_once, .timeout = 20)
     cf_future_release(p);
 }
 
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(cf_future *const *)a, y = (uintptr_t)*(cf_future *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Many futures with duplicates, in the two orders cf_wait tells apart:
+ * a few increasing runs (futures made in a loop; found by merging the
+ * runs), and shuffled (by a hash set). Every copy after the first is
+ * skipped, wherever it stands. */
+Test(wait, many_duplicates_in_runs_and_shuffled, .timeout = 20)
+{
+    enum { DISTINCT = 200, COPIES = 120, N = DISTINCT + COPIES };
+    static cf_future *distinct[DISTINCT], *fs[N];
+    static bool mask[N];
+    for (int i = 0; i < DISTINCT; i++)
+        distinct[i] = i % 3 ? support_succeeded(i) : support_pending();
+    size_t pending = (DISTINCT + 2) / 3;
+    /* Three increasing runs: all of them, then two sorted sets of copies
+     * (a copy may repeat a copy). */
+    qsort(distinct, DISTINCT, sizeof(distinct[0]), by_address);
+    memcpy(fs, distinct, sizeof(distinct));
+    unsigned seed = 12345;
+    for (int i = DISTINCT; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        fs[i] = distinct[(seed >> 8) % DISTINCT];
+    }
+    qsort(fs + DISTINCT, COPIES / 2, sizeof(fs[0]), by_address);
+    qsort(fs + DISTINCT + COPIES / 2, COPIES - COPIES / 2, sizeof(fs[0]), by_address);
+    cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, 0, mask), (int)(DISTINCT - pending));
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(mask[i], cf_future_done(fs[i]), "mask[%d]", i);
+    /* Shuffled: far more runs than are merged. */
+    for (int i = N - 1; i > 0; i--) {
+        seed = seed * 1103515245u + 12345u;
+        int j = (int)((seed >> 8) % (unsigned)(i + 1));
+        cf_future *t = fs[i];
+        fs[i] = fs[j];
+        fs[j] = t;
+    }
+    cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, 0, mask), (int)(DISTINCT - pending));
+    /* Decreasing order: every future is a run of its own. */
+    qsort(fs, N, sizeof(fs[0]), by_address);
+    for (int i = 0; i < N / 2; i++) {
+        cf_future *t = fs[i];
+        fs[i] = fs[N - 1 - i];
+        fs[N - 1 - i] = t;
+    }
+    cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, 0, mask), (int)(DISTINCT - pending));
+    /* Sorted with every copy next to its original: one run broken at each
+     * copy (equal is not increasing), fewer than the merge's limit only
+     * if copies are few; either way the count is the same. */
+    qsort(fs, N, sizeof(fs[0]), by_address);
+    cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, 0, mask), (int)(DISTINCT - pending));
+    for (int i = 0; i < DISTINCT; i++)
+        cf_future_release(distinct[i]);
+}
+
 Test(wait, timeout_then_completion_is_safe, .timeout = 20)
 {
     /* A wait that timed out must have unlinked its (stack) waiter: a later
