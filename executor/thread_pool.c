@@ -94,7 +94,7 @@ struct thread_pool {
     /* `taken` as a submitter last read it (a lower bound): room is
      * checked against it, and `taken` read only when it says full. */
     _Atomic size_t taken_seen;
-    /* Futures taken out of the queue; written under take_mu. */
+    /* Futures taken out of the queue (or claimed: place_freed). */
     _Alignas(64) _Atomic size_t taken;
     /* Who sleeps: written when a thread sleeps, wakes or spins, read by
      * every submit. */
@@ -266,13 +266,26 @@ static void room_freed(struct thread_pool *p)
 }
 
 /* With take_mu held: counts f's place as taken, unless a claim did. */
-static void free_place_locked(struct thread_pool *p, cf_future *f)
+/* With take_mu held: whether f's place is for the caller to count as
+ * taken (true once per future: its popper's or its claimer's). The count
+ * itself is added once take_mu is dropped (free_places): inside, the
+ * add's cost was most of the time the takers held the lock. */
+static bool free_place_locked(cf_future *f)
 {
     if (f->place_freed)
-        return;
+        return false;
     f->place_freed = true;
-    /* Before room_freed reads room_waiters: see reserve_slow. */
-    atomic_store(&p->taken, atomic_load_explicit(&p->taken, memory_order_relaxed) + 1);
+    return true;
+}
+
+/* Counts n places as taken, then wakes submitters waiting for room if the
+ * queue is now half empty (the add comes before room_freed reads
+ * room_waiters: see reserve_slow). */
+static void free_places(struct thread_pool *p, size_t n)
+{
+    if (n)
+        atomic_fetch_add(&p->taken, n);
+    room_freed(p);
 }
 
 /* The oldest queued future, or NULL (none pushed yet; a reserved place
@@ -286,14 +299,15 @@ static cf_future *take(struct thread_pool *p, bool wait, bool *more)
     else if (!cf__futex_trylock(&p->take_mu))
         return NULL;
     struct cf__mpsc_node *n = cf__mpsc_pop(&p->q);
+    bool count = false;
     if (n) {
-        free_place_locked(p, future_of(n));
+        count = free_place_locked(future_of(n));
         *more = cf__mpsc_maybe_nonempty(&p->q);
     }
     cf__futex_unlock(&p->take_mu);
     if (!n)
         return NULL;
-    room_freed(p);
+    free_places(p, count);
     return future_of(n);
 }
 
@@ -304,13 +318,15 @@ static cf_future *take_all(struct thread_pool *p)
     cf_future *first = NULL, **link = &first;
     size_t n = 0;
     cf__futex_lock_spin(&p->take_mu);
-    for (struct cf__mpsc_node *e; (e = cf__mpsc_pop(&p->q)); n++) {
+    for (struct cf__mpsc_node *e; (e = cf__mpsc_pop(&p->q));) {
         *link = future_of(e);
-        free_place_locked(p, *link);
+        n += free_place_locked(*link);
         link = &(*link)->inflight_next;
     }
     cf__futex_unlock(&p->take_mu);
     *link = NULL;
+    if (n)
+        atomic_fetch_add(&p->taken, n);
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->room_cv);
     pthread_mutex_unlock(&p->mu);
@@ -588,9 +604,9 @@ static int pool_wait_here(cf_executor *ex, cf_future *const *fs, size_t n, bool 
         /* Claimed: its place is free now (a submit this task makes next
          * must not find the queue full of futures already run). */
         cf__futex_lock_spin(&p->take_mu);
-        free_place_locked(p, fs[i]);
+        bool count = free_place_locked(fs[i]);
         cf__futex_unlock(&p->take_mu);
-        room_freed(p);
+        free_places(p, count);
         run_claimed(&r, fs[i]);
         cf__future_drop_record(fs[i]);
     }
