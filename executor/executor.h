@@ -94,7 +94,7 @@ struct cf_executor {
     _Atomic int calls; /* cancel/running calls in progress through a future */
     struct cf__executor_counters counters;
     /* Records (id prefix included) longer than this are packed straight
-     * into a memfd and handed to the backend sealed, as f->task_side
+     * into a memfd and handed to the backend sealed, as f->t->ring->task_side
      * (ipc/spill.h); 0: never. The process pool sets its task ring's
      * largest record. */
     size_t spill_above;

@@ -46,12 +46,6 @@ struct cf__waiter_link {
     struct cf__waiter_link *next;
 };
 
-/* What a future of a packed task (the generic layer's submit, cf_map's
- * chunks) carries besides the core below: its name, its record and the
- * backend's bookkeeping for it. It lives in the future's own allocation,
- * right after the core (cf__future_new_task); a native or stand-alone
- * future has none (f->t NULL). Owned by the executor that runs the
- * future, under its lock. */
 /* The process pool's part of a packed task's future (t->ring): in the
  * same allocation, after the task part, only for an executor whose records
  * go through a shared-memory ring (it sets spill_above). Under the pool's
@@ -64,6 +58,12 @@ struct cf__future_ring {
     bool side_reusable;        /* ... for reuse (else abandoned: ipc/side.h) */
 };
 
+/* What a future of a packed task (the generic layer's submit, cf_map's
+ * chunks) carries besides the core below: its name, its record and the
+ * backend's bookkeeping for it. It lives in the future's own allocation,
+ * right after the core (cf__future_new); a native or stand-alone future
+ * has none (f->t NULL). Owned by the executor that runs the future, under
+ * its lock. */
 struct cf__future_task {
     char *task; /* task name, for messages */
     /* The record pushed, kept for a re-push. It may live inside the
@@ -139,6 +139,11 @@ struct cf_future {
     struct cf__future_extras *x;    /* NULL until needed */
     struct cf__future_task *t;      /* NULL: a native or stand-alone future */
 };
+
+/* The parts follow each other in one allocation (core, task, ring, extra
+ * bytes): each must end where the next may start. */
+_Static_assert(sizeof(struct cf_future) % _Alignof(struct cf__future_task) == 0, "task part");
+_Static_assert(sizeof(struct cf__future_task) % _Alignof(struct cf__future_ring) == 0, "ring");
 
 /* A pending future; with_task: with its struct cf__future_task (f->t,
  * zeroed), with_ring: and its struct cf__future_ring (f->t->ring), and

@@ -138,7 +138,10 @@ static cf_future *future_of(struct cf__mpsc_node *n)
 }
 
 /* Futures queued or on their way. `taken` is read first: read after
- * `pushed`, it could count takes of pushes made in between. */
+ * `pushed`, it could count takes of pushes made in between. It may count
+ * one too many for a moment (a pushing submitter, or a taker that has not
+ * added its take yet): threads then stay awake a little longer, never
+ * sleep or leave early. */
 static size_t queued(struct thread_pool *p)
 {
     size_t taken = atomic_load(&p->taken);
@@ -265,7 +268,6 @@ static void room_freed(struct thread_pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* With take_mu held: counts f's place as taken, unless a claim did. */
 /* With take_mu held: whether f's place is for the caller to count as
  * taken (true once per future: its popper's or its claimer's). The count
  * itself is added once take_mu is dropped (free_places): inside, the

@@ -281,6 +281,32 @@ Test(wait, many_duplicates_in_runs_and_shuffled, .timeout = 20)
     cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, 0, mask), (int)(DISTINCT - pending));
     for (int i = 0; i < N; i++)
         cr_assert_eq(mask[i], cf_future_done(fs[i]), "mask[%d]", i);
+    /* Ten interleaved increasing runs of 40 sharing futures (below the
+     * merge's limit of 64 runs, so the heap does the work): run r holds
+     * every future whose index is r or r + 3 mod 10, in address order. */
+    {
+        static cf_future *many[2 * DISTINCT];
+        size_t m = 0;
+        for (int r = 0; r < 10; r++)
+            for (int i = 0; i < DISTINCT; i++)
+                if (i % 10 == r || i % 10 == (r + 3) % 10)
+                    many[m++] = distinct[i];
+        static bool many_mask[2 * DISTINCT];
+        size_t runs = 1;
+        for (size_t i = 1; i < m; i++)
+            runs += (uintptr_t)many[i] <= (uintptr_t)many[i - 1];
+        cr_assert(runs > 3 && runs <= 64, "%zu runs", runs);
+        size_t distinct_seen = 0;
+        for (int i = 0; i < DISTINCT; i++)
+            for (size_t j = 0; j < m; j++)
+                if (many[j] == distinct[i]) {
+                    distinct_seen += cf_future_done(distinct[i]);
+                    break;
+                }
+        cr_assert_eq(cf_wait(many, m, CF_ALL_COMPLETED, 0, many_mask), (int)distinct_seen);
+        for (size_t j = 0; j < m; j++)
+            cr_assert_eq(many_mask[j], cf_future_done(many[j]));
+    }
     /* Shuffled: far more runs than are merged. */
     for (int i = N - 1; i > 0; i--) {
         seed = seed * 1103515245u + 12345u;
