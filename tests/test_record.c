@@ -65,6 +65,22 @@ static void pack_rich_payload(msgpack_packer *pk)
     msgpack_pack_ext_with_body(pk, "abc", 3, -7);
 }
 
+/* Arguments of the shape the decoder reads in one pass (serialize/record.c,
+ * flat_task): an array of scalars, every format. */
+static void pack_flat_args(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 9);
+    msgpack_pack_uint64(pk, UINT64_MAX);
+    msgpack_pack_int64(pk, INT64_MIN);
+    msgpack_pack_int(pk, -5);
+    msgpack_pack_str_with_body(pk, "x\0y", 3);
+    msgpack_pack_bin_with_body(pk, "\x00\xff", 2);
+    msgpack_pack_nil(pk);
+    msgpack_pack_true(pk);
+    msgpack_pack_float(pk, 3.5f);
+    msgpack_pack_double(pk, -0.25);
+}
+
 static void pack_chunk_items(msgpack_packer *pk)
 {
     msgpack_pack_array(pk, 2);
@@ -692,11 +708,16 @@ static void pack_sample(int which, msgpack_packer *pk)
     case 4: cr_assert_eq(cf__record_side(pk, 70000, 12, 1ull << 33, 0, 0), 0); break;
     case 5: cr_assert_eq(cf__record_worker_start(pk, 2, 4321, -2, "init", 4), 0); break;
     case 6: cr_assert_eq(cf__record_worker_exit(pk, 1, 4321, 9), 0); break;
-    default: cr_assert_eq(cf__record_wake(pk), 0); break;
+    case 7: cr_assert_eq(cf__record_wake(pk), 0); break;
+    case 8: cr_assert_eq(cf__record_task_begin(pk, 70000, "flat", 4), 0);
+            pack_flat_args(pk); break;
+    default: cr_assert_eq(cf__record_task_begin(pk, 5, "one", 3), 0);
+             msgpack_pack_str_with_body(pk, "only", 4); break;
     }
 }
 
-#define SAMPLES 8
+/* 8 and 9 take the decoder's one-pass path for TASK records. */
+#define SAMPLES 10
 
 Test(record, every_truncation_rejected, .timeout = 10)
 {
@@ -861,5 +882,78 @@ Test(record, hand_encoded_header_matches_msgpack_c, .timeout = 10)
                 enc_fini(&want);
             }
         }
+    }
+}
+
+/* The one-pass TASK decoder (serialize/record.c, flat_task) must give what
+ * the general path gives, msgpack-c's own objects, for every argument
+ * shape: those it reads (scalars, arrays of up to 16 scalars) and those it
+ * hands on (17 elements, nesting, maps, ext, a non-canonical type byte). */
+static void pack_args_case(int which, msgpack_packer *pk)
+{
+    switch (which) {
+    case 0: msgpack_pack_array(pk, 0); break;
+    case 1: pack_flat_args(pk); break;
+    case 2: msgpack_pack_int(pk, 7); break;
+    case 3: msgpack_pack_str_with_body(pk, "", 0); break;
+    case 4: msgpack_pack_bin_with_body(pk, "", 0); break;
+    case 5:
+    case 6:
+        msgpack_pack_array(pk, which == 5 ? 16 : 17);
+        for (int i = 0; i < (which == 5 ? 16 : 17); i++)
+            msgpack_pack_int(pk, i * 1000 - 3);
+        break;
+    case 7: msgpack_pack_array(pk, 2); msgpack_pack_int(pk, 1);
+            msgpack_pack_array(pk, 1); msgpack_pack_nil(pk); break;
+    case 8: msgpack_pack_map(pk, 1); msgpack_pack_int(pk, 1); msgpack_pack_int(pk, 2); break;
+    case 9: msgpack_pack_array(pk, 1); msgpack_pack_ext_with_body(pk, "ab", 2, 3); break;
+    default: pack_rich_payload(pk); break;
+    }
+}
+
+#define ARGS_CASES 11
+
+static void expect_args_case(int which, bool wide_type)
+{
+    struct enc e, args;
+    struct cf__record r;
+    msgpack_zone z, uz;
+    msgpack_object want;
+    size_t off = 0;
+
+    enc_init(&e);
+    enc_init(&args);
+    pack_args_case(which, &args.pk);
+    if (wide_type) /* type 1 as a uint8: the same record, another encoding */
+        msgpack_sbuffer_write(&e.sb, "\xcc\x01", 2);
+    else
+        msgpack_pack_int(&e.pk, CF__REC_TASK);
+    msgpack_pack_uint64(&e.pk, 1234567);
+    msgpack_pack_str_with_body(&e.pk, "job", 3);
+    msgpack_sbuffer_write(&e.sb, args.sb.data, args.sb.size);
+    cr_assert_eq(decode(e.sb.data, e.sb.size, &z, &r), 0, "case %d", which);
+    cr_assert_eq(r.type, CF__REC_TASK);
+    cr_assert_eq(r.id, 1234567);
+    cr_assert_eq(r.name_len, 3);
+    cr_assert_eq(memcmp(r.name, "job", 3), 0);
+    cr_assert_eq(r.payload_len, args.sb.size, "case %d", which);
+    cr_assert_eq(r.payload_raw, (const unsigned char *)e.sb.data + e.sb.size - args.sb.size);
+    cr_assert(msgpack_zone_init(&uz, 1024));
+    cr_assert_eq(msgpack_unpack(args.sb.data, args.sb.size, &off, &uz, &want),
+                 MSGPACK_UNPACK_SUCCESS);
+    cr_assert(msgpack_object_equal(r.payload, want), "case %d", which);
+    if (r.payload.type == MSGPACK_OBJECT_ARRAY)
+        cr_assert_not_null(r.payload.via.array.ptr, "case %d: [] too", which);
+    msgpack_zone_destroy(&uz);
+    msgpack_zone_destroy(&z);
+    enc_fini(&args);
+    enc_fini(&e);
+}
+
+Test(record, task_args_match_msgpack_c, .timeout = 10)
+{
+    for (int which = 0; which < ARGS_CASES; which++) {
+        expect_args_case(which, false);
+        expect_args_case(which, true);
     }
 }
