@@ -37,6 +37,11 @@ struct cf__executor_ops {
      * thread (the process pool polls its result ring), and returns when f
      * is done or it gives up; the caller then waits as usual. */
     void (*assist)(cf_executor *ex, cf_future *f, uint64_t deadline_ns);
+    /* Optional: a thread is about to block until futures of ex complete
+     * (a wait on one future, cf_wait, as_completed). The thread pool
+     * learns from it that its submitters wait for results, and stops
+     * holding its threads back (executor/thread_pool.c, hold). */
+    void (*blocking)(cf_executor *ex);
     /* Optional: a thread is about to block until ready(arg) holds or
      * deadline_ns passes, on futures fs[0..n) (one at least is pending and
      * of this executor). If this thread is one that completes the
@@ -72,6 +77,11 @@ extern _Thread_local int cf__tl_completing;
  * the backend's -EDEADLK / -ENOMEM. */
 int cf__executor_wait_here(cf_future *const *fs, size_t n, bool (*ready)(void *), void *arg,
                            uint64_t deadline_ns);
+
+/* Before a thread blocks on fs[0..n): tells the executors of the first
+ * pending futures among them (the blocking op above). Looks at a few
+ * futures only, whatever n: a hint, never a cost that grows with n. */
+void cf__executor_blocking(cf_future *const *fs, size_t n);
 
 /* Counters every executor keeps alike: submissions here, completions by
  * future.c as each future of this executor completes. */

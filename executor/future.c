@@ -403,6 +403,8 @@ static void assist(cf_future *f, double timeout)
     cf_executor *owner;
     if (timeout == 0 || !cf__future_pending_owner(f, true, &owner) || !owner)
         return;
+    if (owner->ops->blocking)
+        owner->ops->blocking(owner);
     if (owner->ops->assist)
         owner->ops->assist(owner, f, cf__deadline_after(timeout));
     atomic_fetch_sub(&owner->calls, 1);

@@ -37,11 +37,12 @@
  * of the two sees the other.
  *
  * A thread that catches up with a stream of submits (it took futures with
- * more queued behind them, then found the queue empty) first sleeps a few
- * microseconds before it polls again (hold), so that it takes what
- * gathered meanwhile rather than each future the moment it is pushed.
- * A submitter out of room, a thread about to wait on a future and
- * shutdown end a hold early.
+ * more queued behind them, found the queue empty, and the next push came
+ * at once) sleeps a few microseconds before it takes again (hold), so
+ * that it takes what gathered meanwhile rather than each future the
+ * moment it is pushed. Not when the submitter waits for results between
+ * bursts. A submitter out of room, a thread about to block on our futures
+ * and shutdown end a hold early.
  *
  * Lock order: mu, then a future's mu; take_mu alone. No task, callback or
  * future completion runs with either held.
@@ -63,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include "common/mpsc_queue.h"
 #include "executor/initializer.h"
@@ -86,9 +88,17 @@
 /* How often a submitter waiting for room looks again unwoken. */
 #define ROOM_RECHECK_NS 1000000
 /* How long the spinning thread, having just caught up with a stream of
- * submits, sleeps before it looks at the queue again (hold). The kernel's
- * timer slack, 50 us for a thread by default, lengthens it. */
-#define HOLD_NS 10000
+ * submits, sleeps before it looks at the queue again (hold), and the
+ * timer slack of the pool's threads that keeps it that short (the
+ * kernel's default for a thread is 50 us). */
+#define HOLD_NS 5000
+#define TIMER_SLACK_NS 1000
+/* ... and only after this many takes that left more queued: a short burst
+ * (a few tasks, then a wait for them) is no stream, and its next burst
+ * should not wait for a hold to end. */
+#define HOLD_AFTER 16
+/* ... and only when the next push comes within this time of catching up. */
+#define STREAM_GAP_NS 1000
 
 struct thread_pool {
     cf_executor base;
@@ -114,6 +124,7 @@ struct thread_pool {
     _Atomic int room_waiters;      /* submitters asleep on room_cv (under mu) */
     atomic_bool spinning;          /* a thread polls the queue (at most one) */
     _Atomic int holding;           /* the spinner sleeps in hold() */
+    _Atomic unsigned blocked;      /* waits that blocked on our futures (ever) */
     _Atomic uint32_t hold_word;    /* futex it sleeps on; bumped to end it early */
     /* Read by every submit, written rarely. */
     _Alignas(64) _Atomic int started; /* nthreads, for readers without mu */
@@ -480,15 +491,22 @@ struct start_arg {
     int index;
 };
 
-/* The spinning thread has run a stream of futures (a take left more
- * queued) and found the queue empty: the submitter is just ahead of it.
- * Taking each future the moment it was pushed kept the takers on the
- * lines the submitter writes next (the queue's tail, the future pushed
- * before), and a spinning thread took CPU time from the submitter on two
- * cores: a stream of trivial tasks ran 30-45% slower than when this
- * thread first sleeps a moment and then takes what has gathered. Not
- * after a lone future (a round trip never leaves more queued), and cut
- * short by end_hold. */
+/* The spinning thread has run a stream of futures (HOLD_AFTER takes
+ * since its last spin left more queued) and found the queue empty: the
+ * submitter is just ahead of it. Taking each future the moment it was
+ * pushed kept the takers on the lines the submitter writes next (the
+ * queue's tail, the future pushed before), and a spinning thread took CPU
+ * time from the submitter on two cores: a stream of trivial tasks ran
+ * 30-45% slower than when this thread first sleeps a moment and then
+ * takes what has gathered.
+ *
+ * Only in a stream: a submitter that waits for each burst's results would
+ * find its next burst waiting for the hold to end (a wake from it costs
+ * 10-20 us here). So no hold after a lone future (a round trip never
+ * leaves more queued) or a short burst (HOLD_AFTER), when nothing is
+ * pushed within STREAM_GAP_NS of catching up (the burst has ended; the
+ * next is taken the moment it comes), or when a thread blocked on our
+ * futures during the stream (pool_blocking). Cut short by end_hold. */
 static void hold(struct thread_pool *p)
 {
     uint32_t seq = atomic_load(&p->hold_word);
@@ -512,16 +530,23 @@ static cf_future *spin(struct thread_pool *p, bool *more, bool after_stream)
     bool no = false;
     if (!atomic_compare_exchange_strong(&p->spinning, &no, true))
         return NULL;
-    if (after_stream)
-        hold(p);
-    uint64_t end = cf__now_ns() + SPIN_NS;
+    uint64_t start = cf__now_ns(), end = start + SPIN_NS;
     cf_future *f = NULL;
     for (unsigned i = 1; !stopping(p); i++) {
         /* The queue's tail, not the counts: a look at a count the
          * submitter writes pulled its line away from it at every task
          * (the tail moves once per push anyway). */
-        if (cf__mpsc_pushed_since_empty(&p->q) && (f = take(p, false, more)))
-            break;
+        if (cf__mpsc_pushed_since_empty(&p->q)) {
+            /* Pushed right after we caught up: the submitter is still at
+             * it, a stream (see hold). After a burst, the next one comes
+             * later, and is taken at once. */
+            if (after_stream && cf__now_ns() - start < STREAM_GAP_NS) {
+                after_stream = false;
+                hold(p);
+            }
+            if ((f = take(p, false, more)))
+                break;
+        }
         /* Polled every few pauses, not every one: each look pulls the
          * line the submitter writes next away from it. */
         for (int k = 0; k < 8; k++)
@@ -573,6 +598,10 @@ static void *thread_main(void *arg)
     current_pool = p;
     cf__tl_completing++; /* tasks and callbacks here may wait: pool_wait_here */
     set_thread_name(p, sa.index);
+    /* A hold (HOLD_NS) would last 50 us more with the kernel's default
+     * timer slack for a thread: long enough for a burst's last futures to
+     * wait for it. Tasks run here sleep as precisely. */
+    prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS);
     msgpack_sbuffer_init(&r.sb);
     msgpack_packer_init(&r.pk, &r.sb, msgpack_sbuffer_write);
     r.zone = msgpack_zone_new(4096);
@@ -584,19 +613,23 @@ static void *thread_main(void *arg)
         break_pool(p, "out of memory starting a pool thread");
     else
         run_initializer(&r);
-    /* Whether a take since the last spin left more queued (see hold). */
-    bool streaming = false;
+    /* Takes since the last spin that left more queued, and the count of
+     * blocking waits when the first of them was made (see hold). */
+    unsigned streak = 0, blocked_then = 0;
     for (;;) {
         bool more = false;
         cf_future *f = take(p, true, &more);
-        streaming |= f && more;
+        if (f && more && streak++ == 0)
+            blocked_then = atomic_load_explicit(&p->blocked, memory_order_relaxed);
         if (!f) {
             /* Shut down or broken with nothing left, not even a place a
              * submitter reserved before it saw the flag. */
             if (stopping(p) && queued(p) == 0)
                 break;
-            bool after_stream = streaming;
-            streaming = false;
+            bool after_stream =
+                streak >= HOLD_AFTER &&
+                atomic_load_explicit(&p->blocked, memory_order_relaxed) == blocked_then;
+            streak = 0;
             if (!(f = spin(p, &more, after_stream))) {
                 sleep_for_work(p);
                 continue;
@@ -785,13 +818,14 @@ static int pool_submit_native_batch(cf_executor *ex, cf_future *const *fs, size_
     return rc;
 }
 
-/* The assist op (executor.h): a thread is about to block on f. The
- * spinner may be in a hold, with f among what it lets gather: wake it. */
-static void pool_assist(cf_executor *ex, cf_future *f, uint64_t deadline_ns)
+/* The blocking op (executor.h): a thread waits for results of ours. Its
+ * submits come in bursts with waits between, not as a stream: no hold
+ * until the next stream without a wait (thread_main), and none now. */
+static void pool_blocking(cf_executor *ex)
 {
-    (void)f;
-    (void)deadline_ns;
-    end_hold(pool_of(ex));
+    struct thread_pool *p = pool_of(ex);
+    atomic_fetch_add_explicit(&p->blocked, 1, memory_order_relaxed);
+    end_hold(p);
 }
 
 static bool pool_cancel(cf_executor *ex, cf_future *f)
@@ -871,7 +905,7 @@ static const struct cf__executor_ops thread_pool_ops = {
     .destroy = pool_destroy,
     .workers = pool_workers,
     .wait_here = pool_wait_here,
-    .assist = pool_assist,
+    .blocking = pool_blocking,
     .submit_native = pool_submit_native,
     .submit_native_batch = pool_submit_native_batch,
 };

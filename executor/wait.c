@@ -278,6 +278,8 @@ int cf_wait(cf_future *const *futures, size_t n, enum cf_return_when when, doubl
     struct wait_state ws = {&w, when, done, failed, total};
     if (rc == 0 && cf__tl_completing && !wait_satisfied(&ws))
         rc = cf__executor_wait_here(futures, n, wait_satisfied, &ws, deadline);
+    if (rc == 0 && timeout != 0 && !wait_satisfied(&ws))
+        cf__executor_blocking(futures, n); /* about to sleep: a hint */
     if (rc == 0) {
         struct timespec ts = cf__deadline_timespec(deadline);
         pthread_mutex_lock(&w.mu);

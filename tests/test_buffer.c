@@ -407,6 +407,13 @@ Test(buffer, a_later_pool_does_not_pin_a_one_shot_memfd, .timeout = 60)
     cf_future *f;
     cr_assert_eq(cf_buffer_create(ex, "support_bin_digest", 2 << 20, &b), 0);
     cr_assert_eq(side_fds_of(getpid()), 1, "the buffer's memfd");
+    /* The first pool's worker is up and its start handled before the
+     * later pool forks: under the sanitizers, whose allocator is not
+     * fork-safe, a fork while another thread allocates can leave the
+     * child's allocator locked (its workers then hang). */
+    cr_assert_eq(cf_submit(ex, support_bin_digest, &f, "b", "x", (size_t)1), 0);
+    cr_assert_eq(cf_future_error(f, CF_FOREVER), 0);
+    cf_future_release(f);
     later = support_new_pool(2, 0);
     /* Every worker of the later pool is up once each ran a task. */
     for (int i = 0; i < 4; i++) {

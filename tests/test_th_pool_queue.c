@@ -2,12 +2,14 @@
  * design could go wrong: a pool thread that claims a queued future (runs
  * it while waiting on it) gives its place back and alone frees its
  * record; a submit right after each wait starts no thread nobody needs;
- * a done future's result read by two threads at once.
+ * a done future's result read by two threads at once; streams that make
+ * its threads hold (sleep a moment before taking again) lose nothing.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -156,13 +158,13 @@ static int count_threads(const char *prefix)
 /* Submit, wait, again: one task at a time. A submit right after a wait
  * may start a thread (thread_pool.h: the thread that completed the last
  * task counts as busy until its callbacks returned, and a thread may be
- * preempted right there), but only a few ever start. The count of places
+ * preempted right there), but only a few ever start, far from all. The count of places
  * ahead that a submit looks at must be the real one: from an old look it
  * only grew, and each submit started a thread up to max_workers. */
 Test(th_pool_queue, submits_after_waits_start_no_extra_threads, .timeout = 30)
 {
     cf_executor *ex;
-    cf_thread_pool_options o = {.max_workers = 32, .thread_name_prefix = "pq-seq"};
+    cf_thread_pool_options o = {.max_workers = 64, .thread_name_prefix = "pq-seq"};
     cr_assert_eq(cf_thread_pool_create(&ex, &o), 0);
     for (int i = 0; i < 200; i++) {
         cf_future *f;
@@ -172,7 +174,9 @@ Test(th_pool_queue, submits_after_waits_start_no_extra_threads, .timeout = 30)
         cf_future_release(f);
     }
     int n = count_threads("pq-seq_");
-    cr_assert(n >= 1 && n <= 4, "%d threads started for one task at a time", n);
+    /* On a loaded machine (a sanitized suite running beside this one) a
+     * preempted thread made 5-9 start; the old count made all 64. */
+    cr_assert(n >= 1 && n <= 16, "%d threads started for one task at a time", n);
     cf_executor_release(ex);
 }
 
@@ -223,4 +227,79 @@ Test(th_pool_queue, a_result_read_by_two_threads_at_once, .timeout = 60)
     for (int i = 0; i < READ_FUTURES; i++)
         cf_future_release(read_fs[i]);
     cf_executor_release(ex);
+}
+
+static void *pq_count(void *arg)
+{
+    atomic_fetch_add((atomic_long *)arg, 1);
+    return arg;
+}
+
+struct pq_stream {
+    cf_executor *ex;
+    atomic_long *ran;
+    int bursts, per_burst;
+    bool wait_between; /* wait for each burst's results (no hold then) */
+    int failures;
+};
+
+/* Streams native tasks in bursts, as fast as it can (the pool's threads
+ * keep up, catch up with it and hold: executor/thread_pool.c), and checks
+ * each future's result. */
+static void *pq_streamer(void *arg)
+{
+    struct pq_stream *s = arg;
+    cf_future *fs[512];
+    for (int b = 0; b < s->bursts; b++) {
+        for (int i = 0; i < s->per_burst; i++)
+            if (cf_submit_fn(s->ex, pq_count, s->ran, &fs[i]) < 0)
+                s->failures++;
+        if (s->wait_between &&
+            cf_wait(fs, (size_t)s->per_burst, CF_ALL_COMPLETED, CF_FOREVER, NULL) != s->per_burst)
+            s->failures++;
+        for (int i = 0; i < s->per_burst; i++) {
+            void *p = NULL;
+            if (cf_future_result_ptr(fs[i], CF_FOREVER, &p) < 0 || p != s->ran)
+                s->failures++;
+            cf_future_release(fs[i]);
+        }
+    }
+    return NULL;
+}
+
+/* Streams that make the pool's threads hold: with a queue of 8 places
+ * (the submitter runs out of room while a thread holds, and must end the
+ * hold), from two submitters at once, with and without waits between
+ * bursts, then a shutdown right after a stream. Every task runs once and
+ * every result arrives. */
+Test(th_pool_queue, streams_that_hold_lose_nothing, .timeout = 60)
+{
+    for (int round = 0; round < 4; round++) {
+        cf_executor *ex;
+        cf_thread_pool_options o = {.max_workers = 2, .max_pending = round < 2 ? 8 : 0};
+        cr_assert_eq(cf_thread_pool_create(&ex, &o), 0);
+        atomic_long ran = 0;
+        struct pq_stream s[2];
+        pthread_t th[2];
+        for (int k = 0; k < 2; k++) {
+            s[k] = (struct pq_stream){ex, &ran, 40, 500, (round + k) % 2 == 1, 0};
+            cr_assert_eq(pthread_create(&th[k], NULL, pq_streamer, &s[k]), 0);
+        }
+        for (int k = 0; k < 2; k++) {
+            pthread_join(th[k], NULL);
+            cr_assert_eq(s[k].failures, 0, "round %d submitter %d", round, k);
+        }
+        cr_assert_eq(atomic_load(&ran), 2 * 40 * 500);
+        /* One more stream, not waited for: shutdown(wait) must run it. */
+        cf_future *fs[500];
+        for (int i = 0; i < 500; i++)
+            cr_assert_eq(cf_submit_fn(ex, pq_count, &ran, &fs[i]), 0);
+        cr_assert_eq(cf_executor_shutdown(ex, true, false), 0);
+        cr_assert_eq(atomic_load(&ran), 2 * 40 * 500 + 500);
+        for (int i = 0; i < 500; i++) {
+            cr_assert(cf_future_done(fs[i]));
+            cf_future_release(fs[i]);
+        }
+        cf_executor_release(ex);
+    }
 }
