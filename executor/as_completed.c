@@ -128,8 +128,8 @@ int cf_as_completed_next(cf_as_completed *it, cf_future **f)
         if (rc < 0)
             return rc;
     }
-    if (!any_ready(it))
-        cf__executor_blocking(it->futures, it->n);
+    if (!any_ready(it) && cf__now_ns() < it->deadline)
+        cf__executor_blocking(it->futures, it->n); /* about to sleep: a hint */
     struct timespec ts = cf__deadline_timespec(it->deadline);
     bool found = false;
     size_t index = 0;

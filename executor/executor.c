@@ -74,18 +74,24 @@ int cf__executor_wait_here(cf_future *const *fs, size_t n, bool (*ready)(void *)
     return 0;
 }
 
-/* How many of a wait's futures cf__executor_blocking looks at, and how
- * many distinct executors among them it tells. */
+/* How many of a wait's futures cf__executor_blocking looks at (done ones
+ * cost one load each; pending ones a lock), and how many distinct
+ * executors among them it tells. */
+#define BLOCKING_SCAN 64
 #define BLOCKING_LOOK 16
 #define BLOCKING_TELL 4
 
 void cf__executor_blocking(cf_future *const *fs, size_t n)
 {
     cf_executor *told[BLOCKING_TELL];
-    size_t n_told = 0;
-    for (size_t i = 0; i < n && i < BLOCKING_LOOK && n_told < BLOCKING_TELL; i++) {
+    size_t n_told = 0, looked = 0;
+    for (size_t i = 0; i < n && i < BLOCKING_SCAN && looked < BLOCKING_LOOK && n_told < BLOCKING_TELL;
+         i++) {
         cf_executor *owner;
-        if (cf_future_done(fs[i]) || !cf__future_pending_owner(fs[i], true, &owner) || !owner)
+        if (cf_future_done(fs[i]))
+            continue;
+        looked++;
+        if (!cf__future_pending_owner(fs[i], true, &owner) || !owner)
             continue;
         bool seen = false;
         for (size_t k = 0; k < n_told && !seen; k++)

@@ -80,7 +80,8 @@ int cf__executor_wait_here(cf_future *const *fs, size_t n, bool (*ready)(void *)
 
 /* Before a thread blocks on fs[0..n): tells the executors of the first
  * pending futures among them (the blocking op above). Looks at a few
- * futures only, whatever n: a hint, never a cost that grows with n. */
+ * futures only (64 at most, 16 of them pending), whatever n: a hint,
+ * never a cost that grows with n. */
 void cf__executor_blocking(cf_future *const *fs, size_t n);
 
 /* Counters every executor keeps alike: submissions here, completions by

@@ -123,9 +123,11 @@ struct thread_pool {
     _Atomic int wakes;             /* work_cv signals not yet taken up (under mu) */
     _Atomic int room_waiters;      /* submitters asleep on room_cv (under mu) */
     atomic_bool spinning;          /* a thread polls the queue (at most one) */
-    _Atomic int holding;           /* the spinner sleeps in hold() */
-    _Atomic unsigned blocked;      /* waits that blocked on our futures (ever) */
-    _Atomic uint32_t hold_word;    /* futex it sleeps on; bumped to end it early */
+    /* The hold (see hold), on a line of its own: a blocking wait writes
+     * `blocked`, and the line above is read by every submit. */
+    _Alignas(64) _Atomic int holding; /* the spinner sleeps in hold() */
+    _Atomic uint32_t hold_word;       /* futex it sleeps on; bumped to end it early */
+    _Atomic unsigned blocked;         /* waits that blocked on our futures (ever) */
     /* Read by every submit, written rarely. */
     _Alignas(64) _Atomic int started; /* nthreads, for readers without mu */
     atomic_bool shutdown;             /* set under mu */
@@ -200,7 +202,8 @@ static void wake_one(struct thread_pool *p)
 }
 
 /* Ends the spinner's hold at once (see hold), if it is in one: for a
- * submitter out of room, a thread about to wait on a future, shutdown. */
+ * submitter out of room, a thread about to block on our futures
+ * (pool_blocking), shutdown and a broken pool. */
 static void end_hold(struct thread_pool *p)
 {
     if (atomic_load(&p->holding) == 0)
@@ -507,25 +510,29 @@ struct start_arg {
  * pushed within STREAM_GAP_NS of catching up (the burst has ended; the
  * next is taken the moment it comes), or when a thread blocked on our
  * futures during the stream (pool_blocking). Cut short by end_hold. */
-static void hold(struct thread_pool *p)
+static void hold(struct thread_pool *p, unsigned blocked_then)
 {
     uint32_t seq = atomic_load(&p->hold_word);
     atomic_fetch_add(&p->holding, 1);
     /* Read after counting ourselves: a submitter that counts itself a room
      * waiter after this read then sees `holding` (end_hold); one that did
-     * before is seen here. The same for stopping. */
-    if (atomic_load(&p->room_waiters) == 0 && !stopping(p))
+     * before is seen here. The same for stopping and for a blocking wait
+     * (pool_blocking adds to `blocked`, then looks at `holding`). */
+    if (atomic_load(&p->room_waiters) == 0 && !stopping(p) &&
+        atomic_load(&p->blocked) == blocked_then)
         cf__futex_wait_private((uint32_t *)&p->hold_word, seq, cf__now_ns() + HOLD_NS);
     atomic_fetch_sub(&p->holding, 1);
 }
 
 /* With the queue empty: becomes the pool's one spinning thread for up to
- * SPIN_NS, polling the queue (after a hold, if it has just caught up with
- * a stream: after_stream). Returns a future it took meanwhile (*more
+ * SPIN_NS, polling the queue. Returns a future it took meanwhile (*more
  * as for take), or NULL: another thread spins already, the pool stops, or
  * nothing came. A submitter counts the spinner as a wake on its way (see
- * wake_one). */
-static cf_future *spin(struct thread_pool *p, bool *more, bool after_stream)
+ * wake_one). after_stream: this thread has just caught up with what looked
+ * like a stream (thread_main), with the count of blocking waits then in
+ * blocked_then; if the next push comes at once, it holds first (hold). */
+static cf_future *spin(struct thread_pool *p, bool *more, bool after_stream,
+                       unsigned blocked_then)
 {
     bool no = false;
     if (!atomic_compare_exchange_strong(&p->spinning, &no, true))
@@ -542,7 +549,7 @@ static cf_future *spin(struct thread_pool *p, bool *more, bool after_stream)
              * later, and is taken at once. */
             if (after_stream && cf__now_ns() - start < STREAM_GAP_NS) {
                 after_stream = false;
-                hold(p);
+                hold(p, blocked_then);
             }
             if ((f = take(p, false, more)))
                 break;
@@ -630,7 +637,7 @@ static void *thread_main(void *arg)
                 streak >= HOLD_AFTER &&
                 atomic_load_explicit(&p->blocked, memory_order_relaxed) == blocked_then;
             streak = 0;
-            if (!(f = spin(p, &more, after_stream))) {
+            if (!(f = spin(p, &more, after_stream, blocked_then))) {
                 sleep_for_work(p);
                 continue;
             }
@@ -820,11 +827,12 @@ static int pool_submit_native_batch(cf_executor *ex, cf_future *const *fs, size_
 
 /* The blocking op (executor.h): a thread waits for results of ours. Its
  * submits come in bursts with waits between, not as a stream: no hold
- * until the next stream without a wait (thread_main), and none now. */
+ * until the next stream without a wait (thread_main), and none now (the
+ * add comes before end_hold's look at `holding`: see hold). */
 static void pool_blocking(cf_executor *ex)
 {
     struct thread_pool *p = pool_of(ex);
-    atomic_fetch_add_explicit(&p->blocked, 1, memory_order_relaxed);
+    atomic_fetch_add(&p->blocked, 1);
     end_hold(p);
 }
 

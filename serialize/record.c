@@ -389,7 +389,8 @@ static int decode_type(struct reader *r, struct cf__record *out)
  * Every field is read by cf__msgpack_scalar, which checks each length, so
  * bytes that fit this shape are well-formed by construction: nothing deep
  * can reach msgpack-c, and nothing is read outside buf. The arguments'
- * objects are msgpack-c's own (serialize/scalar.c), in the zone. Returns 0;
+ * objects are the ones msgpack-c gives (serialize/scalar.c: an empty str
+ * or bin points into the record, never NULL), in the zone. Returns 0;
  * 1 when the record has another shape, or is malformed (the general path
  * then reads it from the start and says why); -ENOMEM. Together validating
  * and unpacking cost a thread pool thread a fifth of a trivial task. */

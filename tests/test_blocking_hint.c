@@ -144,17 +144,36 @@ Test(blocking_hint, result_and_as_completed_tell_the_owner, .timeout = 10)
 }
 
 /* A wait on many futures pays for the hint a bounded number of looks: an
- * owner first seen past them is not told. */
+ * owner first seen far past them is not told. Futures already done do not
+ * use up the looks at pending ones (results come back mostly in order). */
 Test(blocking_hint, looks_at_a_bounded_number_of_futures, .timeout = 10)
 {
     enum { N = 200 };
-    struct counting_executor *near = fake_new(), *far = fake_new();
+    struct counting_executor *near = fake_new(), *after_done = fake_new(), *far = fake_new();
     cf_future *fs[N];
     for (int i = 0; i < N; i++)
-        fs[i] = i < 2 ? pending_of(near) : i < N - 1 ? done_future() : pending_of(far);
-    cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, 0.01, NULL), N - 3);
+        fs[i] = i < 2       ? pending_of(near)
+                : i == 40   ? pending_of(after_done)
+                : i < N - 1 ? done_future()
+                            : pending_of(far);
+    cr_assert_eq(cf_wait(fs, N, CF_ALL_COMPLETED, 0.01, NULL), N - 4);
     cr_assert_eq(calls(near), 1);
+    cr_assert_eq(calls(after_done), 1, "37 done futures used up the looks");
     cr_assert_eq(calls(far), 0);
-    struct counting_executor *cs[] = {near, far};
-    finish(fs, N, cs, 2);
+    struct counting_executor *cs[] = {near, after_done, far};
+    finish(fs, N, cs, 3);
+}
+
+Test(blocking_hint, as_completed_poll_sends_no_hint, .timeout = 10)
+{
+    struct counting_executor *a = fake_new();
+    cf_future *fs[1] = {pending_of(a)};
+    cf_as_completed *it;
+    cr_assert_eq(cf_as_completed_create(&it, fs, 1, 0), 0);
+    cf_future *got;
+    cr_assert_eq(cf_as_completed_next(it, &got), -ETIMEDOUT);
+    cr_assert_eq(calls(a), 0);
+    cf_as_completed_release(it);
+    struct counting_executor *cs[] = {a};
+    finish(fs, 1, cs, 1);
 }

@@ -886,7 +886,7 @@ Test(record, hand_encoded_header_matches_msgpack_c, .timeout = 10)
 }
 
 /* The one-pass TASK decoder (serialize/record.c, flat_task) must give what
- * the general path gives, msgpack-c's own objects, for every argument
+ * the general path gives, the objects msgpack-c gives, for every argument
  * shape: those it reads (scalars, arrays of up to 16 scalars) and those it
  * hands on (17 elements, nesting, maps, ext, a non-canonical type byte). */
 static void pack_args_case(int which, msgpack_packer *pk)
@@ -907,11 +907,27 @@ static void pack_args_case(int which, msgpack_packer *pk)
             msgpack_pack_array(pk, 1); msgpack_pack_nil(pk); break;
     case 8: msgpack_pack_map(pk, 1); msgpack_pack_int(pk, 1); msgpack_pack_int(pk, 2); break;
     case 9: msgpack_pack_array(pk, 1); msgpack_pack_ext_with_body(pk, "ab", 2, 3); break;
+    case 10: { /* str8, str16, bin16 */
+        static char big[300];
+        memset(big, 'q', sizeof(big));
+        msgpack_pack_array(pk, 3);
+        msgpack_pack_str_with_body(pk, big, 40);
+        msgpack_pack_str_with_body(pk, big, 300);
+        msgpack_pack_bin_with_body(pk, big, 260);
+        break;
+    }
+    case 11: /* an array16 header for three elements: valid, not shortest */
+        msgpack_sbuffer_write(pk->data, "\xdc\x00\x03\x01\xc2\xa1z", 7);
+        break;
+    case 12: /* array32, the same */
+        msgpack_sbuffer_write(pk->data, "\xdd\x00\x00\x00\x02\xcb\x3f\xf0\0\0\0\0\0\0\xc0",
+                              15);
+        break;
     default: pack_rich_payload(pk); break;
     }
 }
 
-#define ARGS_CASES 11
+#define ARGS_CASES 14
 
 static void expect_args_case(int which, bool wide_type)
 {
