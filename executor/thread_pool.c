@@ -633,9 +633,9 @@ static void *thread_main(void *arg)
              * submitter reserved before it saw the flag. */
             if (stopping(p) && queued(p) == 0)
                 break;
-            bool after_stream =
-                streak >= HOLD_AFTER &&
-                atomic_load_explicit(&p->blocked, memory_order_relaxed) == blocked_then;
+            /* A wait that blocked since blocked_then stops the hold in
+             * hold() itself. */
+            bool after_stream = streak >= HOLD_AFTER;
             streak = 0;
             if (!(f = spin(p, &more, after_stream, blocked_then))) {
                 sleep_for_work(p);

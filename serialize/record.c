@@ -380,12 +380,9 @@ static int decode_type(struct reader *r, struct cf__record *out)
     return 0;
 }
 
-/* The most arguments a TASK record's payload may have for flat_task. */
-#define FLAT_ARGS_MAX 16
-
 /* The common TASK record, read in one pass without the validator or
  * msgpack-c: type 1, an id, a name, and arguments that are one scalar or
- * an array of at most FLAT_ARGS_MAX scalars, filling the record exactly.
+ * an array of at most CF__FLAT_MAX scalars, filling the record exactly.
  * Every field is read by cf__msgpack_scalar, which checks each length, so
  * bytes that fit this shape are well-formed by construction: nothing deep
  * can reach msgpack-c, and nothing is read outside buf. The arguments'
@@ -403,30 +400,19 @@ static int flat_task(struct reader *r, struct cf__record *out)
         get_str(r, 1, CF__TASK_NAME_MAX, &out->name, &out->name_len) < 0 || r->off >= r->len)
         return 1;
     const unsigned char *p = r->buf + r->off;
-    size_t avail = r->len - r->off, used, head, off;
-    uint32_t n;
-    int rc = cf__msgpack_scalar(p, avail, &out->payload, &used);
-    if (rc == 1) {
-        off = used;
-    } else if (rc == 0 && cf__msgpack_array_head(p, avail, &n, &head) == 0 &&
-               n <= FLAT_ARGS_MAX) {
-        /* Never NULL, even for []: msgpack-c gives a zone pointer there
-         * too, and a task may memcpy its n elements. */
-        msgpack_object *elems = msgpack_zone_malloc(r->zone, (n ? n : 1) * sizeof(*elems));
-        if (!elems)
+    size_t avail = r->len - r->off, used;
+    msgpack_object elems[CF__FLAT_MAX];
+    if (!cf__msgpack_flat(p, avail, &out->payload, elems, &used) || used != avail)
+        return 1;
+    if (out->payload.type == MSGPACK_OBJECT_ARRAY) {
+        /* The elements move to the zone, to live as long as the record. */
+        uint32_t n = out->payload.via.array.size;
+        msgpack_object *kept = msgpack_zone_malloc(r->zone, (n ? n : 1) * sizeof(*kept));
+        if (!kept)
             return -ENOMEM;
-        off = head;
-        for (uint32_t i = 0; i < n; i++, off += used)
-            if (cf__msgpack_scalar(p + off, avail - off, &elems[i], &used) != 1)
-                return 1;
-        out->payload.type = MSGPACK_OBJECT_ARRAY;
-        out->payload.via.array.size = n;
-        out->payload.via.array.ptr = elems;
-    } else {
-        return 1;
+        memcpy(kept, elems, n * sizeof(*kept));
+        out->payload.via.array.ptr = kept;
     }
-    if (off != avail)
-        return 1;
     out->type = CF__REC_TASK;
     out->payload_raw = p;
     out->payload_len = avail;

@@ -133,6 +133,16 @@ int cf__msgpack_scalar(const unsigned char *p, size_t avail, msgpack_object *out
  * its size in *head. Returns 0, or CF_EPROTO when it is not a whole array
  * header. */
 int cf__msgpack_array_head(const unsigned char *p, size_t avail, uint32_t *n, size_t *head);
+/* The most elements cf__msgpack_flat reads. */
+#define CF__FLAT_MAX 16
+/* Reads the object at p (avail bytes) when it is a scalar or an array of
+ * at most CF__FLAT_MAX scalars (a task's usual arguments) into *out as
+ * msgpack-c would give it, an array's elements into elems[CF__FLAT_MAX]
+ * (out points at them, never NULL, even for []), and its size into *used.
+ * Returns 1; 0 for any other shape, and for bytes that are not msgpack
+ * (msgpack-c's unpacker, or the validator, then says why). */
+int cf__msgpack_flat(const unsigned char *p, size_t avail, msgpack_object *out,
+                     msgpack_object *elems, size_t *used);
 
 /* The big-endian unsigned integer in p[0..n), n <= 8. */
 static inline uint64_t cf__load_be(const unsigned char *p, size_t n)

@@ -1,10 +1,11 @@
 /* serialize/scalar.c — reads one msgpack scalar, or an array header,
  * straight from its bytes.
  *
- * Owns cf__msgpack_scalar and cf__msgpack_array_head (serialize/record.h).
- * Used where msgpack-c's unpacker costs more than the value: the record
- * decoder's fixed fields (serialize/record.c) and cf_map's results, one
- * per item (executor/map.c). Gives the msgpack_object msgpack-c would: an
+ * Owns cf__msgpack_scalar, cf__msgpack_array_head and cf__msgpack_flat
+ * (serialize/record.h). Used where msgpack-c's unpacker costs more than
+ * the value: the record decoder's fixed fields and a task's arguments
+ * (serialize/record.c), a chunk's items (workers/execute.c) and cf_map's
+ * results, one per item (executor/map.c). Gives the msgpack_object msgpack-c would: an
  * integer of any format is POSITIVE_INTEGER when >= 0, NEGATIVE_INTEGER
  * otherwise; float32 is FLOAT32 with the value widened to double; str and
  * bin point into the bytes. One difference: an empty str or bin points
@@ -142,4 +143,27 @@ int cf__msgpack_array_head(const unsigned char *p, size_t avail, uint32_t *n, si
         return CF_EPROTO;
     }
     return 0;
+}
+
+int cf__msgpack_flat(const unsigned char *p, size_t avail, msgpack_object *out,
+                     msgpack_object *elems, size_t *used)
+{
+    uint32_t n;
+    size_t head, off, one;
+    int rc = cf__msgpack_scalar(p, avail, out, used);
+    if (rc != 0)
+        return rc == 1;
+    if (cf__msgpack_array_head(p, avail, &n, &head) != 0 || n > CF__FLAT_MAX)
+        return 0;
+    off = head;
+    for (uint32_t i = 0; i < n; i++, off += one)
+        if (cf__msgpack_scalar(p + off, avail - off, &elems[i], &one) != 1)
+            return 0;
+    out->type = MSGPACK_OBJECT_ARRAY;
+    out->via.array.size = n;
+    /* Never NULL, even empty: msgpack-c 4 gives a zone pointer for [] too,
+     * and a task may memcpy n elements from it. */
+    out->via.array.ptr = elems;
+    *used = off;
+    return 1;
 }

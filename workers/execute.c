@@ -114,19 +114,16 @@ int cf__execute_task(msgpack_sbuffer *sb, msgpack_packer *pk, const char *name, 
     return call_task(sb, pk, lookup(name, name_len), name, name_len, args, msg, msg_size);
 }
 
-/* The most elements of an item's argument array read without msgpack-c. */
-#define FAST_ARGS 16
-
 /* A chunk's items as they are read, one at a time, from its packed bytes
  * (the decoder leaves them packed, serialize/record.c). An item that is a
- * scalar, or an array of at most FAST_ARGS scalars, is read straight from
- * the bytes (serialize/scalar.c gives what msgpack-c would); anything else
+ * scalar, or an array of at most CF__FLAT_MAX scalars, is read straight
+ * from the bytes (cf__msgpack_flat gives what msgpack-c would); anything else
  * is unpacked by msgpack-c into `zone`, set up on first use. Either way the
  * objects live until the next item is read. */
 struct item_reader {
     const unsigned char *p;
     size_t len, off;
-    msgpack_object elems[FAST_ARGS];
+    msgpack_object elems[CF__FLAT_MAX];
     msgpack_zone zone;
     bool zone_ready;
 };
@@ -139,25 +136,10 @@ struct item_reader {
 static int next_item(struct item_reader *r, msgpack_object *args)
 {
     const unsigned char *p = r->p + r->off;
-    size_t avail = r->len - r->off, used, head, off;
-    uint32_t n, i;
-    int rc = cf__msgpack_scalar(p, avail, args, &used);
-    if (rc == 1)
+    size_t avail = r->len - r->off, used, off;
+    int rc;
+    if (cf__msgpack_flat(p, avail, args, r->elems, &used))
         goto read;
-    if (rc == 0 && cf__msgpack_array_head(p, avail, &n, &head) == 0 && n <= FAST_ARGS) {
-        for (i = 0, off = head; i < n; i++, off += used)
-            if (cf__msgpack_scalar(p + off, avail - off, &r->elems[i], &used) != 1)
-                break;
-        if (i == n) {
-            args->type = MSGPACK_OBJECT_ARRAY;
-            args->via.array.size = n;
-            /* Never NULL, even empty: msgpack-c 4 gives a zone pointer for
-             * [] too, and a task may memcpy n elements from it. */
-            args->via.array.ptr = r->elems;
-            used = off;
-            goto read;
-        }
-    }
     if (cf__msgpack_check_prefix(p, avail, 1, &used, NULL) != 0) {
         r->off = r->len;
         return CF_EPROTO;
